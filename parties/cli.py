@@ -1,0 +1,40 @@
+"""The ``vfl`` command. Each subcommand lives in ``parties/commands/<name>.py`` and exposes
+``register(subparsers)`` which adds its parser and sets ``func`` to a callable(args) -> int."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import parties.commands
+
+
+def command_modules() -> list[str]:
+    """Every module in parties/commands is a subcommand; listed alphabetically."""
+    return sorted(m.name for m in pkgutil.iter_modules(parties.commands.__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vfl", description="Vertical federated learning engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in command_modules():
+        importlib.import_module(f"parties.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The one interface through which learning code talks to other parties.
+
+Two implementations with identical behaviour live in ``parties``: an in-process one (threads
+and queues; unit tests and notebooks) and a ZeroMQ one (real processes). Both run every
+message through the same wire codec, so byte counts and validation are the same.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Iterable
+
+from vfl.messages import M, Message
+
+
+@dataclasses.dataclass
+class PeerStats:
+    """What crossed the link to one peer, seen from this party."""
+
+    messages_sent: int = 0
+    bytes_sent: int = 0
+    messages_received: int = 0
+    bytes_received: int = 0
+    seconds_waiting: float = 0.0   # time spent blocked in recv on this peer
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Transport(abc.ABC):
+    """Send typed messages to named peers and receive them with a bounded wait.
+
+    ``recv`` takes the expected message class (or a tuple of classes); a message of any other
+    kind raises :class:`vfl.errors.UnexpectedMessageError` naming the expected kind, the
+    received kind and the peer. A wait that exceeds ``timeout`` raises
+    :class:`vfl.errors.PeerTimeoutError`. ``timeout=None`` uses the transport's default;
+    there is no unbounded wait.
+    """
+
+    party: str
+
+    @property
+    @abc.abstractmethod
+    def peers(self) -> list[str]:
+        """Names of the other parties of this job."""
+
+    @abc.abstractmethod
+    def send(self, peer: str, message: Message) -> None:
+        """Send ``message`` to ``peer``."""
+
+    @abc.abstractmethod
+    def recv(self, peer: str, kind: type[M] | tuple[type[Message], ...], timeout: float | None = None) -> M:
+        """Receive the next message from ``peer``; it must be of ``kind``."""
+
+    def broadcast(self, message: Message, peers: Iterable[str] | None = None) -> None:
+        """Send the same message to several peers (default: all)."""
+        for peer in (self.peers if peers is None else peers):
+            self.send(peer, message)
+
+    @abc.abstractmethod
+    def stats(self) -> dict[str, PeerStats]:
+        """Per-peer counters of messages, bytes and seconds."""
+
+    def close(self) -> None:
+        """Release resources. Idempotent."""
