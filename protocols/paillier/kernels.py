@@ -1,0 +1,46 @@
+"""Chunk bodies run in this process or in pool workers (module-level so they pickle by name)."""
+from __future__ import annotations
+
+import gmpy2
+from gmpy2 import mpz
+
+from protocols.paillier.multiexp import multiexp_columns
+
+
+def encrypt_chunk(key, residues: list) -> list:
+    """``key`` is a PublicKey (fixed-base table mod n²) or a PrivateKey (CRT tables)."""
+    return key.raw_encrypt_many(residues)
+
+
+def decrypt_chunk(private_key, ciphertexts: list) -> list:
+    return private_key.raw_decrypt_many(ciphertexts)
+
+
+def powmod_chunk(public_key, pairs: list) -> list:
+    n2 = public_key.nsquare
+    powmod = gmpy2.powmod
+    return [powmod(c, k, n2) for c, k in pairs]       # negative k: gmpy2 inverts c first
+
+
+def obfuscate_chunk(public_key, ciphertexts: list) -> list:
+    n2 = public_key.nsquare
+    return [c * r % n2 for c, r in zip(ciphertexts, public_key.randomizers(len(ciphertexts)))]
+
+
+def matmul_chunk(public_key, rows: list, bases: list) -> list:
+    return multiexp_columns(public_key, bases, rows)
+
+
+def ciphertexts_from_bytes(public_key, data, length: int) -> list:
+    """Split fixed-width big-endian ciphertexts; each must lie in (0, n²)."""
+    width = public_key.ciphertext_bytes
+    view = memoryview(data)
+    if view.nbytes != length * width:
+        raise ValueError(f"expected {length} ciphertexts of {width} bytes ({length * width} bytes), "
+                         f"got {view.nbytes} bytes")
+    n2 = public_key.nsquare
+    out = [mpz.from_bytes(view[i:i + width], "big") for i in range(0, length * width, width)]
+    for i, c in enumerate(out):
+        if not 0 < c < n2:
+            raise ValueError(f"ciphertext {i} is out of range for this key")
+    return out

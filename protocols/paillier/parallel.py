@@ -1,0 +1,101 @@
+"""Chunked parallel work over a process pool for long vectors.
+
+The pool size comes from ``workers=`` or ``$VFL_WORKERS`` (default: all cores). Workers start
+with ``forkserver`` (safe beside the ZeroMQ I/O threads of a party process) and keep the keys
+they have seen, so each fixed-base table is built once per worker, not once per task.
+The private key only travels to this party's own worker processes, over a local pipe.
+"""
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from protocols._workers import resolve_workers
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_WORKER_KEYS: dict[tuple, object] = {}      # inside worker processes only
+
+
+def _key_token(key) -> tuple:
+    """Small picklable identity of a key; the worker rebuilds (and caches) the key from it."""
+    from protocols.paillier.keys import PrivateKey
+    if isinstance(key, PrivateKey):
+        pk = key.public_key
+        return ("private", int(pk.n), int(pk.hs), int(key.p), int(key.q))
+    return ("public", int(key.n), int(key.hs))
+
+
+def _key_from_token(token: tuple):
+    key = _WORKER_KEYS.get(token)
+    if key is None:
+        from protocols.paillier.keys import PrivateKey, PublicKey
+        public = PublicKey(token[1], token[2])
+        key = PrivateKey(public, token[3], token[4]) if token[0] == "private" else public
+        _WORKER_KEYS.clear()                    # one key at a time: bounded memory
+        _WORKER_KEYS[token] = key
+    return key
+
+
+def _run_task(fn, token, chunk, extra):
+    return fn(_key_from_token(token), chunk, *extra)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None:
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        _POOLS[workers] = pool
+    return pool
+
+
+def shutdown_pools() -> None:
+    """Stop every worker process (also registered with atexit)."""
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
+atexit.register(shutdown_pools)
+
+
+def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None = None,
+               min_chunk: int = 64) -> list:
+    """``fn(key, chunk, *extra)`` over chunks of ``items``, results concatenated in order.
+
+    ``fn`` must be a module-level function returning a list. Runs in this process when one
+    worker is allowed, when the input is short, or inside a worker process already.
+    """
+    n_workers = resolve_workers(workers)
+    if n_workers == 1 or len(items) < 2 * min_chunk or multiprocessing.parent_process() is not None:
+        return fn(key, items, *extra)
+    n_chunks = min(max(len(items) // min_chunk, 1), 4 * n_workers)
+    size = -(-len(items) // n_chunks)
+    token = _key_token(key)
+    futures = [_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
+               for i in range(0, len(items), size)]
+    out: list = []
+    for f in futures:
+        out.extend(f.result())
+    return out
+
+
+def warm_up(key, workers: int | None = None) -> None:
+    """Build the key's tables in every worker now (e.g. before timing or a training loop)."""
+    n_workers = resolve_workers(workers)
+    if n_workers == 1:
+        return
+    token = _key_token(key)
+    futures = [_pool(n_workers).submit(_warm, token, os.getpid()) for _ in range(n_workers)]
+    for f in futures:
+        f.result()
+
+
+def _warm(token, _parent_pid):
+    import time
+    key = _key_from_token(token)
+    (key.crt_table if token[0] == "private" else key.table)()
+    time.sleep(0.2)     # keep this worker busy so the others take the remaining warm-up tasks
+    return True
