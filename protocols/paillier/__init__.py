@@ -3,8 +3,10 @@ from protocols.paillier.errors import (DecryptionError, EncodingError, KeyMismat
                                        PaillierError)
 from protocols.paillier.keys import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
 from protocols.paillier.vector import EncryptedVector
+from protocols.paillier.packing import PackedEncryptedVector
 
 __all__ = [
     "DEFAULT_KEY_BITS", "PublicKey", "PrivateKey", "generate_keypair", "EncryptedVector",
+    "PackedEncryptedVector",
     "PaillierError", "KeySizeError", "KeyMismatchError", "EncodingError", "DecryptionError",
 ]

@@ -1,0 +1,196 @@
+"""Several fixed-point values per plaintext ("packing") and per ciphertext ("compression").
+
+A packed plaintext holds ``s`` slots of ``b`` bits: ``P = Σ_j u_j · 2^(b·j)`` with every slot
+``u_j = k_j + offset`` non-negative (``offset`` removes the sign). Adding packed ciphertexts adds
+slot by slot; the vector tracks a public bound ``u < 2^bound_bits <= 2^b`` and refuses a sum that
+could carry into the next slot. Compression turns t ciphertexts of s slots into one of t·s slots
+by Horner's rule on ciphertexts, ``C = (…(c_{t-1})^(2^(b·s)) · c_{t-2} …) · c_0``: the sender
+pays about b squarings per value; the key holder then decrypts t·s values at once.
+"""
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpz
+
+from protocols.paillier.encoding import DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, decode_floats, to_fixed_point
+from protocols.paillier.errors import DecryptionError
+from protocols.paillier.keys import PrivateKey, PublicKey
+from protocols.paillier.parallel import map_chunks
+from protocols.paillier import kernels
+
+
+def _pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
+    out = []
+    for start in range(0, len(slots), per_ct):
+        acc = mpz(0)
+        for u in reversed(slots[start:start + per_ct]):
+            acc = (acc << slot_bits) | u
+        out.append(acc)
+    return out
+
+
+def horner_chunk(public_key, groups: list, shift: int) -> list:
+    """Worker body: fold each group of ciphertexts (lowest slot first) into one ciphertext."""
+    n2, factor = public_key.nsquare, mpz(1) << shift
+    out = []
+    for group in groups:
+        acc = group[-1]
+        for c in reversed(group[:-1]):
+            acc = gmpy2.powmod(acc, factor, n2) * c % n2
+        out.append(acc)
+    return out
+
+
+class PackedEncryptedVector:
+    """``length`` values in ciphertexts of ``slots`` slots of ``slot_bits`` bits each."""
+
+    def __init__(self, public_key: PublicKey, ciphertexts: list, *, length: int, exponent: int,
+                 slot_bits: int, slots: int, offset: int, bound_bits: int, obfuscated: bool = False):
+        if bound_bits > slot_bits:
+            raise OverflowError(f"slot values need {bound_bits} bits but slots have {slot_bits}")
+        if slots * slot_bits > public_key.n_bits - 2:
+            raise OverflowError(f"{slots} slots of {slot_bits} bits do not fit a {public_key.n_bits}-bit key")
+        if len(ciphertexts) != -(-length // slots):
+            raise ValueError(f"{len(ciphertexts)} ciphertexts cannot hold {length} values in {slots} slots")
+        self.public_key, self.ciphertexts, self.length = public_key, ciphertexts, length
+        self.exponent, self.slot_bits, self.slots = exponent, slot_bits, slots
+        self.offset, self.bound_bits = offset, bound_bits
+        self.obfuscated = obfuscated
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (f"PackedEncryptedVector(len={self.length}, ciphertexts={len(self.ciphertexts)}, "
+                f"slots={self.slots}x{self.slot_bits}b)")
+
+    @staticmethod
+    def max_slots(public_key: PublicKey, slot_bits: int) -> int:
+        return (public_key.n_bits - 2) // slot_bits
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def encrypt(cls, key: PublicKey | PrivateKey, values, *, frac_bits: int = DEFAULT_FRAC_BITS,
+                int_bits: int = DEFAULT_INT_BITS, sum_terms: int = 1, slots: int | None = None,
+                workers: int | None = None) -> "PackedEncryptedVector":
+        """Encrypt values packed; slots leave room for sums of up to ``sum_terms`` such vectors."""
+        public = key.public_key if isinstance(key, PrivateKey) else key
+        ints, mag = to_fixed_point(values, frac_bits, int_bits)
+        offset = 1 << mag
+        bound = mag + 1                               # k + offset in [1, 2^(mag+1))
+        slot_bits = bound + max(sum_terms - 1, 0).bit_length()
+        slots = slots or cls.max_slots(public, slot_bits)
+        plain = _pack_ints([k + offset for k in ints], slot_bits, slots)
+        cts = map_chunks(kernels.encrypt_chunk, key, plain, workers=workers)
+        return cls(public, cts, length=len(ints), exponent=frac_bits, slot_bits=slot_bits, slots=slots,
+                   offset=offset, bound_bits=bound, obfuscated=True)
+
+    @classmethod
+    def from_vector(cls, vector, *, extra_bits: int = 0, workers: int | None = None) -> "PackedEncryptedVector":
+        """Compress an ``EncryptedVector`` (e.g. after homomorphic sums) into packed ciphertexts.
+
+        ``extra_bits`` leaves room in each slot for later sums of such packed vectors.
+        """
+        pk = vector.public_key
+        offset = 1 << vector.mag_bits
+        shifted = vector.add_raw([offset] * len(vector), vector.mag_bits + 1)
+        bound = vector.mag_bits + 1
+        slot_bits = bound + extra_bits
+        per_ct = cls.max_slots(pk, slot_bits)
+        if per_ct < 1:
+            raise OverflowError(f"a {slot_bits}-bit slot does not fit a {pk.n_bits}-bit key")
+        cts = shifted.ciphertexts
+        groups = [cts[i:i + per_ct] for i in range(0, len(cts), per_ct)]
+        packed = map_chunks(horner_chunk, pk, groups, extra=(slot_bits,), workers=workers, min_chunk=4)
+        return cls(pk, packed, length=len(vector), exponent=vector.exponent, slot_bits=slot_bits,
+                   slots=per_ct, offset=offset, bound_bits=bound)
+
+    # -- arithmetic --------------------------------------------------------------------------
+    def _same_layout(self, other: "PackedEncryptedVector") -> None:
+        self.public_key.require_same(other.public_key)
+        if (self.length, self.slots, self.slot_bits, self.exponent) != \
+                (other.length, other.slots, other.slot_bits, other.exponent):
+            raise ValueError("packed vectors have different layouts (length, slots, slot bits or scale)")
+
+    def __add__(self, other: "PackedEncryptedVector") -> "PackedEncryptedVector":
+        if not isinstance(other, PackedEncryptedVector):
+            return NotImplemented
+        self._same_layout(other)
+        n2 = self.public_key.nsquare
+        return PackedEncryptedVector(
+            self.public_key, [a * b % n2 for a, b in zip(self.ciphertexts, other.ciphertexts)],
+            length=self.length, exponent=self.exponent, slot_bits=self.slot_bits, slots=self.slots,
+            offset=self.offset + other.offset, bound_bits=max(self.bound_bits, other.bound_bits) + 1)
+
+    def compress(self, group: int | None = None, *, workers: int | None = None) -> "PackedEncryptedVector":
+        """Fold ``group`` ciphertexts (default: as many as fit) into one; only full ones are safe.
+
+        Requires the vector to fill its ciphertexts exactly (length a multiple of ``slots``).
+        """
+        if self.length % self.slots:
+            raise ValueError("compress needs full ciphertexts (length a multiple of slots)")
+        group = group or max(self.max_slots(self.public_key, self.slot_bits) // self.slots, 1)
+        new_slots = group * self.slots
+        if new_slots * self.slot_bits > self.public_key.n_bits - 2:
+            raise OverflowError(f"{new_slots} slots of {self.slot_bits} bits do not fit the key")
+        groups = [self.ciphertexts[i:i + group] for i in range(0, len(self.ciphertexts), group)]
+        packed = map_chunks(horner_chunk, self.public_key, groups, extra=(self.slot_bits * self.slots,),
+                            workers=workers, min_chunk=4)
+        return PackedEncryptedVector(self.public_key, packed, length=self.length, exponent=self.exponent,
+                                     slot_bits=self.slot_bits, slots=new_slots, offset=self.offset,
+                                     bound_bits=self.bound_bits)
+
+    # -- decryption --------------------------------------------------------------------------
+    def decrypt_ints(self, private_key: PrivateKey, *, workers: int | None = None) -> list[int]:
+        if private_key.public_key != self.public_key:
+            raise DecryptionError("decryption failed")
+        plains = map_chunks(kernels.decrypt_chunk, private_key, self.ciphertexts, workers=workers)
+        mask, b, off = (1 << self.slot_bits) - 1, self.slot_bits, self.offset
+        out: list[int] = []
+        for p in plains:
+            p = int(p)
+            for _ in range(self.slots):
+                out.append((p & mask) - off)
+                p >>= b
+            if p:
+                raise OverflowError("packed plaintext has bits beyond its last slot")
+        return out[:self.length]
+
+    def decrypt(self, private_key: PrivateKey, *, workers: int | None = None) -> np.ndarray:
+        return decode_floats(self.decrypt_ints(private_key, workers=workers), self.exponent)
+
+    # -- wire --------------------------------------------------------------------------------
+    def wire_meta(self) -> dict:
+        return {"key": self.public_key.fingerprint, "len": self.length, "exponent": self.exponent,
+                "slot_bits": self.slot_bits, "slots": self.slots, "offset": str(self.offset),
+                "bound_bits": self.bound_bits}
+
+    def obfuscate(self, *, workers: int | None = None) -> "PackedEncryptedVector":
+        """Re-randomize every ciphertext (see ``EncryptedVector.obfuscate``)."""
+        cts = map_chunks(kernels.obfuscate_chunk, self.public_key, self.ciphertexts, workers=workers)
+        return PackedEncryptedVector(self.public_key, cts, length=self.length, exponent=self.exponent,
+                                     slot_bits=self.slot_bits, slots=self.slots, offset=self.offset,
+                                     bound_bits=self.bound_bits, obfuscated=True)
+
+    def to_bytes(self, *, obfuscate: bool = True) -> bytes:
+        """Fixed-width big-endian ciphertexts; computed ones are re-randomized first."""
+        vec = self.obfuscate() if obfuscate and not self.obfuscated else self
+        width = self.public_key.ciphertext_bytes
+        return b"".join(mpz(c).to_bytes(width, "big") for c in vec.ciphertexts)
+
+    @classmethod
+    def from_wire(cls, public_key: PublicKey, meta: dict, data) -> "PackedEncryptedVector":
+        try:
+            length, slots = int(meta["len"]), int(meta["slots"])
+            fields = dict(exponent=int(meta["exponent"]), slot_bits=int(meta["slot_bits"]), slots=slots,
+                          offset=int(meta["offset"]), bound_bits=int(meta["bound_bits"]))
+            key_id = meta["key"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"packed vector metadata is malformed: {exc}") from None
+        if key_id != public_key.fingerprint:
+            raise ValueError("packed vector is under another key than the one given")
+        if length < 0 or slots < 1 or fields["slot_bits"] < 1 or fields["offset"] < 0:
+            raise ValueError("packed vector metadata is out of range")
+        cts = kernels.ciphertexts_from_bytes(public_key, data, -(-length // slots))
+        return cls(public_key, cts, length=length, obfuscated=True, **fields)
