@@ -2,8 +2,8 @@
 
 A packed plaintext holds ``s`` slots of ``b`` bits: ``P = Σ_j u_j · 2^(b·j)`` with every slot
 ``u_j = k_j + offset`` non-negative (``offset`` removes the sign). Adding packed ciphertexts adds
-slot by slot; the vector tracks a public bound ``u < 2^bound_bits <= 2^b`` and refuses a sum that
-could carry into the next slot. Compression turns t ciphertexts of s slots into one of t·s slots
+slot by slot; the vector tracks a public exact bound ``u <= max_slot < 2^b`` and refuses a sum
+that could carry into the next slot. Compression turns t ciphertexts of s slots into one of t·s slots
 by Horner's rule on ciphertexts, ``C = (…(c_{t-1})^(2^(b·s)) · c_{t-2} …) · c_0``: the sender
 pays about b squarings per value; the key holder then decrypts t·s values at once.
 """
@@ -46,16 +46,16 @@ class PackedEncryptedVector:
     """``length`` values in ciphertexts of ``slots`` slots of ``slot_bits`` bits each."""
 
     def __init__(self, public_key: PublicKey, ciphertexts: list, *, length: int, exponent: int,
-                 slot_bits: int, slots: int, offset: int, bound_bits: int, obfuscated: bool = False):
-        if bound_bits > slot_bits:
-            raise OverflowError(f"slot values need {bound_bits} bits but slots have {slot_bits}")
+                 slot_bits: int, slots: int, offset: int, max_slot: int, obfuscated: bool = False):
+        if max_slot >= 1 << slot_bits:
+            raise OverflowError(f"slot values need {max_slot.bit_length()} bits but slots have {slot_bits}")
         if slots * slot_bits > public_key.n_bits - 2:
             raise OverflowError(f"{slots} slots of {slot_bits} bits do not fit a {public_key.n_bits}-bit key")
         if len(ciphertexts) != -(-length // slots):
             raise ValueError(f"{len(ciphertexts)} ciphertexts cannot hold {length} values in {slots} slots")
         self.public_key, self.ciphertexts, self.length = public_key, ciphertexts, length
         self.exponent, self.slot_bits, self.slots = exponent, slot_bits, slots
-        self.offset, self.bound_bits = offset, bound_bits
+        self.offset, self.max_slot = offset, max_slot
         self.obfuscated = obfuscated
 
     def __len__(self) -> int:
@@ -78,13 +78,13 @@ class PackedEncryptedVector:
         public = key.public_key if isinstance(key, PrivateKey) else key
         ints, mag = to_fixed_point(values, frac_bits, int_bits)
         offset = 1 << mag
-        bound = mag + 1                               # k + offset in [1, 2^(mag+1))
-        slot_bits = bound + max(sum_terms - 1, 0).bit_length()
+        max_slot = (1 << (mag + 1)) - 1               # k + offset in [1, 2^(mag+1))
+        slot_bits = (max_slot * max(sum_terms, 1)).bit_length()
         slots = slots or cls.max_slots(public, slot_bits)
         plain = _pack_ints([k + offset for k in ints], slot_bits, slots)
         cts = map_chunks(kernels.encrypt_chunk, key, plain, workers=workers)
         return cls(public, cts, length=len(ints), exponent=frac_bits, slot_bits=slot_bits, slots=slots,
-                   offset=offset, bound_bits=bound, obfuscated=True)
+                   offset=offset, max_slot=max_slot, obfuscated=True)
 
     @classmethod
     def from_vector(cls, vector, *, extra_bits: int = 0, workers: int | None = None) -> "PackedEncryptedVector":
@@ -95,8 +95,8 @@ class PackedEncryptedVector:
         pk = vector.public_key
         offset = 1 << vector.mag_bits
         shifted = vector.add_raw([offset] * len(vector), vector.mag_bits + 1)
-        bound = vector.mag_bits + 1
-        slot_bits = bound + extra_bits
+        max_slot = (1 << (vector.mag_bits + 1)) - 1
+        slot_bits = vector.mag_bits + 1 + extra_bits
         per_ct = cls.max_slots(pk, slot_bits)
         if per_ct < 1:
             raise OverflowError(f"a {slot_bits}-bit slot does not fit a {pk.n_bits}-bit key")
@@ -104,7 +104,7 @@ class PackedEncryptedVector:
         groups = [cts[i:i + per_ct] for i in range(0, len(cts), per_ct)]
         packed = map_chunks(horner_chunk, pk, groups, extra=(slot_bits,), workers=workers, min_chunk=4)
         return cls(pk, packed, length=len(vector), exponent=vector.exponent, slot_bits=slot_bits,
-                   slots=per_ct, offset=offset, bound_bits=bound)
+                   slots=per_ct, offset=offset, max_slot=max_slot)
 
     # -- arithmetic --------------------------------------------------------------------------
     def _same_layout(self, other: "PackedEncryptedVector") -> None:
@@ -121,7 +121,7 @@ class PackedEncryptedVector:
         return PackedEncryptedVector(
             self.public_key, [a * b % n2 for a, b in zip(self.ciphertexts, other.ciphertexts)],
             length=self.length, exponent=self.exponent, slot_bits=self.slot_bits, slots=self.slots,
-            offset=self.offset + other.offset, bound_bits=max(self.bound_bits, other.bound_bits) + 1)
+            offset=self.offset + other.offset, max_slot=self.max_slot + other.max_slot)
 
     def compress(self, group: int | None = None, *, workers: int | None = None) -> "PackedEncryptedVector":
         """Fold ``group`` ciphertexts (default: as many as fit) into one; only full ones are safe.
@@ -139,7 +139,7 @@ class PackedEncryptedVector:
                             workers=workers, min_chunk=4)
         return PackedEncryptedVector(self.public_key, packed, length=self.length, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=new_slots, offset=self.offset,
-                                     bound_bits=self.bound_bits)
+                                     max_slot=self.max_slot)
 
     # -- decryption --------------------------------------------------------------------------
     def decrypt_ints(self, private_key: PrivateKey, *, workers: int | None = None) -> list[int]:
@@ -164,14 +164,14 @@ class PackedEncryptedVector:
     def wire_meta(self) -> dict:
         return {"key": self.public_key.fingerprint, "len": self.length, "exponent": self.exponent,
                 "slot_bits": self.slot_bits, "slots": self.slots, "offset": str(self.offset),
-                "bound_bits": self.bound_bits}
+                "max_slot": str(self.max_slot)}
 
     def obfuscate(self, *, workers: int | None = None) -> "PackedEncryptedVector":
         """Re-randomize every ciphertext (see ``EncryptedVector.obfuscate``)."""
         cts = map_chunks(kernels.obfuscate_chunk, self.public_key, self.ciphertexts, workers=workers)
         return PackedEncryptedVector(self.public_key, cts, length=self.length, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=self.slots, offset=self.offset,
-                                     bound_bits=self.bound_bits, obfuscated=True)
+                                     max_slot=self.max_slot, obfuscated=True)
 
     def to_bytes(self, *, obfuscate: bool = True) -> bytes:
         """Fixed-width big-endian ciphertexts; computed ones are re-randomized first."""
@@ -184,7 +184,7 @@ class PackedEncryptedVector:
         try:
             length, slots = int(meta["len"]), int(meta["slots"])
             fields = dict(exponent=int(meta["exponent"]), slot_bits=int(meta["slot_bits"]), slots=slots,
-                          offset=int(meta["offset"]), bound_bits=int(meta["bound_bits"]))
+                          offset=int(meta["offset"]), max_slot=int(meta["max_slot"]))
             key_id = meta["key"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"packed vector metadata is malformed: {exc}") from None
