@@ -27,8 +27,9 @@ def obfuscate_chunk(public_key, ciphertexts: list) -> list:
     return [c * r % n2 for c, r in zip(ciphertexts, public_key.randomizers(len(ciphertexts)))]
 
 
-def matmul_chunk(public_key, rows: list, bases: list) -> list:
-    return multiexp_columns(public_key, bases, rows)
+def matmul_chunk(public_key, tasks: list) -> list:
+    """Each task is (bases, rows restricted to those bases); returns one product list per task."""
+    return [multiexp_columns(public_key, bases, rows) for bases, rows in tasks]
 
 
 def ciphertexts_from_bytes(public_key, data, length: int) -> list:

@@ -16,9 +16,11 @@ from protocols.paillier.encoding import (DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, ch
 from protocols.paillier.errors import DecryptionError
 from protocols.paillier.keys import PrivateKey, PublicKey
 from protocols.paillier.multiexp import multiexp_columns
+from protocols._workers import resolve_workers
 from protocols.paillier.parallel import map_chunks
 
 DEFAULT_SCALAR_FRAC_BITS = 16       # resolution of float plaintext multipliers: 2^-16
+MATMUL_SPLIT_MIN = 2048             # ciphertexts per worker below which X @ [[v]] stays in one process
 
 
 class EncryptedVector:
@@ -232,10 +234,18 @@ class EncryptedVector:
         ints, k_bits = scalars_to_fixed(mat, frac_bits)
         mag = self.mag_bits + k_bits + max(len(self) - 1, 0).bit_length()
         check_headroom(mag, self.public_key.n_bits, "matrix product")
-        n_cols = len(self)
-        rows = [ints[i * n_cols:(i + 1) * n_cols] for i in range(mat.shape[0])]
-        cts = map_chunks(kernels.matmul_chunk, self.public_key, rows, extra=(self.ciphertexts,),
-                         workers=workers, min_chunk=max(1, 8192 // max(n_cols, 1)))
+        n_rows, n_cols = mat.shape
+        rows = [ints[i * n_cols:(i + 1) * n_cols] for i in range(n_rows)]
+        # Split the ciphertexts (not the rows of the matrix) across workers: every worker gets
+        # an equal share of the bases once and returns one partial product per row.
+        parts = max(min(resolve_workers(workers), n_cols // MATMUL_SPLIT_MIN), 1)
+        step = -(-n_cols // parts)
+        tasks = [(self.ciphertexts[a:a + step], [r[a:a + step] for r in rows]) for a in range(0, n_cols, step)]
+        partials = map_chunks(kernels.matmul_chunk, self.public_key, tasks, workers=workers, min_chunk=1)
+        n2 = self.public_key.nsquare
+        cts = partials[0]
+        for part in partials[1:]:
+            cts = [a * b % n2 for a, b in zip(cts, part)]
         return self._new(cts, self.exponent + frac_bits, mag)
 
     def __rmatmul__(self, matrix) -> "EncryptedVector":

@@ -172,7 +172,9 @@ def test_from_wire_rejects_malformed_input(small_keypair, change):
         EncryptedVector.from_wire(pk, meta, data)
 
 
-def test_parallel_results_equal_serial(small_keypair):
+def test_parallel_results_equal_serial(small_keypair, monkeypatch):
+    import protocols.paillier.vector as vector_module
+    monkeypatch.setattr(vector_module, "MATMUL_SPLIT_MIN", 100)      # split 300 ciphertexts in 2
     pk, sk = small_keypair
     rng = np.random.default_rng(5)
     a, x = rng.normal(size=300), rng.integers(-9, 9, size=(300, 3))
