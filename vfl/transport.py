@@ -7,6 +7,7 @@ message through the same wire codec, so byte counts and validation are the same.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 from typing import Iterable
 
@@ -60,6 +61,13 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> dict[str, PeerStats]:
         """Per-peer counters of messages, bytes and seconds."""
+
+    def register_public_key(self, public_key) -> None:
+        """Let this party decode ciphertexts under ``public_key`` (its own key, say)."""
+
+    def in_phase(self, name: str):
+        """Context manager: count what is sent inside it under phase ``name`` (e.g. "psi")."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         """Release resources. Idempotent."""
