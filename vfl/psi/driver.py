@@ -1,0 +1,174 @@
+"""Runs the PSI roles of :mod:`protocols.psi` over a :class:`~vfl.transport.Transport`.
+
+The round loop lives here and only here: each function below moves the messages of one role.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from protocols.psi import (DEFAULT_CHUNK, ActivePsi, PassivePsi, PsiAbort, PsiActiveMasked, PsiAlignment,
+                           PsiError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
+from vfl.errors import PeerFailedError, ProtocolError, VFLError
+from vfl.psi.ids import encode_ids, normalize_ids
+from vfl.transport import Transport
+
+DEFAULT_TIMEOUT = 600.0      # seconds per wait for a peer: a 10^6-id peer computes for ~1 min
+PROGRESS_MIN = 100_000       # show a progress bar by default from this many ids on
+
+
+@dataclasses.dataclass(frozen=True)
+class PsiReport:
+    """What one party can say about the run. ``size`` is None for a passive in private mode."""
+
+    party: str
+    role: str
+    n_input: int
+    n_rows: int
+    size: int | None
+    private: bool
+    seconds: float
+    matched: dict[str, int] | None = None   # active only: per passive, how many active ids it has
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignResult:
+    """This party's rows in the common order (row ``i`` is the same customer at every party).
+
+    ``frame`` has a fresh RangeIndex; ``rows`` are the original positions of its rows. For the
+    active party in private mode, ``frame`` holds only the matched rows and ``positions``
+    says which of the ``report.n_rows`` common rows they are (``mask`` as a boolean vector);
+    the passives' frames then have ``n_rows`` rows, the others being fillers.
+    """
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    positions: np.ndarray
+    report: PsiReport
+
+    @property
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.report.n_rows, dtype=bool)
+        out[self.positions] = True
+        return out
+
+
+def _bar(total: int, progress: bool | None, desc: str):
+    enabled = total >= PROGRESS_MIN if progress is None else progress
+    return tqdm(total=total, unit="ids", desc=desc, disable=not enabled, leave=False)
+
+
+def _recv(transport: Transport, peer: str, kind, timeout: float):
+    msg = transport.recv(peer, (kind, PsiAbort), timeout=timeout)
+    if isinstance(msg, PsiAbort):
+        raise PeerFailedError(peer=peer, reason=msg.reason)
+    return msg
+
+
+def _abort(transport: Transport, peers, error: Exception) -> None:
+    """Tell peers we stopped, best effort (they may be gone already)."""
+    reason = f"{type(error).__name__}: {error}"
+    for peer in peers:
+        with contextlib.suppress(Exception):
+            transport.send(peer, PsiAbort(reason=reason))
+
+
+def _select(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    return df.iloc[rows].reset_index(drop=True)
+
+
+def align_active(transport: Transport, df: pd.DataFrame, id_column, *, passives=None,
+                 private: bool = False, chunk_size: int = DEFAULT_CHUNK, workers: int | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, progress: bool | None = None) -> AlignResult:
+    """The active party's side: intersect with every passive (default: all peers).
+
+    ``private=True``: passives learn only that their rows are aligned (see :mod:`protocols.psi`).
+    Raises :class:`~vfl.errors.DataError` for bad input (and tells the passives),
+    :class:`~vfl.errors.PeerFailedError` if a passive gave up.
+    """
+    start = time.perf_counter()
+    passives = list(transport.peers if passives is None else passives)
+    try:
+        ids = encode_ids(normalize_ids(df, id_column, transport.party))
+        role = ActivePsi(ids, passives, private=private, chunk_size=chunk_size, workers=workers,
+                         name=transport.party)
+        outcome, alignments = _run_active(transport, role, len(ids), timeout, progress)
+    except (VFLError, PsiError) as error:
+        _abort(transport, passives, error)    # the others would otherwise wait for a timeout
+        if isinstance(error, PsiProtocolError):
+            raise ProtocolError(str(error)) from error
+        raise
+    for peer in passives:
+        transport.send(peer, alignments[peer])
+    report = PsiReport(transport.party, "active", len(df), outcome.n_rows, outcome.size, outcome.private,
+                       time.perf_counter() - start, outcome.matched)
+    return AlignResult(_select(df, outcome.rows), outcome.rows, outcome.positions, report)
+
+
+def _run_active(transport, role: ActivePsi, n: int, timeout: float, progress):
+    transport.broadcast(role.setup(), role.passives)
+    with _bar(n * (1 + len(role.passives)), progress, f"PSI {transport.party}") as bar:
+        for msg in role.masked_stream():
+            transport.broadcast(msg, role.passives)
+            bar.update(len(msg.points))
+        for peer in role.passives:
+            while (kind := role.expecting(peer)) is not None:
+                msg = _recv(transport, peer, kind, timeout)
+                role.accept(peer, msg)
+                if kind is PsiPassiveMasked:          # re-masked here; H(x)^ab only stored
+                    bar.total += (msg.total - n) if msg.seq == 0 else 0
+                    bar.update(len(msg.points))
+    return role.finish()
+
+
+def align_passive(transport: Transport, df: pd.DataFrame, id_column, *, active: str,
+                  workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+                  progress: bool | None = None) -> AlignResult:
+    """A passive party's side: returns its rows in the common order the active party chose."""
+    start = time.perf_counter()
+    try:
+        ids = encode_ids(normalize_ids(df, id_column, transport.party))
+        role = PassivePsi(ids, workers=workers, name=transport.party)
+        outcome = _run_passive(transport, role, active, timeout, progress)
+    except (VFLError, PsiError) as error:
+        if not isinstance(error, PeerFailedError):
+            _abort(transport, [active], error)
+        if isinstance(error, PsiProtocolError):
+            raise ProtocolError(f"{error} (from {active})") from error
+        raise
+    report = PsiReport(transport.party, "passive", len(df), len(outcome.rows), outcome.size,
+                       outcome.private, time.perf_counter() - start)
+    positions = np.arange(len(outcome.rows), dtype=np.int64)
+    return AlignResult(_select(df, outcome.rows), outcome.rows, positions, report)
+
+
+def _run_passive(transport, role: PassivePsi, active: str, timeout: float, progress):
+    role.accept_setup(_recv(transport, active, PsiSetup, timeout))
+    with _bar(2 * role.n_ids, progress, f"PSI {transport.party}") as bar:
+        for msg in role.masked_stream():
+            transport.send(active, msg)
+            bar.update(len(msg.points))
+        while role.expecting_active:
+            msg = _recv(transport, active, PsiActiveMasked, timeout)
+            if msg.seq == 0:
+                bar.total += msg.total - role.n_ids
+            transport.send(active, role.answer(msg))
+            bar.update(len(msg.points))
+    return role.accept_alignment(_recv(transport, active, PsiAlignment, timeout))
+
+
+def align(transport: Transport, df: pd.DataFrame, id_column, *, role: str, **options) -> AlignResult:
+    """``align_active`` for ``role="active"``, ``align_passive`` (needs ``active=``) for ``"passive"``."""
+    if role == "active":
+        return align_active(transport, df, id_column, **options)
+    if role == "passive":
+        return align_passive(transport, df, id_column, **options)
+    raise ValueError(f"role must be 'active' or 'passive', got {role!r}")
