@@ -1,0 +1,167 @@
+"""The sans-IO PSI roles, messages passed by hand: results against a plain set intersection."""
+import random
+
+import numpy as np
+import pytest
+
+from protocols.psi import (ActivePsi, PassivePsi, PsiActiveMasked, PsiAlignment, PsiDoubleMasked,
+                           PsiInputError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
+
+
+def run(sets, *, private=False, chunk_size=64):
+    """Active holds sets[0]; passive i holds sets[i]. Returns (active outcome, {name: outcome})."""
+    names = [f"p{i}" for i in range(1, len(sets))]
+    active = ActivePsi(sets[0], names, private=private, chunk_size=chunk_size, workers=1)
+    passives = {n: PassivePsi(s, workers=1) for n, s in zip(names, sets[1:])}
+    for p in passives.values():
+        p.accept_setup(active.setup())
+    sent = list(active.masked_stream())
+    for name, p in passives.items():
+        for msg in p.masked_stream():
+            active.accept(name, msg)
+        for msg in sent:
+            active.accept(name, p.answer(msg))
+        assert active.expecting(name) is None and not p.expecting_active
+    outcome, alignments = active.finish()
+    return outcome, {n: p.accept_alignment(alignments[n]) for n, p in passives.items()}
+
+
+def ids(values):
+    return [str(v).encode() for v in values]
+
+
+def check_aligned(sets, outcome, passive_outcomes):
+    """Common row i is one id everywhere, and the rows are exactly the intersection."""
+    expected = set(sets[0]).intersection(*sets[1:])
+    mine = [sets[0][r] for r in outcome.rows]
+    assert set(mine) == expected and len(mine) == len(expected) == outcome.size
+    for i, (name, po) in enumerate(sorted(passive_outcomes.items()), start=1):
+        theirs = [sets[i][r] for r in po.rows[outcome.positions]]
+        assert theirs == mine, name
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_parties_random_sets(seed):
+    rng = random.Random(seed)
+    universe = ids(rng.sample(range(10**9), 1500))
+    a, b = rng.sample(universe, 700), rng.sample(universe, 900)
+    outcome, passives = run([a, b])
+    check_aligned([a, b], outcome, passives)
+    assert outcome.matched == {"p1": len(set(a) & set(b))} and passives["p1"].size == outcome.size
+    assert not np.array_equal(outcome.rows, np.sort(outcome.rows))     # the common order is shuffled
+
+
+def test_three_parties_passives_learn_only_the_global_intersection():
+    a, b, c = ids(range(0, 600)), ids(range(300, 900)), ids(range(0, 900, 2))
+    outcome, passives = run([a, b, c], chunk_size=100)
+    check_aligned([a, b, c], outcome, passives)
+    glob = len(set(a) & set(b) & set(c))
+    assert outcome.size == glob == 150
+    assert outcome.matched == {"p1": 300, "p2": 300}                       # pairwise: active only
+    # each passive gets exactly the global rows, not its pairwise intersection with the active
+    assert {len(p.rows) for p in passives.values()} == {glob} and {p.size for p in passives.values()} == {glob}
+
+
+@pytest.mark.parametrize("overlap", ["none", "full"])
+def test_zero_and_full_overlap(overlap):
+    a = ids(range(200))
+    b = ids(range(1000, 1150)) if overlap == "none" else list(reversed(a))
+    outcome, passives = run([a, b, b[:100]])
+    check_aligned([a, b, b[:100]], outcome, passives)
+    assert outcome.size == (0 if overlap == "none" else 100)
+
+
+def test_private_mode_pads_passives_with_fillers():
+    a, b, c = ids(range(0, 400)), ids(range(200, 700)), ids(range(0, 700, 2))
+    outcome, passives = run([a, b, c], private=True, chunk_size=128)
+    check_aligned([a, b, c], outcome, passives)
+    n_rows = min(len(b), len(c))
+    assert outcome.private and outcome.n_rows == n_rows and outcome.size == 100
+    for name, po in passives.items():
+        assert po.size is None and po.private and len(po.rows) == n_rows
+        assert len(set(po.rows.tolist())) == n_rows
+    # the smallest passive holds every one of its rows: it cannot tell which matched
+    assert sorted(passives["p2"].rows.tolist()) == list(range(len(c)))
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(PsiInputError, match="bank: no ids"):
+        PassivePsi([], name="bank")
+    with pytest.raises(PsiInputError, match="1 duplicate"):
+        ActivePsi([b"1", b"1"], ["p"])
+    with pytest.raises(PsiInputError, match="bytes"):
+        ActivePsi(["1"], ["p"])
+    with pytest.raises(PsiInputError, match="passive"):
+        ActivePsi([b"1"], [])
+    with pytest.raises(PsiInputError, match="chunk_size"):
+        ActivePsi([b"1"], ["p"], chunk_size=0)
+
+
+def _started(chunk_size=4):
+    active = ActivePsi(ids(range(10)), ["p"], chunk_size=chunk_size, workers=1)
+    passive = PassivePsi(ids(range(5, 15)), workers=1)
+    passive.accept_setup(active.setup())
+    return active, passive
+
+
+def test_passive_rejects_bad_setup_and_early_messages():
+    active, passive = _started()
+    with pytest.raises(PsiProtocolError, match="second"):
+        passive.accept_setup(active.setup())
+    fresh = PassivePsi(ids(range(3)))
+    with pytest.raises(PsiProtocolError, match="not arrived"):
+        list(fresh.masked_stream())
+    for bad in (PsiSetup(version=99, salt=b"s" * 32, private=False, chunk_size=4),
+                PsiSetup(version=1, salt=b"short", private=False, chunk_size=4),
+                PsiSetup(version=1, salt=b"s" * 32, private=False, chunk_size=0)):
+        with pytest.raises(PsiProtocolError):
+            PassivePsi(ids(range(3))).accept_setup(bad)
+    with pytest.raises(PsiProtocolError, match="before the exchange"):
+        passive.accept_alignment(PsiAlignment(positions=np.arange(2), size=2))
+
+
+def test_streams_are_checked_for_order_count_and_shape():
+    active, passive = _started()
+    first, second, *_ = list(active.masked_stream())
+    with pytest.raises(PsiProtocolError, match="expected chunk 0"):
+        passive.answer(second)
+    with pytest.raises(PsiProtocolError, match="has 3 points"):
+        passive.answer(PsiActiveMasked(seq=0, total=first.total, points=first.points[:3]))
+    mine = list(passive.masked_stream())
+    with pytest.raises(PsiProtocolError, match="expected psi.passive_masked"):
+        active.accept("p", PsiDoubleMasked(seq=0, total=10, points=first.points))
+    with pytest.raises(PsiProtocolError, match="expected chunk 0, received 1"):
+        active.accept("p", mine[1])
+    active.accept("p", mine[0])
+    with pytest.raises(PsiProtocolError, match="total changed"):
+        active.accept("p", PsiPassiveMasked(seq=1, total=99, points=mine[1].points))
+    with pytest.raises(PsiProtocolError, match="not a passive"):
+        active.expecting("stranger")
+    with pytest.raises(PsiProtocolError, match="finish"):
+        active.finish()
+
+
+def test_repeated_points_from_a_passive_are_rejected():
+    active = ActivePsi(ids(range(4)), ["p"], chunk_size=8, workers=1)
+    passive = PassivePsi(ids(range(4)), workers=1)
+    passive.accept_setup(active.setup())
+    (sent,) = list(active.masked_stream())
+    (theirs,) = list(passive.masked_stream())
+    twice = np.repeat(theirs.points[:1], 4, axis=0)
+    active.accept("p", PsiPassiveMasked(seq=0, total=4, points=twice))
+    active.accept("p", passive.answer(sent))
+    with pytest.raises(PsiProtocolError, match="repeated"):
+        active.finish()
+
+
+@pytest.mark.parametrize("positions,size,match", [
+    (np.array([0, 99]), 2, "out of range"), (np.array([1, 1]), 2, "repeat"),
+    (np.array([0.5]), 1, "integer"), (np.array([0, 1]), 5, "size")])
+def test_alignment_is_checked(positions, size, match):
+    active, passive = _started(chunk_size=16)
+    for msg in passive.masked_stream():
+        active.accept("p", msg)
+    for msg in active.masked_stream():
+        passive.answer(msg)
+    with pytest.raises(PsiProtocolError, match=match):
+        passive.accept_alignment(PsiAlignment(positions=positions, size=size))
