@@ -1,0 +1,92 @@
+"""Messages of hetero linear/logistic regression (both roles import this module)."""
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import numpy as np
+
+from protocols.messages import Message
+from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
+
+
+class LrKind(str, enum.Enum):
+    SETUP = "lr.setup"
+    READY = "lr.ready"
+    PARTIAL_SCORES = "lr.partial_scores"
+    RESIDUAL = "lr.residual"
+    MASKED_GRADIENT = "lr.masked_gradient"
+    DECRYPTED_MASKED_GRADIENT = "lr.decrypted_masked_gradient"
+    EPOCH_END = "lr.epoch_end"
+    SCORE_REQUEST = "lr.score_request"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup(Message):
+    """Active → passive: the key and everything the passive must agree to before training."""
+    KIND = LrKind.SETUP.value
+    public_key: PublicKey
+    task: str                       # "logistic" or "linear"
+    n_rows: int                     # rows of the aligned table the job trains on
+    train_index: np.ndarray         # positions of training rows (validation: the rest listed below)
+    val_index: np.ndarray
+    epochs: int
+    batch_size: int
+    batch_seed: int                 # batches are a seeded permutation both sides compute
+    learning_rate: float
+    lr_schedule: str
+    lr_decay: float
+    penalty: str
+    alpha: float
+    residual_frac_bits: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready(Message):
+    """Passive → active: setup accepted (a refusal is an abort with the reason)."""
+    KIND = LrKind.READY.value
+    n_features: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PartialScores(Message):
+    """Passive → active: X_p·w_p for the requested rows (a documented leak, see docs/hetero_lr.md)."""
+    KIND = LrKind.PARTIAL_SCORES.value
+    scores: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Residual(Message):
+    """Active → passive: [[d]] for the current batch, d = ¼z − ½y (logistic) or z − y (linear)."""
+    KIND = LrKind.RESIDUAL.value
+    residual: EncryptedVector
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskedGradient(Message):
+    """Passive → active: [[X_pᵀd + r]] packed; r statistically hides the gradient."""
+    KIND = LrKind.MASKED_GRADIENT.value
+    gradient: PackedEncryptedVector
+
+
+@dataclasses.dataclass(frozen=True)
+class DecryptedMaskedGradient(Message):
+    """Active → passive: the decrypted X_pᵀd + r as decimal strings (exact big integers)."""
+    KIND = LrKind.DECRYPTED_MASKED_GRADIENT.value
+    values: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochEnd(Message):
+    """Active → passive: continue or stop after this epoch."""
+    KIND = LrKind.EPOCH_END.value
+    epoch: int
+    stop: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreRequest(Message):
+    """Active → passive: send partial scores for these rows of your table (prediction)."""
+    KIND = LrKind.SCORE_REQUEST.value
+    n_rows: int
+    done: bool = False

@@ -1,0 +1,206 @@
+"""Hetero linear and logistic regression estimators, one class per role.
+
+The active (label) party::
+
+    model = ActiveLogisticRegression(epochs=10, batch_size=256).fit(X_bank, y, transport=t, passives=["insurer"])
+    proba = model.predict_proba(X_bank_new, transport=t, passives=["insurer"])
+
+Each passive party, at the same time::
+
+    PassiveLogisticRegression(max_epochs=50).fit(X_insurer, transport=t, active="bank")
+    PassiveLogisticRegression.load(path).score(X_insurer_new, transport=t, active="bank")
+
+Fitted attributes end in ``_`` and hold only this party's slice of the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from protocols.paillier import generate_keypair
+from vfl.errors import NotFittedError
+from vfl.linear import messages as msg
+from vfl.linear.persist import load_model, save_model
+from vfl.linear.setup import build_setup, check_setup, split_rows, validate_features, validate_labels
+from vfl.linear.training import ActiveTrainer, PassiveTrainer
+
+
+class _Standardizer:
+    """Per-party feature scaling fitted on training rows only (kept in the model file)."""
+
+    @staticmethod
+    def fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale == 0] = 1.0
+        return mean, scale
+
+
+class _ActiveLinear:
+    _task = "logistic"
+
+    def __init__(self, *, learning_rate: float = 0.15, epochs: int = 20, batch_size: int = 512,
+                 lr_schedule: str = "inverse", lr_decay: float = 0.05, penalty: str = "l2",
+                 alpha: float = 1e-4, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 tol: float = 1e-4, n_iter_no_change: int = 3, standardize: bool = True,
+                 random_state: int | None = None, key_bits: int = 2048, residual_frac_bits: int = 24,
+                 verbose: bool = True):
+        self.learning_rate, self.epochs, self.batch_size = learning_rate, epochs, batch_size
+        self.lr_schedule, self.lr_decay, self.penalty, self.alpha = lr_schedule, lr_decay, penalty, alpha
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
+        self.tol, self.n_iter_no_change, self.standardize = tol, n_iter_no_change, standardize
+        self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
+        self.verbose = verbose
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None):
+        """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently)."""
+        party = getattr(transport, "party", "active")
+        x = validate_features(X, party)
+        labels = validate_labels(y, len(x), party, self._task)
+        rng = np.random.default_rng(self.random_state)
+        train, val = split_rows(len(x), labels, self, rng)
+        self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
+            (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        if private_key is None:
+            _, private_key = generate_keypair(self.key_bits)
+        transport.register_public_key(private_key.public_key)
+        setup = build_setup(self, self._task, private_key.public_key, len(x), train, val, rng)
+        with transport.in_phase("train"):
+            transport.broadcast(setup, passives)
+            self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
+            trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
+                                    tol=self.tol, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose)
+            history = trainer.run()
+        self.coef_, self.intercept_ = trainer.coef, trainer.intercept
+        self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.val_loss
+        self.n_epochs_, self.fit_seconds_ = history.epochs_run, history.seconds
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def _scale(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean_) / self.scale_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        """z = X_a·w_a + b + Σ_p X_p·w_p; each passive scores its own rows (``Passive*.score``)."""
+        self._check_fitted()
+        x = validate_features(X, getattr(transport, "party", "active"), n_features=self.n_features_in_)
+        z = self._scale(x) @ self.coef_ + self.intercept_
+        with transport.in_phase("predict"):
+            transport.broadcast(msg.ScoreRequest(n_rows=len(x)), passives)
+            for p in passives:
+                part = transport.recv(p, msg.PartialScores).scores
+                if part.shape != (len(x),):
+                    raise ValueError(f"{p} returned {part.shape} scores for {len(x)} rows: are the tables aligned?")
+                z = z + part
+        return z
+
+    def save(self, path) -> None:
+        self._check_fitted()
+        save_model(path, role="active", task=self._task, params=self.get_params(),
+                   arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
+                   scalars={"intercept": self.intercept_, "n_epochs": self.n_epochs_})
+
+    @classmethod
+    def load(cls, path):
+        data = load_model(path, role="active", task=cls._task)
+        model = cls(**data["params"])
+        model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
+        model.intercept_, model.n_epochs_ = data["scalars"]["intercept"], data["scalars"]["n_epochs"]
+        model.n_features_in_ = len(model.coef_)
+        return model
+
+
+class ActiveLogisticRegression(_ActiveLinear):
+    """Label party of hetero logistic regression (Taylor loss, Paillier, no arbiter)."""
+
+    _task = "logistic"
+
+    def predict_proba(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        z = self.decision_function(X, transport=transport, passives=passives)
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        return (self.decision_function(X, transport=transport, passives=passives) > 0).astype(int)
+
+
+class ActiveLinearRegression(_ActiveLinear):
+    """Label party of hetero linear regression (squared loss)."""
+
+    _task = "linear"
+
+    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        return self.decision_function(X, transport=transport, passives=passives)
+
+
+class PassiveLinearModel:
+    """A feature party of hetero linear/logistic regression. Holds no labels and no key.
+
+    ``max_epochs`` caps how many epochs it will serve in one job; a job asking for more, or with a
+    batch not larger than this party's feature count (the gradient would reveal features), is
+    refused before any cryptography starts.
+    """
+
+    def __init__(self, *, max_epochs: int = 100, mask_bits: int = 64, feature_frac_bits: int = 16,
+                 standardize: bool = True, allow_insecure_key_size_for_tests: bool = False):
+        self.max_epochs, self.mask_bits, self.feature_frac_bits = max_epochs, mask_bits, feature_frac_bits
+        self.standardize = standardize
+        self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, X, *, transport, active: str):
+        x = validate_features(X, getattr(transport, "party", "passive"))
+        with transport.in_phase("train"):
+            setup = transport.recv(active, msg.Setup)
+            check_setup(setup, self, x, active)
+            train = setup.train_index
+            self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
+                (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+            transport.send(active, msg.Ready(n_features=x.shape[1]))
+            trainer = PassiveTrainer(transport, active, setup, (x - self.mean_) / self.scale_,
+                                     mask_bits=self.mask_bits, feature_frac_bits=self.feature_frac_bits)
+            self.n_epochs_ = trainer.run()
+        self.coef_, self.task_, self.n_features_in_ = trainer.coef, setup.task, x.shape[1]
+        return self
+
+    def score(self, X, *, transport, active: str) -> int:
+        """Answer one ``ScoreRequest`` with this party's partial scores; returns the row count."""
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        x = validate_features(X, getattr(transport, "party", "passive"), n_features=self.n_features_in_)
+        with transport.in_phase("predict"):
+            request = transport.recv(active, msg.ScoreRequest)
+            if request.n_rows != len(x):
+                raise ValueError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                                 "align the tables first")
+            transport.send(active, msg.PartialScores(((x - self.mean_) / self.scale_) @ self.coef_))
+        return len(x)
+
+    def save(self, path) -> None:
+        save_model(path, role="passive", task=self.task_, params=self.get_params(),
+                   arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
+                   scalars={"n_epochs": self.n_epochs_})
+
+    @classmethod
+    def load(cls, path):
+        data = load_model(path, role="passive", task=None)
+        model = cls(**data["params"])
+        model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
+        model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.coef_)
+        return model
+
+
+class PassiveLogisticRegression(PassiveLinearModel):
+    """Feature party of hetero logistic regression."""
+
+
+class PassiveLinearRegression(PassiveLinearModel):
+    """Feature party of hetero linear regression."""

@@ -1,0 +1,167 @@
+"""The round loop of hetero linear/logistic regression (the label party holds the key).
+
+Per mini-batch B (both sides derive B from a shared seed; no arbiter):
+
+1. Each passive p sends its partial scores z_p = X_p[B]·w_p.
+2. The active computes z = X_a[B]·w_a + b + Σ z_p and the residual d = ¼z − ½y (Taylor
+   logistic loss, y ∈ {−1, +1}) or d = z − y (squared loss), encrypts [[d]] with its own key and
+   sends it to every passive. It updates w_a, b with its own plaintext gradient.
+3. Each passive computes [[g_p]] = X_p[B]ᵀ·[[d]] (one multi-exponentiation per feature), adds a
+   mask r_p uniform in [0, 2^(M+λ)) (M bounds |g_p|), packs, re-randomizes and sends it.
+4. The active decrypts g_p + r_p and returns it; the passive removes r_p, divides by |B| and
+   updates w_p.
+
+What each party learns is tabulated in docs/hetero_lr.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from protocols.masking import random_masks
+from protocols.paillier import EncryptedVector, PackedEncryptedVector
+from protocols.paillier.encoding import decode_floats
+from vfl.errors import ProtocolError
+from vfl.linear import messages as msg
+from vfl.linear.optim import apply_update, learning_rate_at, taylor_logistic_loss
+from vfl.progress import progress
+
+RESIDUAL_INT_BITS = 20          # |d| < 2^20: a residual beyond that means the model diverged
+
+
+@dataclasses.dataclass
+class History:
+    train_loss: list = dataclasses.field(default_factory=list)
+    val_loss: list = dataclasses.field(default_factory=list)
+    epochs_run: int = 0
+    seconds: float = 0.0
+
+
+def epoch_batches(n_train: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The batches of one epoch: a permutation both sides derive from (seed, epoch)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n_train)
+    return [order[i:i + batch_size] for i in range(0, n_train, batch_size)]
+
+
+class ActiveTrainer:
+    """The label party's side of the round loop."""
+
+    def __init__(self, transport, passives: list[str], private_key, setup: msg.Setup, x: np.ndarray,
+                 y: np.ndarray, *, tol: float, n_iter_no_change: int, verbose: bool = True):
+        self.t, self.passives, self.sk, self.cfg = transport, passives, private_key, setup
+        self.x, self.y = x, y
+        self.tol, self.patience, self.verbose = tol, n_iter_no_change, verbose
+        self.coef = np.zeros(x.shape[1])
+        self.intercept = 0.0
+        self.history = History()
+
+    def _target(self, rows: np.ndarray) -> np.ndarray:
+        y = self.y[rows]
+        return 2.0 * y - 1.0 if self.cfg.task == "logistic" else y
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        z = self.x[rows] @ self.coef + self.intercept
+        for p in self.passives:
+            part = self.t.recv(p, msg.PartialScores).scores
+            if part.shape != (len(rows),):
+                raise ProtocolError(f"{p} sent {part.shape} partial scores for {len(rows)} rows")
+            z = z + part
+        return z
+
+    def _loss(self, z: np.ndarray, rows: np.ndarray) -> float:
+        target = self._target(rows)
+        if self.cfg.task == "logistic":
+            return taylor_logistic_loss(z, target)
+        return float(0.5 * np.mean((z - target) ** 2))
+
+    def _batch(self, rows: np.ndarray, lr: float) -> float:
+        cfg = self.cfg
+        z = self._scores(rows)
+        target = self._target(rows)
+        d = 0.25 * z - 0.5 * target if cfg.task == "logistic" else z - target
+        enc = EncryptedVector.encrypt(self.sk, d, frac_bits=cfg.residual_frac_bits, int_bits=RESIDUAL_INT_BITS)
+        self.t.broadcast(msg.Residual(enc), self.passives)
+        grad = self.x[rows].T @ d / len(rows)
+        self.coef = apply_update(self.coef, grad, lr, cfg.penalty, cfg.alpha)
+        self.intercept -= lr * float(d.mean())
+        for p in self.passives:
+            masked = self.t.recv(p, msg.MaskedGradient).gradient
+            values = masked.decrypt_ints(self.sk)
+            self.t.send(p, msg.DecryptedMaskedGradient(tuple(str(v) for v in values)))
+        return self._loss(z, rows)
+
+    def run(self) -> History:
+        cfg, start = self.cfg, time.perf_counter()
+        best, stale = np.inf, 0
+        bar = progress(range(cfg.epochs), desc="hetero LR epochs", disable=not self.verbose)
+        for epoch in bar:
+            lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
+            losses, sizes = [], []
+            for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
+                rows = cfg.train_index[rows]
+                losses.append(self._batch(rows, lr))
+                sizes.append(len(rows))
+            self.history.train_loss.append(float(np.average(losses, weights=sizes)))
+            monitored = self.history.train_loss[-1]
+            if len(cfg.val_index):
+                monitored = self._loss(self._scores(cfg.val_index), cfg.val_index)
+                self.history.val_loss.append(monitored)
+            stale = 0 if monitored < best - self.tol else stale + 1
+            best = min(best, monitored)
+            stop = stale >= self.patience
+            self.t.broadcast(msg.EpochEnd(epoch=epoch, stop=stop), self.passives)
+            bar.set_postfix(loss=f"{monitored:.4f}")
+            self.history.epochs_run = epoch + 1
+            if stop:
+                break
+        self.history.seconds = time.perf_counter() - start
+        return self.history
+
+
+class PassiveTrainer:
+    """A feature party's side of the round loop. It never sees labels, d, or the active's model."""
+
+    def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, *, mask_bits: int,
+                 feature_frac_bits: int):
+        self.t, self.active, self.cfg, self.x = transport, active, setup, x
+        self.mask_bits, self.frac_bits = mask_bits, feature_frac_bits
+        self.coef = np.zeros(x.shape[1])
+        self.epochs_run = 0
+
+    def _batch(self, rows: np.ndarray, lr: float) -> None:
+        self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
+        enc = self.t.recv(self.active, msg.Residual).residual
+        if len(enc) != len(rows):
+            raise ProtocolError(f"{self.active} sent a residual of length {len(enc)} for a batch of {len(rows)}")
+        grad = enc.matmul(self.x[rows].T, frac_bits=self.frac_bits)
+        bound = grad.mag_bits + self.mask_bits
+        masks = random_masks(len(grad), bound)
+        packed = PackedEncryptedVector.from_vector(grad.add_raw(masks, bound))
+        self.t.send(self.active, msg.MaskedGradient(packed))
+        values = self.t.recv(self.active, msg.DecryptedMaskedGradient).values
+        if len(values) != len(masks):
+            raise ProtocolError(f"{self.active} returned {len(values)} gradient values, expected {len(masks)}")
+        try:
+            unmasked = [int(v) - r for v, r in zip(values, masks)]
+        except (TypeError, ValueError):
+            raise ProtocolError(f"{self.active} returned a malformed gradient") from None
+        gradient = decode_floats(unmasked, grad.exponent) / len(rows)
+        self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)
+
+    def run(self) -> int:
+        cfg = self.cfg
+        for epoch in range(cfg.epochs):
+            lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
+            for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
+                self._batch(cfg.train_index[rows], lr)
+            if len(cfg.val_index):
+                self.t.send(self.active, msg.PartialScores(self.x[cfg.val_index] @ self.coef))
+            end = self.t.recv(self.active, msg.EpochEnd)
+            self.epochs_run = epoch + 1
+            if end.epoch != epoch:
+                raise ProtocolError(f"{self.active} ended epoch {end.epoch} while this party is in epoch {epoch}")
+            if end.stop:
+                break
+        return self.epochs_run
