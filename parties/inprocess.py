@@ -31,7 +31,7 @@ class InProcessTransport(LinkTransport):
         super().__init__(party, network.job, network.parties, **kwargs)
         self._network = network
 
-    def _transmit(self, peer: str, header: bytes, raws: list) -> None:
+    def _transmit(self, peer: str, header: bytes, raws: list, *, urgent: bool = False) -> None:
         self._network.deliver(self.party, peer, bytes(header), [bytes(memoryview(r)) for r in raws])
 
     def _check_alive(self, peer: str, waiting_for: str) -> None:

@@ -96,6 +96,9 @@ class LinkTransport(Transport):
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, peer: str, message: Message) -> None:
+        self._send_message(peer, message)
+
+    def _send_message(self, peer: str, message: Message, *, urgent: bool = False) -> None:
         self._require_peer(peer)
         with self._lock:
             seq = self._next_seq[peer]
@@ -105,7 +108,7 @@ class LinkTransport(Transport):
         if size > self.limits.max_message_bytes:
             raise ValueError(f"{message.KIND} of {size} bytes exceeds the {self.limits.max_message_bytes}-byte "
                              "message limit; split it")
-        self._transmit(peer, header, raws)
+        self._transmit(peer, header, raws, urgent=urgent)
         with self._lock:
             self._stats[peer].messages_sent += 1
             self._stats[peer].bytes_sent += size
@@ -113,7 +116,8 @@ class LinkTransport(Transport):
             self.audit.record(job=self.job, peer=peer, kind=message.KIND, seq=seq, nbytes=size,
                               phase=self.phase or message.KIND.split(".")[0], sha256=codec.digest(header, raws))
 
-    def _transmit(self, peer: str, header: bytes, raws: list) -> None:
+    def _transmit(self, peer: str, header: bytes, raws: list, *, urgent: bool = False) -> None:
+        """Deliver one encoded message; ``urgent`` sends must not block."""
         raise NotImplementedError
 
     # -- receiving --------------------------------------------------------------------------
@@ -175,7 +179,7 @@ class LinkTransport(Transport):
         """Tell peers this party ended the job; best effort, never raises."""
         for peer in (self._peers if peers is None else peers):
             try:
-                self.send(peer, JobAbort(reason=reason[:300]))
+                self._send_message(peer, JobAbort(reason=reason[:300]), urgent=True)
             except Exception as exc:           # the peer may be the reason we abort
                 wire_log.debug("could not send abort to %s: %s", peer, exc)
 

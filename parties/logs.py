@@ -1,0 +1,42 @@
+"""Logging for party processes: human-readable lines by default, JSON lines on request."""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+
+_FIELDS = ("peer", "job", "kind")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and party if known."""
+
+    def __init__(self, party: str | None = None):
+        super().__init__()
+        self.party = party
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+                 .isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if self.party:
+            entry["party"] = self.party
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(*, party: str | None = None, json_lines: bool = False, level: str = "INFO",
+                  stream=None) -> None:
+    """Configure the root logger of a party process (call once, from the CLI)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter(party))
+    else:
+        prefix = f"[{party}] " if party else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("zmq.auth").setLevel(logging.WARNING)   # we log admissions ourselves
