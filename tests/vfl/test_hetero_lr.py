@@ -1,0 +1,186 @@
+"""Hetero LR/linear regression over the in-process transport (the wire codec included)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from parties.inprocess import InProcessNetwork
+from vfl import datasets
+from vfl.errors import DataError, NotFittedError, PeerFailedError, ProtocolError
+from vfl.linear import (ActiveLinearRegression, ActiveLogisticRegression, PassiveLinearRegression,
+                        PassiveLogisticRegression)
+from vfl.metrics import classification_metrics, regression_metrics
+
+
+@pytest.fixture(scope="module")
+def breast():
+    guest, host = datasets.load_hetero("breast")
+    df = guest.merge(host, on="id", suffixes=("_g", "_h"))
+    y = df["y"].to_numpy()
+    xg = df[[c for c in df.columns if c.endswith("_g")]].to_numpy()
+    host_cols = [f"{c}_h" if c in guest.columns else c for c in host.columns if c != "id"]
+    xh = df[host_cols].to_numpy()
+    assert xg.shape[1] == 10 and xh.shape[1] == 20
+    train, test = train_test_split(np.arange(len(df)), test_size=0.2, stratify=y, random_state=42)
+    return xg, xh, y, train, test
+
+
+def _passive(**kw):
+    return PassiveLogisticRegression(allow_insecure_key_size_for_tests=True, **kw)
+
+
+def _fit_and_score(net, active, passives: dict, xa, y, train, test):
+    names = list(passives)
+    roles = {"bank": lambda t: active.fit(xa[train], y[train], transport=t, passives=names,
+                                          private_key=pytest.small_sk)}
+    for name, (model, x) in passives.items():
+        roles[name] = lambda t, m=model, x=x: m.fit(x[train], transport=t, active="bank")
+    net.run(roles)
+    roles = {"bank": lambda t: active.decision_function(xa[test], transport=t, passives=names)}
+    for name, (model, x) in passives.items():
+        roles[name] = lambda t, m=model, x=x: m.score(x[test], transport=t, active="bank")
+    return net.run(roles)["bank"]
+
+
+@pytest.fixture(autouse=True)
+def _key(small_keypair):
+    pytest.small_sk = small_keypair[1]
+
+
+def test_two_party_logistic_matches_centralized_auc(breast):
+    xg, xh, y, train, test = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=60)
+    active = ActiveLogisticRegression(epochs=40, batch_size=64, learning_rate=0.3, random_state=0, verbose=False)
+    passive = _passive()
+    scores = _fit_and_score(net, active, {"insurer": (passive, xh)}, xg, y, train, test)
+    x = np.hstack([xg, xh])
+    scaler = StandardScaler().fit(x[train])
+    base = LogisticRegression(max_iter=2000).fit(scaler.transform(x[train]), y[train])
+    base_auc = classification_metrics(y[test], base.decision_function(scaler.transform(x[test])))["auc"]
+    auc = classification_metrics(y[test], scores)["auc"]
+    assert auc >= base_auc - 0.005, (auc, base_auc)
+    # each party holds only its own slice of the model
+    assert active.coef_.shape == (xg.shape[1],) and passive.coef_.shape == (xh.shape[1],)
+    assert active.loss_curve_[-1] < active.loss_curve_[0]
+    # the passive sent: partial scores (8 floats × rows) and one packed ciphertext per batch
+    sent = net["insurer"].stats()["bank"].bytes_sent
+    assert 0 < sent < 2_000_000
+
+
+def test_three_party_logistic(breast):
+    xg, xh, y, train, test = breast
+    net = InProcessNetwork(["bank", "insurer", "telco"], timeout=60)
+    active = ActiveLogisticRegression(epochs=15, batch_size=64, learning_rate=0.3, random_state=1, verbose=False)
+    parts = {"insurer": (_passive(), xh[:, :10]), "telco": (_passive(), xh[:, 10:])}
+    scores = _fit_and_score(net, active, parts, xg, y, train, test)
+    assert classification_metrics(y[test], scores)["auc"] > 0.97
+
+
+def test_two_party_linear_regression_close_to_ols():
+    x, target = make_regression(n_samples=300, n_features=8, noise=5.0, random_state=3)
+    target = target / target.std()
+    train, test = np.arange(240), np.arange(240, 300)
+    net = InProcessNetwork(["bank", "insurer"], timeout=60)
+    active = ActiveLinearRegression(epochs=30, batch_size=32, learning_rate=0.05, lr_schedule="constant",
+                                    penalty="none", random_state=0, verbose=False)
+    passive = PassiveLinearRegression(allow_insecure_key_size_for_tests=True)
+    pred = _fit_and_score(net, active, {"insurer": (passive, x[:, 4:])}, x[:, :4], target, train, test)
+    ols = LinearRegression().fit(x[train], target[train]).predict(x[test])
+    ours, base = regression_metrics(target[test], pred), regression_metrics(target[test], ols)
+    assert ours["r2"] > base["r2"] - 0.02, (ours, base)
+
+
+def test_early_stopping_on_validation_split(breast):
+    xg, xh, y, train, test = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=60)
+    active = ActiveLogisticRegression(epochs=60, batch_size=64, early_stopping=True, n_iter_no_change=2,
+                                      tol=1e-2, random_state=0, verbose=False)
+    passive = _passive()
+    _fit_and_score(net, active, {"insurer": (passive, xh)}, xg, y, train, test)
+    assert active.n_epochs_ < 60 and passive.n_epochs_ == active.n_epochs_
+    assert len(active.validation_loss_curve_) == active.n_epochs_
+
+
+def test_passive_refuses_small_batches_before_any_cryptography(breast):
+    xg, xh, y, train, _ = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=20)
+    active = ActiveLogisticRegression(epochs=2, batch_size=xh.shape[1], verbose=False)
+    with pytest.raises((ProtocolError, PeerFailedError), match="batch size"):
+        net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
+                                              private_key=pytest.small_sk),
+                 "insurer": lambda t: _passive().fit(xh[train], transport=t, active="bank")})
+
+
+def test_passive_caps_epochs(breast):
+    xg, xh, y, train, _ = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=20)
+    active = ActiveLogisticRegression(epochs=50, batch_size=64, verbose=False)
+    with pytest.raises((ProtocolError, PeerFailedError), match="at most 10"):
+        net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
+                                              private_key=pytest.small_sk),
+                 "insurer": lambda t: _passive(max_epochs=10).fit(xh[train], transport=t, active="bank")})
+
+
+def test_passive_refuses_small_keys_by_default(breast):
+    xg, xh, y, train, _ = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=20)
+    active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False)
+    with pytest.raises((ProtocolError, PeerFailedError), match="2048-bit minimum"):
+        net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
+                                              private_key=pytest.small_sk),
+                 "insurer": lambda t: PassiveLogisticRegression().fit(xh[train], transport=t, active="bank")})
+
+
+@pytest.mark.parametrize("labels, match", [(np.full(10, 2.0), "labels 0/1"), (np.array([0.0] * 9 + [np.nan]), "missing")])
+def test_bad_labels_named(labels, match):
+    with pytest.raises(DataError, match=match):
+        ActiveLogisticRegression().fit(np.ones((10, 2)), labels, transport=_NoTransport(), passives=[])
+
+
+def test_non_numeric_feature_column_named():
+    import pandas as pd
+    frame = pd.DataFrame({"age": [1, 2], "city": ["a", "b"]})
+    with pytest.raises(DataError, match="'city'"):
+        ActiveLogisticRegression().fit(frame, [0, 1], transport=_NoTransport(), passives=[])
+
+
+def test_unfitted_models_say_so():
+    with pytest.raises(NotFittedError):
+        ActiveLogisticRegression().predict(np.ones((2, 2)), transport=_NoTransport(), passives=[])
+    with pytest.raises(NotFittedError):
+        PassiveLogisticRegression().score(np.ones((2, 2)), transport=_NoTransport(), active="bank")
+
+
+def test_invalid_hyperparameters_raise_in_fit(small_keypair):
+    with pytest.raises(ValueError, match="penalty"):
+        ActiveLogisticRegression(penalty="l3", verbose=False).fit(
+            np.ones((10, 2)), np.arange(10) % 2, transport=_NoTransport(), passives=[], private_key=small_keypair[1])
+
+
+def test_model_files_round_trip(tmp_path, breast):
+    xg, xh, y, train, test = breast
+    net = InProcessNetwork(["bank", "insurer"], timeout=60)
+    active = ActiveLogisticRegression(epochs=2, batch_size=64, verbose=False)
+    passive = _passive()
+    first = _fit_and_score(net, active, {"insurer": (passive, xh)}, xg, y, train, test)
+    active.save(tmp_path / "bank.json")
+    passive.save(tmp_path / "insurer.json")
+    a2 = ActiveLogisticRegression.load(tmp_path / "bank.json")
+    p2 = PassiveLogisticRegression.load(tmp_path / "insurer.json")
+    again = net.run({"bank": lambda t: a2.decision_function(xg[test], transport=t, passives=["insurer"]),
+                     "insurer": lambda t: p2.score(xh[test], transport=t, active="bank")})["bank"]
+    np.testing.assert_allclose(again, first)
+    with pytest.raises(ValueError, match="passive party's model"):
+        ActiveLogisticRegression.load(tmp_path / "insurer.json")
+    assert "pickle" not in (tmp_path / "bank.json").read_text()
+
+
+class _NoTransport:
+    party = "bank"
+
+    def register_public_key(self, pk):
+        pass
