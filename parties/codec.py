@@ -90,8 +90,9 @@ class Keyring:
         with self._lock:
             return fingerprint in self._keys
 
-    def __len__(self) -> int:
-        return len(self._keys)
+    def fingerprints(self) -> list[str]:
+        with self._lock:
+            return sorted(self._keys)
 
 
 # -- encoding --------------------------------------------------------------------------------
