@@ -1,0 +1,43 @@
+"""Passive-side handlers of the learning jobs, run by ``vfl serve`` when a listed peer asks.
+
+A job names this party's data by alias only (``[data]`` in the party config); model parts are
+written under this party's own models directory, never to a path the job chooses.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from parties.errors import JobRejectedError
+from parties.jobs import JobContext, register_job
+from vfl.jobs.data import read_table
+from vfl.jobs.roles import passive_train
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _params(ctx: JobContext) -> tuple[dict, dict]:
+    params = ctx.params
+    parties = params.get("parties") if isinstance(params, dict) else None
+    me = ctx.transport.party
+    if not isinstance(parties, dict) or not isinstance(parties.get(me), dict):
+        raise JobRejectedError(f"the job does not describe {me}'s part")
+    job = params.get("job")
+    if not isinstance(job, str) or not _SAFE.match(job):
+        raise JobRejectedError(f"job name {job!r} is not a safe file name")
+    return params, parties[me]
+
+
+def model_path(ctx: JobContext, job: str) -> str:
+    base = getattr(ctx, "models_dir", None) or "models"
+    return os.path.join(base, job, f"{ctx.transport.party}.json")
+
+
+@register_job("vfl.train")
+def train(ctx: JobContext) -> dict:
+    params, mine = _params(ctx)
+    if params.get("model") not in ("logistic_regression", "linear_regression"):
+        raise JobRejectedError(f"unknown model {params.get('model')!r}")
+    frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
+    return passive_train(ctx.transport, params, frame, active=ctx.initiator,
+                         model_path=model_path(ctx, params["job"]), max_epochs=ctx.max_epochs)

@@ -1,0 +1,114 @@
+"""What each party does in a training job: PSI → split → fit → evaluate → save its own part.
+
+Transport-agnostic: the same functions run over the in-process transport (tests, notebooks) and
+over ZeroMQ (``vfl run``, ``vfl serve``).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from vfl.errors import DataError
+from vfl.jobs.data import feature_columns
+from vfl.jobs.messages import EvaluationSplit
+from vfl.jobs.spec import JobSpec, PartySpec
+from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLinearModel
+from vfl.linear.setup import check_hyperparameters
+from vfl.metrics import classification_metrics, regression_metrics
+from vfl.psi import align_active, align_passive, normalize_ids
+
+
+def make_active_model(spec: JobSpec, *, verbose: bool = True):
+    cls = ActiveLogisticRegression if spec.model == "logistic_regression" else ActiveLinearRegression
+    try:
+        model = cls(**{**spec.hyperparameters, "verbose": verbose})
+    except TypeError as exc:
+        raise DataError(f"{spec.source}: [model] {exc}") from None
+    check_hyperparameters(model)
+    return model
+
+
+def passive_params(spec: JobSpec) -> dict:
+    """What the active sends the passives in the job request: the passives' parts of the job, no paths."""
+    return {"job": spec.name, "model": spec.model, "psi_private": spec.psi_private,
+            "parties": {p.name: p.to_params() for p in spec.passives}}
+
+
+def _split(n: int, labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.arange(n)
+    if spec.test_size <= 0:
+        return rows, rows[:0]
+    stratify = labels if spec.task == "classification" else None
+    try:
+        train, test = train_test_split(rows, test_size=spec.test_size, random_state=spec.seed, stratify=stratify)
+    except ValueError as exc:
+        raise DataError(f"cannot hold out {spec.test_size:.0%} of {n} aligned rows: {exc}") from None
+    return np.sort(train), np.sort(test)
+
+
+def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: bool = True) -> dict:
+    """The label party's job. Returns the report (metrics, sizes, seconds, curves)."""
+    me = spec.active
+    features = feature_columns(frame, me)
+    model = make_active_model(spec, verbose=verbose)
+    passives = [p.name for p in spec.passives]
+    t0 = time.perf_counter()
+    with transport.in_phase("psi"):
+        aligned = align_active(transport, frame, me.id_column, passives=passives, private=spec.psi_private,
+                               progress=verbose)
+    t_psi = time.perf_counter() - t0
+    table = aligned.frame
+    if len(table) < 4:
+        raise DataError(f"only {len(table)} customers are shared by every party: too few to train on")
+    x, y = table[features].to_numpy(float), table[me.label].to_numpy()
+    train, test = _split(len(table), y, spec)
+    with transport.in_phase("train"):
+        transport.broadcast(EvaluationSplit(test_index=test.astype(np.int64)), passives)
+    model.fit(x[train], y[train], transport=transport, passives=passives, private_key=private_key)
+    t_train = time.perf_counter() - t0 - t_psi
+    report = {"job": spec.name, "model": spec.model, "n_intersection": len(table),
+              "n_train": int(len(train)), "n_test": int(len(test)), "features": {me.name: features},
+              "loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
+              "epochs": model.n_epochs_}
+    if len(test):
+        scores = model.decision_function(x[test], transport=transport, passives=passives)
+        report["metrics"] = (classification_metrics(y[test], scores) if spec.task == "classification"
+                             else regression_metrics(y[test], scores))
+        report["_test_scores"] = (y[test].tolist(), scores.tolist())
+    report["seconds"] = {"psi": t_psi, "train": t_train, "total": time.perf_counter() - t0}
+    out = pathlib.Path(spec.output_dir)
+    model.save(out / "model" / f"{me.name}.json")
+    ids = pd.Series(normalize_ids(table, me.id_column, me.name))
+    (out / "split.json").write_text(json.dumps({"train_ids": ids.iloc[train].tolist(),
+                                                "test_ids": ids.iloc[test].tolist()}))
+    return report
+
+
+def passive_train(transport, params: dict, frame, *, active: str, model_path, max_epochs: int,
+                  allow_insecure_key_size_for_tests: bool = False, verbose: bool = False) -> dict:
+    """A feature party's job: align, train its slice, help evaluate, save its slice."""
+    mine = params["parties"][transport.party]
+    party = PartySpec(name=transport.party, role="passive", data=None, alias=mine.get("alias"),
+                      id_column=mine["id_column"], label=None,
+                      features=tuple(mine["features"]) if mine.get("features") else None)
+    features = feature_columns(frame, party)
+    with transport.in_phase("psi"):
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
+    x = aligned.frame[features].to_numpy(float)
+    with transport.in_phase("train"):
+        test = transport.recv(active, EvaluationSplit).test_index
+    if len(test) and (test.min() < 0 or test.max() >= len(x)):
+        raise DataError(f"{active} sent held-out rows outside the {len(x)} aligned rows")
+    train = np.setdiff1d(np.arange(len(x)), test)
+    model = PassiveLinearModel(max_epochs=max_epochs,
+                               allow_insecure_key_size_for_tests=allow_insecure_key_size_for_tests)
+    model.fit(x[train], transport=transport, active=active)
+    if len(test):
+        model.score(x[test], transport=transport, active=active)
+    model.save(model_path)
+    return {"rows": int(len(x)), "features": features, "epochs": model.n_epochs_}
