@@ -9,6 +9,7 @@ import sys
 # name -> module with `add_arguments(parser)` and `run(args) -> dict` and `render(result) -> str`
 BENCHMARKS = {
     "paillier": "vfl.bench.paillier",
+    "psi": "vfl.bench.psi",
 }
 
 
