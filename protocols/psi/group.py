@@ -73,13 +73,12 @@ def new_salt() -> bytes:
     return secrets.token_bytes(SALT_BYTES)
 
 
-def _first_on_curve(digest: bytes):
-    """The first of the two 32-byte halves of ``digest`` that is a curve u-coordinate, or None."""
-    p, mpz, jacobi = _P, gmpy2.mpz, gmpy2.jacobi
-    for u in (mpz(int.from_bytes(digest[:32], "little") & _U_MASK),
-              mpz(int.from_bytes(digest[32:], "little") & _U_MASK)):
-        if u < p and jacobi((u * u * u + _A * u * u + u) % p, p) == 1:
-            return u
+def _candidate(half: bytes) -> bytes | None:
+    """``half`` with its top bit cleared if that is a Curve25519 u-coordinate, else None."""
+    u = gmpy2.mpz(int.from_bytes(half, "little") & _U_MASK)
+    # jacobi(u·(u·(u + A) + 1), p) is the Legendre symbol of u³ + A·u² + u: no reduction needed
+    if u < _P and gmpy2.jacobi(u * (u * (u + _A) + 1), _P) == 1:
+        return half[:31] + bytes((half[31] & 0x7F,))
     return None
 
 
@@ -89,18 +88,18 @@ def hash_to_point(item: bytes, salt: bytes) -> bytes:
     while True:
         digest = hashlib.blake2b(item, digest_size=64, key=salt, person=PERSON,
                                  salt=counter.to_bytes(16, "little")).digest()
-        u = _first_on_curve(digest)
-        if u is not None:
-            return int(u).to_bytes(32, "little")
+        point = _candidate(digest[:32]) or _candidate(digest[32:])
+        if point is not None:
+            return point
         counter += 1
 
 
 def hash_blob(items: list[bytes], salt: bytes) -> bytes:
     """:func:`hash_to_point` over many ids, concatenated (the common first try inlined)."""
-    blake2b, first, out = hashlib.blake2b, _first_on_curve, []
+    blake2b, candidate, out = hashlib.blake2b, _candidate, []
     for item in items:
-        u = first(blake2b(item, digest_size=64, key=salt, person=PERSON).digest())
-        out.append(int(u).to_bytes(32, "little") if u is not None else hash_to_point(item, salt))
+        digest = blake2b(item, digest_size=64, key=salt, person=PERSON).digest()
+        out.append(candidate(digest[:32]) or candidate(digest[32:]) or hash_to_point(item, salt))
     return b"".join(out)
 
 
