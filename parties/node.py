@@ -1,10 +1,12 @@
 """One party's ZeroMQ endpoint: the only module that opens sockets.
 
-* One ROUTER bound on the party's listen port receives from every peer. Peers connect to it
-  with a DEALER whose routing id is their party name.
+* One ROUTER bound on the party's listen port receives from every peer; peers connect to it
+  with a DEALER. The ROUTER only receives.
 * CURVE is on unless ``insecure``: the ROUTER is a CURVE server, a ZAP authenticator admits
-  only the public keys listed in the config ("Ironhouse") and maps each key to its party name;
-  a message whose routing id differs from the name its key was admitted as is dropped.
+  only the public keys listed in the config ("Ironhouse") and maps each key to its party name
+  (the ZMQ ``User-Id`` of every message). A sender is known by its key, never by a name it
+  claims, so one peer cannot speak or squat for another. In ``insecure`` mode (debugging only)
+  the DEALER's routing id is the party name and is trusted.
 * One I/O thread reads the ROUTER, checks headers, reassembles streams and routes messages to
   the inbox of their job. One heartbeat thread pings every connected peer; a receive fails
   when a peer's heartbeats stop (:class:`parties.errors.PeerSilentError`).
@@ -194,8 +196,9 @@ class Node:
             sock = self._ctx.socket(zmq.DEALER)
             self._base_options(sock)
             sock.sndtimeo = int(self.limits.send_timeout * 1000)
-            sock.routing_id = self.name.encode()
-            if self._keys is not None:
+            if self._keys is None:          # insecure: the name is only a claim (debugging)
+                sock.routing_id = self.name.encode()
+            else:                           # CURVE: the ROUTER names us by our key, not by a claim
                 sock.curve_secretkey, sock.curve_publickey = self._keys.secret, self._keys.public
                 sock.curve_serverkey = conf.public_key
             sock.connect(conf.address)
@@ -272,13 +275,12 @@ class Node:
             self._reject(peer, f"internal error handling it ({type(exc).__name__}: {exc})")
 
     def _authenticated_peer(self, parts: list) -> str:
+        """The sender's name: from its CURVE key (via ZAP), or its routing id when insecure."""
         if len(parts) < 2:
             raise WireError("message without a type frame")
-        claimed = parts[0].bytes.decode("utf-8", "replace")
         if self._keys is not None:
-            user = parts[1].get("User-Id")
-            if user != claimed:
-                raise WireError(f"routing id {claimed!r} does not match the key it was admitted with ({user!r})")
+            return parts[1].get("User-Id")
+        claimed = parts[0].bytes.decode("utf-8", "replace")
         if claimed not in {p.name for p in self.config.peers}:
             raise WireError(f"routing id {claimed!r} is not a configured peer")
         return claimed
