@@ -7,8 +7,9 @@ list it in :data:`parties.jobs.HANDLER_MODULES`). The initiator runs
     run_job(node, "psi.passive", {"data": "customers", "id_column": "id"}, ["insurer"],
             role=lambda t: align_active(t, df, "id"))
 
-params: ``data`` (an alias from this party's ``[data]``: a CSV file), ``id_column``. The id
-column is read as text, so ``"007"`` stays ``"007"``. Options such as ``private`` are the
+params: ``data`` (an alias from this party's ``[data]``: a CSV file), ``id_column``, and
+optionally ``output`` (another alias: the aligned rows are written there, as CSV, on this
+party's own disk). The id column is read as text, so ``"007"`` stays ``"007"``. Options such as ``private`` are the
 active party's and reach this side in ``PsiSetup``. The result sent back is the report
 (sizes and seconds), never ids or rows.
 """
@@ -31,7 +32,11 @@ def psi_passive(ctx: JobContext) -> dict:
     if not isinstance(id_column, str) or not id_column:
         raise JobRejectedError(f"psi.passive needs a string id_column, got {id_column!r}")
     df = load_table(ctx.data_path(ctx.params.get("data")), id_column)
+    output = ctx.params.get("output")
+    target = ctx.data_path(output) if output is not None else None     # refuse before any work
     result = align_passive(ctx.transport, df, id_column, active=ctx.initiator)
+    if target is not None:
+        result.frame.to_csv(target, index=False)
     return result.report.as_dict()
 
 

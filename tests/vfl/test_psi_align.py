@@ -61,12 +61,14 @@ def test_two_parties_mixed_types_and_unicode(seed):
     assert results["shop"].report.size == results["bank"].report.size > 25
 
 
-def test_three_parties_passives_see_only_the_global_rows():
+def three_party_tables():
     a = pd.DataFrame({"id": range(0, 600), "y": 1})
-    b = pd.DataFrame({"id": [str(i) for i in range(300, 900)], "b": range(600)})
+    b = pd.DataFrame({"id": [f" {i}" for i in range(300, 900)], "b": range(600)})
     c = pd.DataFrame({"id": range(0, 900, 2), "c": range(450)})
-    frames, cols = {"a": a, "b": b, "c": c}, {"a": "id", "b": "id", "c": "id"}
-    results = run_inprocess(frames, cols, active="a")
+    return {"a": a, "b": b, "c": c}, {"a": "id", "b": "id", "c": "id"}
+
+
+def check_three_parties(results, frames, cols):
     assert_aligned(results, frames, cols, active="a")
     assert results["a"].report.matched == {"b": 300, "c": 300}
     for name in "bc":
@@ -74,12 +76,14 @@ def test_three_parties_passives_see_only_the_global_rows():
         assert results[name].report.matched is None
 
 
-def test_private_option_passives_learn_only_their_alignment():
+def private_tables():
     a = pd.DataFrame({"id": range(0, 400)})
     b = pd.DataFrame({"id": range(200, 700), "v": range(500)})
     c = pd.DataFrame({"id": range(0, 700, 2), "w": range(350)})
-    frames, cols = {"a": a, "b": b, "c": c}, {"a": "id", "b": "id", "c": "id"}
-    results = run_inprocess(frames, cols, active="a", private=True)
+    return {"a": a, "b": b, "c": c}, {"a": "id", "b": "id", "c": "id"}
+
+
+def check_private(results, frames, cols):
     assert_aligned(results, frames, cols, active="a")
     ra = results["a"]
     assert ra.report.private and ra.report.n_rows == 350 and ra.mask.sum() == ra.report.size == 100
@@ -87,6 +91,16 @@ def test_private_option_passives_learn_only_their_alignment():
         rep = results[name].report
         assert rep.size is None and rep.n_rows == 350 == len(results[name].frame)
     assert sorted(results["c"].frame["w"]) == list(range(350))        # the smallest passive: every row
+
+
+def test_three_parties_passives_see_only_the_global_rows():
+    frames, cols = three_party_tables()
+    check_three_parties(run_inprocess(frames, cols, active="a"), frames, cols)
+
+
+def test_private_option_passives_learn_only_their_alignment():
+    frames, cols = private_tables()
+    check_private(run_inprocess(frames, cols, active="a", private=True), frames, cols)
 
 
 def test_zero_overlap_is_a_reported_outcome():
