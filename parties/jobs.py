@@ -12,13 +12,17 @@ features (PSI, LR, SecureBoost) register their passive role here::
         PassiveLogisticRegression(...).fit_over(ctx.transport, X)
         return {"rows": len(X)}                         # plain data, sent back in JobDone
 
-and add their module to :data:`HANDLER_MODULES` so ``vfl serve`` imports it. The initiator
-calls :func:`run_job` (or :func:`start_job` and drives the transport itself).
+in a module named ``parties/jobs_<feature>.py`` or ``parties/<feature>_jobs.py``: ``vfl serve``
+imports every such module (see :func:`load_handlers`), plus any listed in
+:data:`HANDLER_MODULES` or passed with ``--jobs-module``. The initiator calls :func:`run_job`
+(or :func:`start_job` and drives the transport itself).
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
+import pkgutil
 import secrets
 from typing import Any, Callable, Iterable
 
@@ -27,7 +31,10 @@ from parties.link import LinkTransport, run_role
 from parties.messages import JobDone, JobReady, JobStart
 from vfl.errors import PeerFailedError
 
-# Modules that register handlers when imported; `vfl serve` imports all of them.
+log = logging.getLogger("parties.jobs")
+
+# Modules that register handlers when imported, besides the discovered parties/jobs_*.py and
+# parties/*_jobs.py; `vfl serve` imports all of them.
 HANDLER_MODULES: tuple[str, ...] = ("parties.builtin_jobs",)
 
 _HANDLERS: dict[str, Callable[["JobContext"], Any]] = {}
@@ -79,10 +86,26 @@ def registered_jobs() -> list[str]:
     return sorted(_HANDLERS)
 
 
+def discovered_modules() -> list[str]:
+    """``parties.jobs_*`` and ``parties.*_jobs`` modules (the handler naming convention)."""
+    import parties
+    return sorted(f"parties.{m.name}" for m in pkgutil.iter_modules(parties.__path__)
+                  if m.name.startswith("jobs_") or m.name.endswith("_jobs"))
+
+
 def load_handlers(extra_modules: Iterable[str] = ()) -> list[str]:
-    """Import every module that registers handlers; returns the registered names."""
+    """Import every module that registers handlers; returns the registered names.
+
+    Explicit modules (``HANDLER_MODULES``, ``extra_modules``) must import; a discovered module
+    that fails is logged and skipped, so one broken feature does not stop the party.
+    """
     for module in (*HANDLER_MODULES, *extra_modules):
         importlib.import_module(module)
+    for module in discovered_modules():
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            log.error("job handlers in %s not loaded: %s: %s", module, type(exc).__name__, exc)
     return registered_jobs()
 
 
