@@ -93,7 +93,7 @@ def discovered_modules() -> list[str]:
                   if m.name.startswith("jobs_") or m.name.endswith("_jobs"))
 
 
-def load_handlers(extra_modules: Iterable[str] = ()) -> list[str]:
+def load_handlers(extra_modules: Iterable[str] = (), *, discover: bool = True) -> list[str]:
     """Import every module that registers handlers; returns the registered names.
 
     Explicit modules (``HANDLER_MODULES``, ``extra_modules``) must import; a discovered module
@@ -101,7 +101,7 @@ def load_handlers(extra_modules: Iterable[str] = ()) -> list[str]:
     """
     for module in (*HANDLER_MODULES, *extra_modules):
         importlib.import_module(module)
-    for module in discovered_modules():
+    for module in (discovered_modules() if discover else []):
         try:
             importlib.import_module(module)
         except Exception as exc:

@@ -47,13 +47,15 @@ class LocalCluster:
 
     def __init__(self, parties: list[str], *, serve: list[str] | None = None, insecure: bool = False,
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
-                 jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False):
+                 jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
+                 discover: bool = True):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
         self.served = list(parties[1:] if serve is None else serve)
         self.limits, self.data = dict(limits or {}), dict(data or {})
         self.jobs_modules, self.start_timeout, self.log_json = tuple(jobs_modules), start_timeout, log_json
+        self.discover = discover         # False: only built-in and `jobs_modules` handlers (faster start)
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
@@ -152,8 +154,8 @@ class LocalCluster:
                 f.write("\n".join(lines) + "\n")
 
     def _spawn(self, name: str) -> None:
-        cmd = [sys.executable, "-m", "parties.cli", "serve", "--config", self.config_path(name)]
-        cmd += ["--insecure"] * self.insecure + ["--log-json"] * self.log_json
+        cmd = [sys.executable, "-m", "parties.commands.serve", "--config", self.config_path(name)]
+        cmd += ["--insecure"] * self.insecure + ["--log-json"] * self.log_json + ["--no-discover"] * (not self.discover)
         for module in self.jobs_modules:
             cmd += ["--jobs-module", module]
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -29,6 +29,7 @@ class JobServer:
         self.node = Node(config, insecure=insecure, on_job_start=self._on_job_start)
         self._running = 0
         self._lock = threading.Lock()
+        self.handlers_loaded = threading.Event()     # discovered handler modules imported
         self.finished: list[tuple[str, str, str]] = []          # (job, handler, "ok" | error)
 
     def start(self) -> "JobServer":
@@ -66,7 +67,12 @@ class JobServer:
         with self._lock:
             if self._running >= self.config.limits.max_concurrent_jobs:
                 raise JobRejectedError(f"already running {self._running} jobs (the limit)")
-        return get_handler(message.handler)
+        try:
+            return get_handler(message.handler)
+        except JobRejectedError:
+            if self.handlers_loaded.wait(timeout=60):      # maybe its module is still importing
+                return get_handler(message.handler)
+            raise
 
     def _run(self, transport, peer: str, message: JobStart, handler) -> None:
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
@@ -97,13 +103,24 @@ def _refuse(transport, peer: str, exc: Exception) -> None:
 
 
 def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event | None = None,
-          extra_modules: tuple[str, ...] = (), ready=None) -> int:
-    """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
-    names = load_handlers(extra_modules)
+          extra_modules: tuple[str, ...] = (), ready=None, discover: bool = True) -> int:
+    """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM).
+
+    Explicit handler modules load before the port opens (an import error stops start-up);
+    discovered ones load in the background, and a job for a handler not yet registered waits
+    for them, so the party is reachable within a fraction of a second.
+    """
+    load_handlers(extra_modules, discover=False)
     stop = stop or threading.Event()
     server = JobServer(config, insecure=insecure).start()
-    try:
+
+    def discover() -> None:
+        names = load_handlers(extra_modules, discover=discover)
+        server.handlers_loaded.set()
         log.info("%s serving jobs %s to %s", config.name, ", ".join(names), ", ".join(config.accept_jobs_from))
+
+    threading.Thread(target=discover, name="load-handlers", daemon=True).start()
+    try:
         if ready is not None:
             ready(server)
         while not stop.wait(0.5):

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--jobs-module", action="append", default=[], metavar="MODULE",
                    help="import MODULE to register extra job handlers (repeatable)")
+    p.add_argument("--no-discover", action="store_true",
+                   help="do not import parties/jobs_*.py and parties/*_jobs.py handler modules")
     p.set_defaults(func=run)
 
 
@@ -41,9 +43,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"READY {config.name} {server.node.endpoint}", flush=True)
 
     try:
-        return serve(config, insecure=args.insecure, stop=stop, extra_modules=tuple(args.jobs_module), ready=ready)
+        return serve(config, insecure=args.insecure, stop=stop, extra_modules=tuple(args.jobs_module), ready=ready,
+                     discover=not args.no_discover)
     except ConfigError as exc:
         logging.getLogger("parties.serve").error("cannot start: %s", exc)
         return 2
     finally:
         sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m parties.commands.serve ...``: the same command without importing every other
+    subcommand (the launcher uses this to start parties quickly)."""
+    parser = argparse.ArgumentParser(prog="vfl")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -27,7 +27,7 @@ FAST = {"heartbeat_interval": 0.25, "peer_dead_after": 2.0, "recv_timeout": 15.0
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(["bank", "insurer", "mallory"], serve=["insurer"], limits=FAST) as c:
+    with LocalCluster(["bank", "insurer", "mallory"], serve=["insurer"], limits=FAST, discover=False) as c:
         yield c
 
 
@@ -159,7 +159,7 @@ def test_million_ciphertexts_stream_with_bounded_memory(cluster, bank):
 
 # -- failures --------------------------------------------------------------------------------------
 def test_killed_passive_fails_the_initiator_within_the_timeout():
-    with LocalCluster(["bank", "insurer"], limits=FAST) as cluster:
+    with LocalCluster(["bank", "insurer"], limits=FAST, discover=False) as cluster:
         bank = cluster.node("bank")
         transport = start_job(bank, "echo", {"rounds": 100}, ["insurer"], timeout=10)
         try:
@@ -188,7 +188,7 @@ time.sleep(60)
 
 
 def test_killed_initiator_ends_the_passive_job_and_it_keeps_serving(tmp_path):
-    with LocalCluster(["bank", "insurer"], limits=FAST) as cluster:
+    with LocalCluster(["bank", "insurer"], limits=FAST, discover=False) as cluster:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), *sys.path]))
         child = subprocess.Popen([sys.executable, "-c", INITIATOR, cluster.config_path("bank")], env=env,
                                  stdout=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
@@ -208,7 +208,7 @@ def test_killed_initiator_ends_the_passive_job_and_it_keeps_serving(tmp_path):
 
 
 def test_insecure_mode_round_trip():
-    with LocalCluster(["bank", "insurer"], insecure=True, limits=FAST) as cluster:
+    with LocalCluster(["bank", "insurer"], insecure=True, limits=FAST, discover=False) as cluster:
         bank = cluster.node("bank")
         assert run_job(bank, "echo", {"rounds": 1}, ["insurer"], role=echo_initiator([b"plain"])).result == [b"plain"]
         assert "WITHOUT encryption" in cluster.log_text("insurer")
