@@ -29,11 +29,14 @@ _POLL = 0.1          # how often a blocked recv re-checks the peer's liveness
 class JobInbox:
     """Received messages of one job, per peer, in order; replays and gaps are dropped."""
 
-    def __init__(self, job: str, peers: Iterable[str], *, first_seq: dict[str, int] | None = None):
+    def __init__(self, job: str, peers: Iterable[str], *, first_seq: dict[str, int] | None = None,
+                 max_queued_bytes: int = 4 << 30):
         self.job = job
         self._queues = {p: queue.Queue() for p in peers}
         self._expected = {p: 0 for p in self._queues}
         self._expected.update(first_seq or {})
+        self._queued = {p: 0 for p in self._queues}     # bytes received but not yet consumed
+        self.max_queued_bytes = max_queued_bytes
         self._lock = threading.Lock()
         self.rejected = 0
 
@@ -46,7 +49,10 @@ class JobInbox:
             if header.seq != expected:
                 what = "replayed" if header.seq < expected else "out-of-order"
                 return self.reject(peer, f"{what} {header.kind} (seq {header.seq}, expected {expected})")
+            if self._queued[peer] + header.size > self.max_queued_bytes:
+                return self.reject(peer, f"{header.kind} would queue more than {self.max_queued_bytes} unread bytes")
             self._expected[peer] = expected + 1
+            self._queued[peer] += header.size
         self._queues[peer].put((header, raws))
         return True
 
@@ -57,9 +63,12 @@ class JobInbox:
 
     def get(self, peer: str, timeout: float):
         try:
-            return self._queues[peer].get(timeout=max(timeout, 0.0))
+            item = self._queues[peer].get(timeout=max(timeout, 0.0))
         except queue.Empty:
             return None
+        with self._lock:
+            self._queued[peer] -= item[0].size
+        return item
 
 
 class LinkTransport(Transport):
@@ -70,7 +79,7 @@ class LinkTransport(Transport):
         self.party, self.job = party, job
         self._peers = [p for p in peers if p != party]
         self.keyring, self.limits, self.timeout, self.audit = keyring, limits, timeout, audit
-        self.inbox = JobInbox(job, self._peers)
+        self.inbox = JobInbox(job, self._peers, max_queued_bytes=2 * limits.max_message_bytes)
         self._stats = {p: PeerStats() for p in self._peers}
         self._next_seq = {p: 0 for p in self._peers}
         self._lock = threading.Lock()

@@ -168,7 +168,7 @@ class Node:
         t = ZmqTransport(self, job, parties, keyring=codec.Keyring(), limits=self.codec_limits,
                          timeout=self.limits.recv_timeout, audit=self.audit)
         if first_seq:
-            t.inbox = JobInbox(job, t.peers, first_seq=first_seq)
+            t.inbox = JobInbox(job, t.peers, first_seq=first_seq, max_queued_bytes=t.inbox.max_queued_bytes)
         with self._lock:
             if job in self._jobs:
                 raise ValueError(f"job {job} is already open")
