@@ -3,6 +3,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.psi import (ActivePsi, PassivePsi, PsiActiveMasked, PsiAlignment, PsiDoubleMasked,
                            PsiInputError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
@@ -165,3 +167,12 @@ def test_alignment_is_checked(positions, size, match):
         passive.answer(msg)
     with pytest.raises(PsiProtocolError, match=match):
         passive.accept_alignment(PsiAlignment(positions=positions, size=size))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=25), min_size=2, max_size=4),
+       st.booleans(), st.integers(1, 9))
+def test_any_sets_give_the_plain_intersection(sets, private, chunk_size):
+    sets = [[s.encode() for s in sorted(group)] for group in sets]
+    outcome, passives = run(sets, private=private, chunk_size=chunk_size)
+    check_aligned(sets, outcome, passives)
