@@ -1,5 +1,5 @@
 import pathlib
 import sys
 
-# make `scenarios` importable from test modules (import-mode=importlib)
+# make `party_scenarios` and `party_fuzzing` importable from test modules (import-mode=importlib)
 sys.path.insert(0, str(pathlib.Path(__file__).parent))

@@ -11,7 +11,7 @@ from parties.audit import job_report, read_entries
 from parties.errors import PeerSilentError
 from parties.inprocess import InProcessNetwork, local_transports
 from parties.messages import Echo, EchoDigest, JobDone
-from scenarios import check_echoed, echo_initiator, echo_passive, sample_payloads
+from party_scenarios import check_echoed, echo_initiator, echo_passive, sample_payloads
 from vfl.errors import PeerFailedError, PeerTimeoutError, UnexpectedMessageError
 
 

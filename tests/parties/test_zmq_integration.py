@@ -18,7 +18,7 @@ from parties.jobs import run_job, start_job
 from parties.keys import load_keypair, load_public_key, write_keypair
 from parties.launcher import LocalCluster, _die_with_parent
 from parties.messages import Echo, EchoDigest, JobDone
-from scenarios import check_echoed, echo_initiator, sample_payloads
+from party_scenarios import check_echoed, echo_initiator, sample_payloads
 from vfl.errors import PeerFailedError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -115,7 +115,7 @@ def test_a_peer_is_known_by_its_key_not_by_the_name_it_claims(cluster, bank):
 
 # -- a live party under a stream of bad input ----------------------------------------------------
 def test_bad_input_is_rejected_and_party_keeps_serving(cluster, bank):
-    from fuzzing import Fuzzer
+    from party_fuzzing import Fuzzer
     before = cluster.log_text("insurer").count("rejected")
     with Fuzzer(cluster, raw_socket) as fuzzer:
         fuzzer.run(examples=3000)
@@ -178,7 +178,7 @@ import sys, time
 from parties.config import load_config
 from parties.node import Node
 from parties.jobs import start_job
-from scenarios import echo_initiator
+from party_scenarios import echo_initiator
 node = Node(load_config(sys.argv[1])).start()
 t = start_job(node, "echo", {"rounds": 1000}, ["insurer"], timeout=10)
 echo_initiator([1])(t)
