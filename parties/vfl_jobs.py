@@ -11,7 +11,7 @@ import re
 from parties.errors import JobRejectedError
 from parties.jobs import JobContext, register_job
 from vfl.jobs.data import read_table
-from vfl.jobs.roles import passive_train
+from vfl.jobs.roles import passive_predict, passive_train
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -41,3 +41,13 @@ def train(ctx: JobContext) -> dict:
     frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
     return passive_train(ctx.transport, params, frame, active=ctx.initiator,
                          model_path=model_path(ctx, params["job"]), max_epochs=ctx.max_epochs)
+
+
+@register_job("vfl.predict")
+def predict(ctx: JobContext) -> dict:
+    params, mine = _params(ctx)
+    path = model_path(ctx, params["job"])
+    if not os.path.exists(path):
+        raise JobRejectedError(f"{ctx.transport.party} has no model part for job {params['job']!r}")
+    frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
+    return passive_predict(ctx.transport, params, frame, active=ctx.initiator, model_path=path)

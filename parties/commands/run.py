@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 
-from parties.jobs import run_job
+from parties.commands._execute import bytes_sent, execute, local_spec
 from vfl.errors import VFLError
 from vfl.jobs.data import feature_columns, read_table
 from vfl.jobs.roles import active_train, make_active_model, passive_params
@@ -37,13 +37,6 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def _local_spec(spec):
-    """Local runs use each passive's path; its alias defaults to its name."""
-    parties = tuple(dataclasses.replace(p, alias=p.alias or p.name) if p.role == "passive" else p
-                    for p in spec.parties)
-    return dataclasses.replace(spec, parties=parties)
-
-
 def _validate(spec, local: bool) -> dict:
     """Everything checkable before any cryptography starts; returns the tables read."""
     make_active_model(spec)
@@ -56,50 +49,23 @@ def _validate(spec, local: bool) -> dict:
     return frames
 
 
-def _bytes_sent(spec, stats: dict) -> dict:
-    sent = {spec.active.name: sum(s["bytes_sent"] for s in stats.values())}
-    sent.update({peer: s["bytes_received"] for peer, s in stats.items()})
-    return sent
-
-
-def _run_local(spec, frames, verbose: bool) -> dict:
-    from parties.launcher import LocalCluster
-    from vfl.jobs.baseline import centralized_baseline
-    active, passives = spec.active.name, [p.name for p in spec.passives]
-    data = {p.name: {p.alias: os.path.abspath(p.data)} for p in spec.passives}
-    with LocalCluster([active, *passives], serve=passives, data=data, jobs_modules=("parties.vfl_jobs",)) as cluster:
-        result = run_job(cluster.node(active), HANDLER, passive_params(spec), passives,
-                         role=lambda t: active_train(t, spec, frames[active], verbose=verbose))
-        for name in passives:      # collect each passive's model part into the output directory
-            src = os.path.join(cluster.dir, "models", spec.name, f"{name}.json")
+def _train(spec, frames, args, verbose: bool) -> dict:
+    def collect(models_dir: str) -> None:      # local passives' model parts into the output directory
+        for p in spec.passives:
+            src = os.path.join(models_dir, spec.name, f"{p.name}.json")
             if os.path.exists(src):
-                shutil.copy(src, os.path.join(spec.output_dir, "model", f"{name}.json"))
-    report = result.result
-    report["bytes_sent"] = _bytes_sent(spec, result.stats)
-    report["passives"] = result.peer_results
-    with open(os.path.join(spec.output_dir, "split.json")) as f:
-        report["baseline"] = centralized_baseline(spec, frames, json.load(f))
-    return report
+                shutil.copy(src, os.path.join(spec.output_dir, "model", f"{p.name}.json"))
 
-
-def _run_deployed(spec, frames, args, verbose: bool) -> dict:
-    from parties.config import load_config
-    from parties.node import Node
-    if not args.config:
-        raise VFLError("without --local, give this party's config with --config party.toml")
-    config = load_config(args.config, insecure=args.insecure)
-    if config.name != spec.active.name:
-        raise VFLError(f"{args.config} is party {config.name!r} but the job's active party is {spec.active.name!r}")
-    known = {p.name for p in config.peers}
-    unknown = [p.name for p in spec.passives if p.name not in known]
-    if unknown:
-        raise VFLError(f"job parties {unknown} are not peers in {args.config} (peers: {sorted(known)})")
-    with Node(config, insecure=args.insecure).start() as node:
-        result = run_job(node, HANDLER, passive_params(spec), [p.name for p in spec.passives],
-                         role=lambda t: active_train(t, spec, frames[spec.active.name], verbose=verbose))
+    result = execute(spec, HANDLER, passive_params(spec),
+                     lambda t: active_train(t, spec, frames[spec.active.name], verbose=verbose),
+                     local=args.local, config=args.config, insecure=args.insecure, collect=collect)
     report = result.result
-    report["bytes_sent"] = _bytes_sent(spec, result.stats)
+    report["bytes_sent"] = bytes_sent(spec, result.stats)
     report["passives"] = result.peer_results
+    if args.local:
+        from vfl.jobs.baseline import centralized_baseline
+        with open(os.path.join(spec.output_dir, "split.json")) as f:
+            report["baseline"] = centralized_baseline(spec, frames, json.load(f))
     return report
 
 
@@ -107,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
     verbose = not (args.quiet or args.json)
     try:
         spec = load_job(args.job)
-        spec = _local_spec(spec) if args.local else spec
+        spec = local_spec(spec) if args.local else spec
         if args.output_dir:
             spec = dataclasses.replace(spec, output_dir=args.output_dir)
         frames = _validate(spec, args.local)
-        report = _run_local(spec, frames, verbose) if args.local else _run_deployed(spec, frames, args, verbose)
+        report = _train(spec, frames, args, verbose)
     except VFLError as exc:
         print(f"vfl run: {exc}", file=sys.stderr)
         return 2

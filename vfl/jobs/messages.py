@@ -10,6 +10,8 @@ from protocols.messages import Message
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationSplit(Message):
-    """Active → passives: positions (in the aligned order) of the held-out rows."""
+    """Active → passives: positions (in the aligned order) of the training rows, in the order
+    training uses them, and of the held-out rows."""
     KIND = "job.evaluation_split"
+    train_index: np.ndarray
     test_index: np.ndarray

@@ -5,6 +5,7 @@ over ZeroMQ (``vfl run``, ``vfl serve``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
@@ -39,16 +40,19 @@ def passive_params(spec: JobSpec) -> dict:
             "parties": {p.name: p.to_params() for p in spec.passives}}
 
 
-def _split(n: int, labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.arange(n)
+def _split(ids: list[str], labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out rows drawn with the job's seed over the rows sorted by id, so the split does not
+    depend on the (random) order PSI agreed on: same data and seed, same split."""
+    rows = np.argsort(np.asarray(ids, dtype=object), kind="stable")
     if spec.test_size <= 0:
         return rows, rows[:0]
-    stratify = labels if spec.task == "classification" else None
+    stratify = labels[rows] if spec.task == "classification" else None
     try:
         train, test = train_test_split(rows, test_size=spec.test_size, random_state=spec.seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"cannot hold out {spec.test_size:.0%} of {n} aligned rows: {exc}") from None
-    return np.sort(train), np.sort(test)
+        raise DataError(f"cannot hold out {spec.test_size:.0%} of {len(ids)} aligned rows: {exc}") from None
+    keep = np.isin(rows, test, invert=True)
+    return rows[keep], np.sort(test)       # training rows stay in id order: batches are reproducible
 
 
 def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: bool = True) -> dict:
@@ -66,10 +70,13 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     if len(table) < 4:
         raise DataError(f"only {len(table)} customers are shared by every party: too few to train on")
     x, y = table[features].to_numpy(float), table[me.label].to_numpy()
-    train, test = _split(len(table), y, spec)
+    ids = normalize_ids(table, me.id_column, me.name)
+    train, test = _split(ids, y, spec)
     with transport.in_phase("train"):
-        transport.broadcast(EvaluationSplit(test_index=test.astype(np.int64)), passives)
+        transport.broadcast(EvaluationSplit(train_index=train.astype(np.int64), test_index=test.astype(np.int64)),
+                            passives)
     model.fit(x[train], y[train], transport=transport, passives=passives, private_key=private_key)
+    model.feature_names_in_ = features
     t_train = time.perf_counter() - t0 - t_psi
     report = {"job": spec.name, "model": spec.model, "n_intersection": len(table),
               "n_train": int(len(train)), "n_test": int(len(test)), "features": {me.name: features},
@@ -83,7 +90,9 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     report["seconds"] = {"psi": t_psi, "train": t_train, "total": time.perf_counter() - t0}
     out = pathlib.Path(spec.output_dir)
     model.save(out / "model" / f"{me.name}.json")
-    ids = pd.Series(normalize_ids(table, me.id_column, me.name))
+    (out / "model" / "manifest.json").write_text(json.dumps(
+        {"job": spec.name, "model": spec.model, "active": me.name, "passives": passives}))
+    ids = pd.Series(ids)
     (out / "split.json").write_text(json.dumps({"train_ids": ids.iloc[train].tolist(),
                                                 "test_ids": ids.iloc[test].tolist()}))
     return report
@@ -101,14 +110,51 @@ def passive_train(transport, params: dict, frame, *, active: str, model_path, ma
         aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
     x = aligned.frame[features].to_numpy(float)
     with transport.in_phase("train"):
-        test = transport.recv(active, EvaluationSplit).test_index
-    if len(test) and (test.min() < 0 or test.max() >= len(x)):
-        raise DataError(f"{active} sent held-out rows outside the {len(x)} aligned rows")
-    train = np.setdiff1d(np.arange(len(x)), test)
+        split = transport.recv(active, EvaluationSplit)
+    train, test = split.train_index, split.test_index
+    every = np.concatenate([train, test])
+    if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
+        raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
     model = PassiveLinearModel(max_epochs=max_epochs,
                                allow_insecure_key_size_for_tests=allow_insecure_key_size_for_tests)
     model.fit(x[train], transport=transport, active=active)
+    model.feature_names_in_ = features
     if len(test):
         model.score(x[test], transport=transport, active=active)
     model.save(model_path)
     return {"rows": int(len(x)), "features": features, "epochs": model.n_epochs_}
+
+
+def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool = True) -> dict:
+    """Federated prediction: align the new rows, sum every party's partial scores (only here)."""
+    me = spec.active
+    cls = ActiveLogisticRegression if spec.model == "logistic_regression" else ActiveLinearRegression
+    model = cls.load(pathlib.Path(model_dir) / f"{me.name}.json")
+    features = getattr(model, "feature_names_in_", None) or feature_columns(frame, dataclasses.replace(me, label=None))
+    feature_columns(frame, dataclasses.replace(me, label=None, features=tuple(features)))
+    passives = [p.name for p in spec.passives]
+    with transport.in_phase("psi"):
+        aligned = align_active(transport, frame, me.id_column, passives=passives, private=spec.psi_private,
+                               progress=verbose)
+    x = aligned.frame[features].to_numpy(float)
+    scores = model.decision_function(x, transport=transport, passives=passives)
+    out = pd.DataFrame({me.id_column: aligned.frame[me.id_column].to_numpy(), "score": scores})
+    if spec.model == "logistic_regression":
+        out["probability"] = 1.0 / (1.0 + np.exp(-scores))
+    return {"job": spec.name, "n_scored": int(len(out)), "n_input": int(len(frame)), "predictions": out}
+
+
+def passive_predict(transport, params: dict, frame, *, active: str, model_path, verbose: bool = False) -> dict:
+    mine = params["parties"][transport.party]
+    party = PartySpec(name=transport.party, role="passive", data=None, alias=mine.get("alias"),
+                      id_column=mine["id_column"], label=None,
+                      features=tuple(mine["features"]) if mine.get("features") else None)
+    model = PassiveLinearModel.load(model_path)
+    trained_on = getattr(model, "feature_names_in_", None)
+    if trained_on:
+        party = dataclasses.replace(party, features=tuple(trained_on))
+    features = feature_columns(frame, party)
+    with transport.in_phase("psi"):
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
+    rows = model.score(aligned.frame[features].to_numpy(float), transport=transport, active=active)
+    return {"rows": rows}

@@ -41,7 +41,7 @@ class _ActiveLinear:
     def __init__(self, *, learning_rate: float = 0.15, epochs: int = 20, batch_size: int = 512,
                  lr_schedule: str = "inverse", lr_decay: float = 0.05, penalty: str = "l2",
                  alpha: float = 1e-4, early_stopping: bool = False, validation_fraction: float = 0.1,
-                 tol: float = 1e-4, n_iter_no_change: int = 3, standardize: bool = True,
+                 tol: float | None = None, n_iter_no_change: int = 5, standardize: bool = True,
                  random_state: int | None = None, key_bits: int = 2048, residual_frac_bits: int = 24,
                  verbose: bool = True):
         self.learning_rate, self.epochs, self.batch_size = learning_rate, epochs, batch_size
@@ -104,7 +104,8 @@ class _ActiveLinear:
         self._check_fitted()
         save_model(path, role="active", task=self._task, params=self.get_params(),
                    arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
-                   scalars={"intercept": self.intercept_, "n_epochs": self.n_epochs_})
+                   scalars={"intercept": self.intercept_, "n_epochs": self.n_epochs_,
+                            "feature_names": getattr(self, "feature_names_in_", None)})
 
     @classmethod
     def load(cls, path):
@@ -113,6 +114,8 @@ class _ActiveLinear:
         model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
         model.intercept_, model.n_epochs_ = data["scalars"]["intercept"], data["scalars"]["n_epochs"]
         model.n_features_in_ = len(model.coef_)
+        if data["scalars"].get("feature_names"):
+            model.feature_names_in_ = list(data["scalars"]["feature_names"])
         return model
 
 
@@ -187,7 +190,7 @@ class PassiveLinearModel:
     def save(self, path) -> None:
         save_model(path, role="passive", task=self.task_, params=self.get_params(),
                    arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
-                   scalars={"n_epochs": self.n_epochs_})
+                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None)})
 
     @classmethod
     def load(cls, path):
@@ -195,6 +198,8 @@ class PassiveLinearModel:
         model = cls(**data["params"])
         model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
         model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.coef_)
+        if data["scalars"].get("feature_names"):
+            model.feature_names_in_ = list(data["scalars"]["feature_names"])
         return model
 
 

@@ -58,7 +58,7 @@ def validate_labels(y, n_rows: int, party: str, task: str) -> np.ndarray:
 def split_rows(n_rows: int, labels: np.ndarray, est, rng) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(n_rows)
     if not est.early_stopping:
-        return rows, rows[:0]
+        return rows, rows[:0]      # keep the caller's row order: it fixes the batches
     if not 0.0 < est.validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {est.validation_fraction}")
     strat = labels if est._task == "logistic" else None

@@ -108,9 +108,9 @@ class ActiveTrainer:
             if len(cfg.val_index):
                 monitored = self._loss(self._scores(cfg.val_index), cfg.val_index)
                 self.history.val_loss.append(monitored)
-            stale = 0 if monitored < best - self.tol else stale + 1
+            stale = 0 if monitored < best - (self.tol or 0.0) else stale + 1
             best = min(best, monitored)
-            stop = stale >= self.patience
+            stop = stale >= self.patience and (self.tol is not None or bool(len(cfg.val_index)))
             self.t.broadcast(msg.EpochEnd(epoch=epoch, stop=stop), self.passives)
             bar.set_postfix(loss=f"{monitored:.4f}")
             self.history.epochs_run = epoch + 1
