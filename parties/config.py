@@ -6,6 +6,7 @@
     listen = "tcp://0.0.0.0:7001"          # the one port this party binds (ROUTER)
     secret_key = "keys/bank.key_secret"    # from `vfl keygen --name bank --out keys/`
     audit_log = "audit/bank.jsonl"         # optional; default <config dir>/<name>.audit.jsonl
+    models_dir = "models"                  # optional; where this party keeps its model parts
 
     [data]                                 # aliases jobs may use; a job cannot name a path
     customers = "data/customers.csv"
@@ -32,7 +33,7 @@ from parties.errors import ConfigError
 from parties.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOP = {"name", "listen", "secret_key", "audit_log", "data", "limits", "peers", "accept_jobs_from"}
+_TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,7 @@ class PartyConfig:
     limits: Limits
     audit_log: str
     accept_jobs_from: tuple[str, ...]   # peers that may start jobs here (default: all peers)
+    models_dir: str = "models"          # this party's model parts (jobs never choose a path)
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -124,7 +126,8 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
     secret = raw.get("secret_key")
     config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
-                         resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept)
+                         resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
+                         resolve(raw.get("models_dir", "models")))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config

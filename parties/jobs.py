@@ -50,6 +50,7 @@ class JobContext:
     data: dict[str, str]          # alias -> path, from the party config
     max_epochs: int
     recv_timeout: float
+    models_dir: str = "models"    # this party's model parts, from its config
 
     def data_path(self, alias: str) -> str:
         """The file behind a data alias this party allows jobs to use."""

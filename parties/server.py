@@ -76,7 +76,7 @@ class JobServer:
 
     def _run(self, transport, peer: str, message: JobStart, handler) -> None:
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
-                         self.config.limits.max_epochs, self.config.limits.recv_timeout)
+                         self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

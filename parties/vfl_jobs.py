@@ -29,8 +29,7 @@ def _params(ctx: JobContext) -> tuple[dict, dict]:
 
 
 def model_path(ctx: JobContext, job: str) -> str:
-    base = getattr(ctx, "models_dir", None) or "models"
-    return os.path.join(base, job, f"{ctx.transport.party}.json")
+    return os.path.join(ctx.models_dir, job, f"{ctx.transport.party}.json")
 
 
 @register_job("vfl.train")
