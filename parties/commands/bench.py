@@ -10,6 +10,7 @@ import sys
 BENCHMARKS = {
     "paillier": "vfl.bench.paillier",
     "psi": "vfl.bench.psi",
+    "lr": "parties.bench_lr",
 }
 
 

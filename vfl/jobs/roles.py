@@ -81,7 +81,7 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     report = {"job": spec.name, "model": spec.model, "n_intersection": len(table),
               "n_train": int(len(train)), "n_test": int(len(test)), "features": {me.name: features},
               "loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
-              "epochs": model.n_epochs_}
+              "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
     if len(test):
         scores = model.decision_function(x[test], transport=transport, passives=passives)
         report["metrics"] = (classification_metrics(y[test], scores) if spec.task == "classification"

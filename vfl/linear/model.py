@@ -76,6 +76,7 @@ class _ActiveLinear:
         self.coef_, self.intercept_ = trainer.coef, trainer.intercept
         self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.val_loss
         self.n_epochs_, self.fit_seconds_ = history.epochs_run, history.seconds
+        self.epoch_seconds_ = history.epoch_seconds
         self.n_features_in_ = x.shape[1]
         return self
 

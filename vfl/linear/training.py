@@ -35,6 +35,7 @@ RESIDUAL_INT_BITS = 20          # |d| < 2^20: a residual beyond that means the m
 class History:
     train_loss: list = dataclasses.field(default_factory=list)
     val_loss: list = dataclasses.field(default_factory=list)
+    epoch_seconds: list = dataclasses.field(default_factory=list)
     epochs_run: int = 0
     seconds: float = 0.0
 
@@ -98,11 +99,12 @@ class ActiveTrainer:
         bar = progress(range(cfg.epochs), desc="hetero LR epochs", disable=not self.verbose)
         for epoch in bar:
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
-            losses, sizes = [], []
+            losses, sizes, epoch_start = [], [], time.perf_counter()
             for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
                 rows = cfg.train_index[rows]
                 losses.append(self._batch(rows, lr))
                 sizes.append(len(rows))
+            self.history.epoch_seconds.append(time.perf_counter() - epoch_start)
             self.history.train_loss.append(float(np.average(losses, weights=sizes)))
             monitored = self.history.train_loss[-1]
             if len(cfg.val_index):
