@@ -12,6 +12,11 @@ def encrypt_chunk(key, residues: list) -> list:
     return key.raw_encrypt_many(residues)
 
 
+def randomizers_chunk(key, counts: list) -> list:
+    """Fresh hs^α values, ``sum(counts)`` of them (CRT tables when ``key`` is private)."""
+    return key.randomizers(sum(counts))
+
+
 def decrypt_chunk(private_key, ciphertexts: list) -> list:
     return private_key.raw_decrypt_many(ciphertexts)
 

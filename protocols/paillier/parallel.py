@@ -82,6 +82,33 @@ def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None =
     return out
 
 
+class Pending:
+    """Chunks submitted to the pool (or deferred, with one worker); ``result()`` gathers them."""
+
+    def __init__(self, futures=None, thunk=None):
+        self._futures, self._thunk = futures, thunk
+
+    def result(self) -> list:
+        if self._thunk is not None:
+            return self._thunk()
+        out: list = []
+        for f in self._futures:
+            out.extend(f.result())
+        return out
+
+
+def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None = None) -> Pending:
+    """Like :func:`map_chunks` but returns at once: the work runs while the caller does other
+    things (e.g. waits for a peer). With one worker it runs when ``result()`` is called."""
+    n_workers = resolve_workers(workers)
+    if n_workers == 1 or multiprocessing.parent_process() is not None:
+        return Pending(thunk=lambda: fn(key, items, *extra))
+    size = -(-len(items) // n_workers) if items else 1
+    token = _key_token(key)
+    return Pending(futures=[_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
+                            for i in range(0, len(items), size)])
+
+
 def warm_up(key, workers: int | None = None) -> None:
     """Build the key's tables in every worker now (e.g. before timing or a training loop)."""
     n_workers = resolve_workers(workers)

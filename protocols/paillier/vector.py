@@ -17,10 +17,23 @@ from protocols.paillier.errors import DecryptionError
 from protocols.paillier.keys import PrivateKey, PublicKey
 from protocols.paillier.multiexp import multiexp_columns
 from protocols._workers import resolve_workers
-from protocols.paillier.parallel import map_chunks
+from protocols.paillier.parallel import map_chunks, submit_chunks
 
 DEFAULT_SCALAR_FRAC_BITS = 16       # resolution of float plaintext multipliers: 2^-16
 MATMUL_SPLIT_MIN = 2048             # ciphertexts per worker below which X @ [[v]] stays in one process
+
+
+def prefetch_randomizers(key: PublicKey | PrivateKey, count: int, *, workers: int | None = None):
+    """Start computing ``count`` fresh randomizers in the worker pool; returns a handle whose
+    ``result()`` is the list to pass as ``EncryptedVector.encrypt(..., randomizers=...)``.
+
+    Randomizers do not depend on the plaintexts, so a party can make them while it waits for a
+    peer. Each must be used for exactly one encryption.
+    """
+    n_workers = resolve_workers(workers)
+    per = -(-count // n_workers) if count else 0
+    counts = [min(per, count - i) for i in range(0, count, per)] if per else []
+    return submit_chunks(kernels.randomizers_chunk, key, counts, workers=workers)
 
 
 class EncryptedVector:
@@ -46,15 +59,25 @@ class EncryptedVector:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def encrypt(cls, key: PublicKey | PrivateKey, values, *, frac_bits: int = DEFAULT_FRAC_BITS,
-                int_bits: int = DEFAULT_INT_BITS, workers: int | None = None) -> "EncryptedVector":
+                int_bits: int = DEFAULT_INT_BITS, workers: int | None = None,
+                randomizers: list | None = None) -> "EncryptedVector":
         """Encrypt a 1-D array of floats or ints, |v| < 2^int_bits, resolution 2^-frac_bits.
 
         With the private key the randomizers are computed by CRT (faster, same distribution).
+        ``randomizers``: fresh values from :func:`prefetch_randomizers`, each used once; the
+        encryption itself is then one multiplication per value.
         """
         public = key.public_key if isinstance(key, PrivateKey) else key
         ints, mag_bits = to_fixed_point(values, frac_bits, int_bits)
         check_headroom(mag_bits, public.n_bits, "encryption")
-        cts = map_chunks(kernels.encrypt_chunk, key, to_residues(ints, public.n), workers=workers)
+        residues = to_residues(ints, public.n)
+        if randomizers is None:
+            cts = map_chunks(kernels.encrypt_chunk, key, residues, workers=workers)
+        else:
+            if len(randomizers) != len(residues):
+                raise ValueError(f"{len(randomizers)} randomizers for {len(residues)} values")
+            n, n2 = public.n, public.nsquare
+            cts = [(1 + m * n) * r % n2 for m, r in zip(residues, randomizers)]
         return cls(public, cts, frac_bits, mag_bits, obfuscated=True)
 
     def decrypt(self, private_key: PrivateKey, *, workers: int | None = None) -> np.ndarray:

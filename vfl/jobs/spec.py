@@ -42,7 +42,7 @@ MODELS = {"logistic_regression": "classification", "linear_regression": "regress
 ROLES = ("active", "passive")
 LR_HYPERPARAMETERS = {"learning_rate", "epochs", "batch_size", "lr_schedule", "lr_decay", "penalty", "alpha",
                       "early_stopping", "validation_fraction", "tol", "n_iter_no_change", "standardize",
-                      "random_state", "key_bits", "residual_frac_bits"}
+                      "random_state", "key_bits", "residual_frac_bits", "approximation"}
 _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 
 

@@ -43,13 +43,13 @@ class _ActiveLinear:
                  alpha: float = 1e-4, early_stopping: bool = False, validation_fraction: float = 0.1,
                  tol: float | None = None, n_iter_no_change: int = 5, standardize: bool = True,
                  random_state: int | None = None, key_bits: int = 2048, residual_frac_bits: int = 24,
-                 verbose: bool = True):
+                 approximation: str = "none", verbose: bool = True):
         self.learning_rate, self.epochs, self.batch_size = learning_rate, epochs, batch_size
         self.lr_schedule, self.lr_decay, self.penalty, self.alpha = lr_schedule, lr_decay, penalty, alpha
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.tol, self.n_iter_no_change, self.standardize = tol, n_iter_no_change, standardize
         self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
-        self.verbose = verbose
+        self.approximation, self.verbose = approximation, verbose
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
@@ -71,7 +71,8 @@ class _ActiveLinear:
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
-                                    tol=self.tol, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose)
+                                    tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                                    approximation=self.approximation, verbose=self.verbose)
             history = trainer.run()
         self.coef_, self.intercept_ = trainer.coef, trainer.intercept
         self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.val_loss

@@ -31,3 +31,8 @@ def apply_update(coef: np.ndarray, grad: np.ndarray, lr: float, penalty: str, al
 def taylor_logistic_loss(z: np.ndarray, y_pm: np.ndarray) -> float:
     """Second-order Taylor expansion of log(1 + e^(−yz)) at 0: log 2 − ½·y·z + ⅛·z²."""
     return float(np.mean(math.log(2.0) - 0.5 * y_pm * z + 0.125 * z * z))
+
+
+def logistic_loss(z: np.ndarray, y01: np.ndarray) -> float:
+    """Mean log-loss log(1 + e^(−y'z)) with y' = 2y − 1, computed stably."""
+    return float(np.mean(np.logaddexp(0.0, -(2.0 * y01 - 1.0) * z)))

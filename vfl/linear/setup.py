@@ -76,6 +76,7 @@ def check_hyperparameters(est) -> None:
         (est.penalty in PENALTIES, f"penalty must be one of {PENALTIES}, got {est.penalty!r}"),
         (est.alpha >= 0, f"alpha must be >= 0, got {est.alpha}"),
         (8 <= est.residual_frac_bits <= 48, f"residual_frac_bits must be in 8..48, got {est.residual_frac_bits}"),
+        (est.approximation in ("none", "taylor"), f"approximation must be 'none' or 'taylor', got {est.approximation!r}"),
     ]
     for ok, message in checks:
         if not ok:

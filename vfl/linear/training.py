@@ -3,9 +3,10 @@
 Per mini-batch B (both sides derive B from a shared seed; no arbiter):
 
 1. Each passive p sends its partial scores z_p = X_p[B]·w_p.
-2. The active computes z = X_a[B]·w_a + b + Σ z_p and the residual d = ¼z − ½y (Taylor
-   logistic loss, y ∈ {−1, +1}) or d = z − y (squared loss), encrypts [[d]] with its own key and
-   sends it to every passive. It updates w_a, b with its own plaintext gradient.
+2. The active computes z = X_a[B]·w_a + b + Σ z_p and the residual: the exact logistic gradient
+   d = σ(z) − y (y ∈ {0, 1}; it holds z in the clear anyway), or with ``approximation="taylor"``
+   d = ¼z − ½y' (y' ∈ {−1, +1}), or d = z − y (squared loss). It encrypts [[d]] with its own key,
+   sends it to every passive and updates w_a, b with its own plaintext gradient.
 3. Each passive computes [[g_p]] = X_p[B]ᵀ·[[d]] (one multi-exponentiation per feature), adds a
    mask r_p uniform in [0, 2^(M+λ)) (M bounds |g_p|), packs, re-randomizes and sends it.
 4. The active decrypts g_p + r_p and returns it; the passive removes r_p, divides by |B| and
@@ -19,13 +20,15 @@ import dataclasses
 import time
 
 import numpy as np
+from scipy.special import expit
 
 from protocols.masking import random_masks
 from protocols.paillier import EncryptedVector, PackedEncryptedVector
+from protocols.paillier.vector import prefetch_randomizers
 from protocols.paillier.encoding import decode_floats
 from vfl.errors import ProtocolError
 from vfl.linear import messages as msg
-from vfl.linear.optim import apply_update, learning_rate_at, taylor_logistic_loss
+from vfl.linear.optim import apply_update, learning_rate_at, logistic_loss, taylor_logistic_loss
 from vfl.progress import progress
 
 RESIDUAL_INT_BITS = 20          # |d| < 2^20: a residual beyond that means the model diverged
@@ -50,17 +53,15 @@ class ActiveTrainer:
     """The label party's side of the round loop."""
 
     def __init__(self, transport, passives: list[str], private_key, setup: msg.Setup, x: np.ndarray,
-                 y: np.ndarray, *, tol: float, n_iter_no_change: int, verbose: bool = True):
+                 y: np.ndarray, *, tol: float, n_iter_no_change: int, approximation: str = "none",
+                 verbose: bool = True):
         self.t, self.passives, self.sk, self.cfg = transport, passives, private_key, setup
         self.x, self.y = x, y
         self.tol, self.patience, self.verbose = tol, n_iter_no_change, verbose
+        self.taylor = approximation == "taylor"
         self.coef = np.zeros(x.shape[1])
         self.intercept = 0.0
         self.history = History()
-
-    def _target(self, rows: np.ndarray) -> np.ndarray:
-        y = self.y[rows]
-        return 2.0 * y - 1.0 if self.cfg.task == "logistic" else y
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         z = self.x[rows] @ self.coef + self.intercept
@@ -72,18 +73,31 @@ class ActiveTrainer:
         return z
 
     def _loss(self, z: np.ndarray, rows: np.ndarray) -> float:
-        target = self._target(rows)
-        if self.cfg.task == "logistic":
-            return taylor_logistic_loss(z, target)
-        return float(0.5 * np.mean((z - target) ** 2))
+        y = self.y[rows]
+        if self.cfg.task != "logistic":
+            return float(0.5 * np.mean((z - y) ** 2))
+        if self.taylor:
+            return taylor_logistic_loss(z, 2.0 * y - 1.0)
+        return logistic_loss(z, y)
 
-    def _batch(self, rows: np.ndarray, lr: float) -> float:
+    def _residual(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        y = self.y[rows]
+        if self.cfg.task != "logistic":
+            return z - y
+        if self.taylor:
+            return 0.25 * z - 0.5 * (2.0 * y - 1.0)
+        return expit(z) - y
+
+    def _batch(self, rows: np.ndarray, lr: float, randomizers, next_size: int) -> tuple[float, object]:
         cfg = self.cfg
         z = self._scores(rows)
-        target = self._target(rows)
-        d = 0.25 * z - 0.5 * target if cfg.task == "logistic" else z - target
-        enc = EncryptedVector.encrypt(self.sk, d, frac_bits=cfg.residual_frac_bits, int_bits=RESIDUAL_INT_BITS)
+        d = self._residual(z, rows)
+        enc = EncryptedVector.encrypt(self.sk, d, frac_bits=cfg.residual_frac_bits, int_bits=RESIDUAL_INT_BITS,
+                                      randomizers=randomizers.result())
         self.t.broadcast(msg.Residual(enc), self.passives)
+        # The next batch's randomizers do not depend on its residuals: make them while the
+        # passives compute their gradients.
+        upcoming = prefetch_randomizers(self.sk, next_size) if next_size else None
         grad = self.x[rows].T @ d / len(rows)
         self.coef = apply_update(self.coef, grad, lr, cfg.penalty, cfg.alpha)
         self.intercept -= lr * float(d.mean())
@@ -91,7 +105,7 @@ class ActiveTrainer:
             masked = self.t.recv(p, msg.MaskedGradient).gradient
             values = masked.decrypt_ints(self.sk)
             self.t.send(p, msg.DecryptedMaskedGradient(tuple(str(v) for v in values)))
-        return self._loss(z, rows)
+        return self._loss(z, rows), upcoming
 
     def run(self) -> History:
         cfg, start = self.cfg, time.perf_counter()
@@ -100,9 +114,12 @@ class ActiveTrainer:
         for epoch in bar:
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
             losses, sizes, epoch_start = [], [], time.perf_counter()
-            for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
-                rows = cfg.train_index[rows]
-                losses.append(self._batch(rows, lr))
+            batches = epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch)
+            pending = prefetch_randomizers(self.sk, len(batches[0]))
+            for i, rows in enumerate(batches):
+                next_size = len(batches[i + 1]) if i + 1 < len(batches) else 0
+                loss, pending = self._batch(cfg.train_index[rows], lr, pending, next_size)
+                losses.append(loss)
                 sizes.append(len(rows))
             self.history.epoch_seconds.append(time.perf_counter() - epoch_start)
             self.history.train_loss.append(float(np.average(losses, weights=sizes)))
