@@ -65,6 +65,7 @@ def run_e2e(n: int, *, private: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="vfl-psi-e2e-") as tmp:
         path = os.path.join(tmp, "insurer.csv")
         pd.DataFrame({"id": ids[n - n // 2:], "x": rng.random(n)}).to_csv(path, index=False)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         with LocalCluster(["bank", "insurer"], data={"insurer": {"customers": path}},
                           jobs_modules=("parties.jobs_psi",), limits={"recv_timeout": 900.0}) as cluster:
@@ -78,7 +79,8 @@ def run_e2e(n: int, *, private: bool = False) -> dict:
             "size": aligned.report.size, "expected": n // 2, "cores": os.cpu_count(),
             "workers": os.environ.get("VFL_WORKERS", "all cores"),
             "bytes": {p: s["bytes_sent"] + s["bytes_received"] for p, s in job.stats.items()},
-            "passive": job.peer_results["insurer"]}
+            "passive": job.peer_results["insurer"],
+            "load_average": [load_before, os.getloadavg()[0]]}     # other work on the machine
 
 
 if __name__ == "__main__":      # pragma: no cover - used by vfl.bench.psi in a child process

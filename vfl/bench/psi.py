@@ -154,11 +154,16 @@ def render(r: dict) -> str:
         lines.append(f"  openmined-psi: {om['error']}")
     lines.append(f"  intersection sizes agree with a plain set intersection: {r['agree']}")
     if "e2e" in r:
-        lines.extend(_render_e2e(r["e2e"]))
+        lines.extend(_render_e2e(r["e2e"], p))
     return "\n".join(lines)
 
 
-def _render_e2e(e: dict) -> list[str]:
+def compute_bound(n: int, primitives: dict) -> float:
+    """Seconds of one core one party needs for n own ids and n peer ids: n hashes, 2n mults."""
+    return n / primitives["hash_to_curve_per_s"] + 2 * n / primitives["x25519_libsodium_per_s"]
+
+
+def _render_e2e(e: dict, primitives: dict) -> list[str]:
     head = f"end to end, {e['n']:,} x {e['n']:,} ids, two party processes over ZeroMQ (CURVE)"
     if "error" in e:
         return [head, f"  failed: {e['error']}"]
@@ -166,4 +171,8 @@ def _render_e2e(e: dict) -> list[str]:
     return [head,
             f"  wall time {e['seconds']:.1f} s on {e['cores']} cores (workers per party: {e['workers']}); "
             f"party start-up {e['startup_seconds']:.1f} s not included",
-            f"  intersection {e['size']:,} (expected {e['expected']:,}); {mib:,.1f} MiB exchanged"]
+            f"  intersection {e['size']:,} (expected {e['expected']:,}); {mib:,.1f} MiB exchanged",
+            f"  1-min load average before/after: {e['load_average'][0]:.2f} / {e['load_average'][1]:.2f} "
+            f"(anything above 0 is other work competing for the {e['cores']} cores)",
+            f"  compute bound from the primitive rates above: {compute_bound(e['n'], primitives):.0f} s of one "
+            f"core per party (both parties run at once, one core each)"]
