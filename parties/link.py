@@ -117,13 +117,13 @@ class LinkTransport(Transport):
         if size > self.limits.max_message_bytes:
             raise ValueError(f"{message.KIND} of {size} bytes exceeds the {self.limits.max_message_bytes}-byte "
                              "message limit; split it")
+        if self.audit is not None:      # written ahead: the log never misses a message that left
+            self.audit.record(job=self.job, peer=peer, kind=message.KIND, seq=seq, nbytes=size,
+                              phase=self.phase or message.KIND.split(".")[0], sha256=codec.digest(header, raws))
         self._transmit(peer, header, raws, urgent=urgent)
         with self._lock:
             self._stats[peer].messages_sent += 1
             self._stats[peer].bytes_sent += size
-        if self.audit is not None:
-            self.audit.record(job=self.job, peer=peer, kind=message.KIND, seq=seq, nbytes=size,
-                              phase=self.phase or message.KIND.split(".")[0], sha256=codec.digest(header, raws))
 
     def _transmit(self, peer: str, header: bytes, raws: list, *, urgent: bool = False) -> None:
         """Deliver one encoded message; ``urgent`` sends must not block."""
