@@ -184,3 +184,31 @@ class _NoTransport:
 
     def register_public_key(self, pk):
         pass
+
+
+def test_no_batch_is_smaller_than_the_batch_size():
+    from vfl.linear.training import epoch_batches
+    for n, size in [(455, 64), (130, 64), (64, 64), (1000, 1000), (1001, 1000)]:
+        batches = epoch_batches(n, size, seed=1, epoch=0)
+        assert min(len(b) for b in batches) >= min(size, n)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(n))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: {"train_index": np.repeat(s.train_index[:1], len(s.train_index))}, "repeat a row"),
+    (lambda s: {"val_index": s.train_index[:5]}, "overlap"),
+    (lambda s: {"train_index": s.train_index[:10]}, "fewer than one batch"),
+    (lambda s: {"n_rows": s.n_rows + 1}, "not aligned"),
+    (lambda s: {"train_index": s.train_index + 10_000}, "out of range"),
+])
+def test_passive_refuses_crafted_setups(small_keypair, change, match):
+    import dataclasses
+    from vfl.linear.setup import check_setup
+    from vfl.linear import messages as msg
+    x = np.zeros((100, 3))
+    setup = msg.Setup(public_key=small_keypair[0], task="logistic", n_rows=100, train_index=np.arange(80),
+                      val_index=np.arange(80, 100), epochs=1, batch_size=16, batch_seed=1, learning_rate=0.1,
+                      lr_schedule="constant", lr_decay=0.0, penalty="none", alpha=0.0, residual_frac_bits=24)
+    check_setup(setup, _passive(), x, "bank")        # the honest setup passes
+    with pytest.raises(ProtocolError, match=match):
+        check_setup(dataclasses.replace(setup, **change(setup)), _passive(), x, "bank")

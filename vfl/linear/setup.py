@@ -104,6 +104,12 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
     for name, idx in (("train", setup.train_index), ("validation", setup.val_index)):
         if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= len(x))):
             problems.append(f"{name} row positions are out of range")
+        elif len(np.unique(idx)) != len(idx):
+            problems.append(f"{name} row positions repeat a row (a batch of copies would reveal it)")
+    if len(np.intersect1d(setup.train_index, setup.val_index)):
+        problems.append("training and validation rows overlap")
+    if len(setup.train_index) < setup.batch_size:
+        problems.append(f"{len(setup.train_index)} training rows are fewer than one batch of {setup.batch_size}")
     if setup.epochs > passive.max_epochs:
         problems.append(f"{setup.epochs} epochs requested but this party serves at most {passive.max_epochs}")
     if setup.batch_size <= n_features:

@@ -46,7 +46,12 @@ class History:
 def epoch_batches(n_train: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """The batches of one epoch: a permutation both sides derive from (seed, epoch)."""
     order = np.random.default_rng([seed, epoch]).permutation(n_train)
-    return [order[i:i + batch_size] for i in range(0, n_train, batch_size)]
+    batches = [order[i:i + batch_size] for i in range(0, n_train, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < batch_size:
+        # A short tail joins the previous batch: no batch is ever smaller than batch_size, the
+        # size every passive checked against its feature count.
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 class ActiveTrainer:
