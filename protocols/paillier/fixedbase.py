@@ -13,21 +13,30 @@ import numpy as np
 from gmpy2 import mpz
 
 
-def random_digits(count: int, windows: int, window_bits: int) -> list[list[int]]:
-    """``count`` uniformly random exponents of ``windows·window_bits`` bits, as base-2^w digits.
-
-    The bytes come from ``secrets`` (the OS CSPRNG); the digit split is exact, so every
-    exponent in [0, 2^(windows·w)) is equally likely.
-    """
+def _random_digit_array(count: int, windows: int, window_bits: int) -> np.ndarray:
     total_bits = windows * window_bits
     nbytes = (total_bits + 7) // 8
     raw = np.frombuffer(secrets.token_bytes(count * nbytes), dtype=np.uint8).reshape(count, nbytes)
     if window_bits == 8:
-        return raw[:, :windows].tolist()
+        return raw[:, :windows]
     bits = np.unpackbits(raw, axis=1, bitorder="little")[:, :total_bits]
     weights = (1 << np.arange(window_bits, dtype=np.int64))
-    digits = bits.reshape(count, windows, window_bits).astype(np.int64) @ weights
-    return digits.tolist()
+    return bits.reshape(count, windows, window_bits).astype(np.int64) @ weights
+
+
+def random_digits(count: int, windows: int, window_bits: int) -> list[list[int]]:
+    """``count`` uniformly random exponents of ``windows·window_bits`` bits, as base-2^w digits
+    (one list per exponent, lowest window first).
+
+    The bytes come from ``secrets`` (the OS CSPRNG); the digit split is exact, so every
+    exponent in [0, 2^(windows·w)) is equally likely.
+    """
+    return _random_digit_array(count, windows, window_bits).tolist()
+
+
+def random_digit_columns(count: int, windows: int, window_bits: int) -> list[list[int]]:
+    """The same distribution as :func:`random_digits`, one list per window (the fast layout)."""
+    return _random_digit_array(count, windows, window_bits).T.tolist()
 
 
 def _build_rows(base: mpz, modulus: mpz, windows: int, window_bits: int) -> list[list[mpz]]:
@@ -56,15 +65,18 @@ class FixedBaseTable:
 
     def pow_digits(self, digit_lists: list[list[int]]) -> list[mpz]:
         """``base^e mod modulus`` for each exponent e given by its base-2^w digits (low first)."""
+        return self.pow_columns([list(col) for col in zip(*digit_lists)]) if digit_lists else []
+
+    def pow_columns(self, columns: list[list[int]]) -> list[mpz]:
+        """Like :meth:`pow_digits` with the digits given window by window (``columns[i][k]`` is
+        window i of exponent k): one list comprehension per window, the fastest loop Python has."""
         rows, m = self.rows, self.modulus
-        out = []
-        for digits in digit_lists:
-            acc = mpz(1)
-            for row, d in zip(rows, digits):
-                if d:
-                    acc = acc * row[d] % m
-            out.append(acc)
-        return out
+        if not columns or not columns[0]:
+            return []
+        acc = [rows[0][d] for d in columns[0]]
+        for row, col in zip(rows[1:], columns[1:]):
+            acc = [a * row[d] % m for a, d in zip(acc, col)]
+        return acc
 
     def pow(self, exponent: int) -> mpz:
         e = int(exponent)
@@ -88,8 +100,8 @@ class CrtFixedBaseTable:
         self.windows, self.window_bits = self.tp.windows, window_bits
         self.psq_inv = gmpy2.invert(self.psq, self.qsq)
 
-    def pow_digits(self, digit_lists: list[list[int]]) -> list[mpz]:
+    def pow_columns(self, columns: list[list[int]]) -> list[mpz]:
         psq, qsq, inv = self.psq, self.qsq, self.psq_inv
-        xp_all = self.tp.pow_digits(digit_lists)
-        xq_all = self.tq.pow_digits(digit_lists)
+        xp_all = self.tp.pow_columns(columns)
+        xq_all = self.tq.pow_columns(columns)
         return [xp + psq * ((xq - xp) * inv % qsq) for xp, xq in zip(xp_all, xq_all)]

@@ -14,7 +14,7 @@ import gmpy2
 from gmpy2 import mpz
 
 from protocols.paillier.errors import KeyMismatchError, KeySizeError
-from protocols.paillier.fixedbase import FixedBaseTable, CrtFixedBaseTable, random_digits
+from protocols.paillier.fixedbase import CrtFixedBaseTable, FixedBaseTable, random_digit_columns
 
 # 2048-bit moduli give about 112-bit security (NIST SP 800-57 Part 1, Table 2); 3072 gives 128.
 DEFAULT_KEY_BITS = 2048
@@ -143,7 +143,7 @@ class PublicKey:
     def randomizers(self, count: int) -> list[mpz]:
         """``count`` fresh values hs^α mod n², α uniform over ``alpha_bits``+ bits from ``secrets``."""
         table = self.table()
-        return table.pow_digits(random_digits(count, table.windows, table.window_bits))
+        return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 
     def raw_encrypt_many(self, plaintexts: list) -> list[mpz]:
         """Encrypt non-negative integers < n. You probably want ``EncryptedVector.encrypt``."""
@@ -229,7 +229,7 @@ class PrivateKey:
     def randomizers(self, count: int) -> list[mpz]:
         """Same distribution as ``PublicKey.randomizers``, computed mod p² and q² and joined."""
         table = self.crt_table()
-        return table.pow_digits(random_digits(count, table.windows, table.window_bits))
+        return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 
     def raw_encrypt_many(self, plaintexts: list) -> list[mpz]:
         n, n2 = self.public_key.n, self.public_key.nsquare
