@@ -172,7 +172,7 @@ def _render_e2e(e: dict, primitives: dict) -> list[str]:
             f"  wall time {e['seconds']:.1f} s on {e['cores']} cores (workers per party: {e['workers']}); "
             f"party start-up {e['startup_seconds']:.1f} s not included",
             f"  intersection {e['size']:,} (expected {e['expected']:,}); {mib:,.1f} MiB exchanged",
-            f"  1-min load average before/after: {e['load_average'][0]:.2f} / {e['load_average'][1]:.2f} "
-            f"(anything above 0 is other work competing for the {e['cores']} cores)",
+            f"  1-min load average before the run: {e['load_average'][0]:.2f} (other work on the "
+            f"{e['cores']} cores; during the run this job's own processes add 2-4)",
             f"  compute bound from the primitive rates above: {compute_bound(e['n'], primitives):.0f} s of one "
             f"core per party (both parties run at once, one core each)"]
