@@ -7,14 +7,11 @@ The private key only travels to this party's own worker processes, over a local 
 """
 from __future__ import annotations
 
-import atexit
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
-from protocols._workers import resolve_workers
+from protocols._workers import process_pool, resolve_workers
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
 _WORKER_KEYS: dict[tuple, object] = {}      # inside worker processes only
 
 
@@ -42,25 +39,6 @@ def _run_task(fn, token, chunk, extra):
     return fn(_key_from_token(token), chunk, *extra)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    pool = _POOLS.get(workers)
-    if pool is None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-        _POOLS[workers] = pool
-    return pool
-
-
-def shutdown_pools() -> None:
-    """Stop every worker process (also registered with atexit)."""
-    for pool in _POOLS.values():
-        pool.shutdown(wait=True, cancel_futures=True)
-    _POOLS.clear()
-
-
-atexit.register(shutdown_pools)
-
-
 def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None = None,
                min_chunk: int = 64) -> list:
     """``fn(key, chunk, *extra)`` over chunks of ``items``, results concatenated in order.
@@ -74,7 +52,7 @@ def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None =
     n_chunks = min(max(len(items) // min_chunk, 1), 4 * n_workers)
     size = -(-len(items) // n_chunks)
     token = _key_token(key)
-    futures = [_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
+    futures = [process_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
                for i in range(0, len(items), size)]
     out: list = []
     for f in futures:
@@ -105,7 +83,7 @@ def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | Non
         return Pending(thunk=lambda: fn(key, items, *extra))
     size = -(-len(items) // n_workers) if items else 1
     token = _key_token(key)
-    return Pending(futures=[_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
+    return Pending(futures=[process_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
                             for i in range(0, len(items), size)])
 
 
@@ -115,7 +93,7 @@ def warm_up(key, workers: int | None = None) -> None:
     if n_workers == 1:
         return
     token = _key_token(key)
-    futures = [_pool(n_workers).submit(_warm, token, os.getpid()) for _ in range(n_workers)]
+    futures = [process_pool(n_workers).submit(_warm, token, os.getpid()) for _ in range(n_workers)]
     for f in futures:
         f.result()
 

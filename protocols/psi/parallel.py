@@ -7,36 +7,14 @@ never sent anywhere else. Results come back as raw concatenated 32-byte points.
 """
 from __future__ import annotations
 
-import atexit
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from protocols._workers import resolve_workers
+from protocols._workers import process_pool, resolve_workers
 from protocols.psi import group
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
 MIN_PIECE = 512          # below this a task is not worth the round trip to a worker
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    pool = _POOLS.get(workers)
-    if pool is None:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-        _POOLS[workers] = pool
-    return pool
-
-
-def shutdown_pools() -> None:
-    """Stop the worker processes (also registered with atexit)."""
-    for pool in _POOLS.values():
-        pool.shutdown(wait=True, cancel_futures=True)
-    _POOLS.clear()
-
-
-atexit.register(shutdown_pools)
 
 
 def _split(n: int, workers: int) -> list[tuple[int, int]]:
@@ -51,7 +29,7 @@ def _run(fn, head: tuple, seqs: list, tail: tuple, workers: int | None) -> bytes
     n = len(seqs[0])
     if n_workers == 1 or n < 2 * MIN_PIECE or multiprocessing.parent_process() is not None:
         return fn(*head, *(s[0:n] for s in seqs), *tail)
-    pool = _pool(n_workers)
+    pool = process_pool(n_workers)
     futures = [pool.submit(fn, *head, *(s[a:b] for s in seqs), *tail) for a, b in _split(n, n_workers)]
     return b"".join(f.result() for f in futures)
 
