@@ -126,13 +126,17 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     return report
 
 
+def _my_part(name: str, params: dict) -> PartySpec:
+    """This passive's entry of the job, as the active sent it."""
+    mine = params["parties"][name]
+    return PartySpec(name=name, role="passive", data=None, alias=mine.get("alias"), id_column=mine["id_column"],
+                     label=None, features=tuple(mine["features"]) if mine.get("features") else None)
+
+
 def passive_train(transport, params: dict, frame, *, active: str, model_path, max_epochs: int,
                   allow_insecure_key_size_for_tests: bool = False, verbose: bool = False) -> dict:
     """A feature party's job: align, train its slice, help evaluate, save its slice."""
-    mine = params["parties"][transport.party]
-    party = PartySpec(name=transport.party, role="passive", data=None, alias=mine.get("alias"),
-                      id_column=mine["id_column"], label=None,
-                      features=tuple(mine["features"]) if mine.get("features") else None)
+    party = _my_part(transport.party, params)
     features = feature_columns(frame, party)
     with transport.in_phase("psi"):
         aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
@@ -173,10 +177,7 @@ def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool 
 
 
 def passive_predict(transport, params: dict, frame, *, active: str, model_path, verbose: bool = False) -> dict:
-    mine = params["parties"][transport.party]
-    party = PartySpec(name=transport.party, role="passive", data=None, alias=mine.get("alias"),
-                      id_column=mine["id_column"], label=None,
-                      features=tuple(mine["features"]) if mine.get("features") else None)
+    party = _my_part(transport.party, params)
     model = PassiveLinearModel.load(model_path)
     trained_on = getattr(model, "feature_names_in_", None)
     if trained_on:
