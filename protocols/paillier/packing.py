@@ -123,6 +123,96 @@ class PackedEncryptedVector:
             length=self.length, exponent=self.exponent, slot_bits=self.slot_bits, slots=self.slots,
             offset=self.offset + other.offset, max_slot=self.max_slot + other.max_slot)
 
+    # -- sums over groups of ciphertexts (histograms) ----------------------------------------
+    # Here each ciphertext is one record of ``slots`` values (e.g. a sample's g and h). A sum of
+    # m records has offset ``m · offset``; padding it with ``pad_to − m`` encoded zeros gives
+    # every sum the same public offset ``pad_to · offset``, so the recipient can strip it
+    # without learning m (e.g. how many samples fell into a histogram bin).
+    def _pad_plain(self, terms: int) -> int:
+        unit = sum(1 << (self.slot_bits * j) for j in range(self.slots))
+        return terms * self.offset * unit
+
+    def group_sums(self, groups, *, pad_to: int, segments=None) -> "PackedEncryptedVector":
+        """One ciphertext per group: the record-wise sum over that group's ciphertext indices,
+        padded to ``pad_to`` terms (result offset ``pad_to · offset``, bound ``pad_to · max_slot``).
+
+        ``segments``: lengths of consecutive runs of groups; inside a run the sums are
+        cumulative (output j sums groups ``start..j``), as for the left-child sums of split
+        candidates. Groups within a run must be disjoint; no sum may exceed ``pad_to`` terms.
+        """
+        if self.length != len(self.ciphertexts) * self.slots:
+            raise ValueError("group sums need full ciphertexts (length a multiple of slots)")
+        segments = [1] * len(groups) if segments is None else list(segments)
+        if sum(segments) != len(groups) or any(s < 1 for s in segments):
+            raise ValueError(f"segments {segments} do not cover {len(groups)} groups")
+        if pad_to < 1 or pad_to * self.max_slot >= 1 << self.slot_bits:
+            raise OverflowError(f"sums padded to pad_to={pad_to} terms could carry out of {self.slot_bits}-bit slots")
+        n2, n, cts = self.public_key.nsquare, self.public_key.n, self.ciphertexts
+        out, g = [], 0
+        for seg in segments:
+            acc, terms = mpz(1), 0
+            for idx in groups[g:g + seg]:
+                idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+                if len(idx) and (idx.min() < 0 or idx.max() >= len(cts)):
+                    raise IndexError(f"group index out of range for {len(cts)} ciphertexts")
+                for i in idx.tolist():
+                    acc = acc * cts[i] % n2
+                terms += len(idx)
+                if terms > pad_to:
+                    raise OverflowError(f"a sum of {terms} terms exceeds pad_to={pad_to}")
+                out.append(acc * (1 + self._pad_plain(pad_to - terms) % n * n) % n2)
+            g += seg
+        return PackedEncryptedVector(self.public_key, out, length=len(out) * self.slots, exponent=self.exponent,
+                                     slot_bits=self.slot_bits, slots=self.slots, offset=pad_to * self.offset,
+                                     max_slot=pad_to * self.max_slot)
+
+    def minus_subset(self, other: "PackedEncryptedVector") -> "PackedEncryptedVector":
+        """``self − other`` for padded sums where ``other``'s real terms are a subset of ``self``'s
+        (a child's histogram from its parent's). Both have the same offset; so has the result.
+
+        The subset condition cannot be checked on ciphertexts: it is the caller's invariant.
+        Violating it makes slots borrow, and the decrypted values are meaningless.
+        """
+        self._same_layout(other)
+        if (self.offset, self.max_slot) != (other.offset, other.max_slot):
+            raise ValueError("minus_subset needs sums padded to the same number of terms")
+        n2, n = self.public_key.nsquare, self.public_key.n
+        shift = 1 + self._pad_plain(1) % n * n        # adds `offset` back to every slot
+        cts = [a * gmpy2.invert(b, n2) % n2 * shift % n2 for a, b in zip(self.ciphertexts, other.ciphertexts)]
+        return PackedEncryptedVector(self.public_key, cts, length=self.length, exponent=self.exponent,
+                                     slot_bits=self.slot_bits, slots=self.slots, offset=self.offset,
+                                     max_slot=self.max_slot)
+
+    def take(self, indices) -> "PackedEncryptedVector":
+        """The records (whole ciphertexts) at ``indices``, in that order."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.ciphertexts)):
+            raise IndexError(f"record index out of range for {len(self.ciphertexts)} ciphertexts")
+        if self.length != len(self.ciphertexts) * self.slots:
+            raise ValueError("take needs full ciphertexts (length a multiple of slots)")
+        return PackedEncryptedVector(self.public_key, [self.ciphertexts[i] for i in idx.tolist()],
+                                     length=len(idx) * self.slots, exponent=self.exponent,
+                                     slot_bits=self.slot_bits, slots=self.slots, offset=self.offset,
+                                     max_slot=self.max_slot, obfuscated=self.obfuscated)
+
+    @classmethod
+    def concat(cls, vectors: list) -> "PackedEncryptedVector":
+        """Records of several full vectors of one layout (same key, slots, scale and offset)."""
+        if not vectors:
+            raise ValueError("nothing to concatenate")
+        first = vectors[0]
+        for v in vectors:
+            first.public_key.require_same(v.public_key)
+            if (v.slots, v.slot_bits, v.exponent, v.offset, v.max_slot) != \
+                    (first.slots, first.slot_bits, first.exponent, first.offset, first.max_slot):
+                raise ValueError("packed vectors have different layouts (slots, slot bits, scale or offset)")
+            if v.length != len(v.ciphertexts) * v.slots:
+                raise ValueError("concat needs full ciphertexts (length a multiple of slots)")
+        cts = [c for v in vectors for c in v.ciphertexts]
+        return cls(first.public_key, cts, length=len(cts) * first.slots, exponent=first.exponent,
+                   slot_bits=first.slot_bits, slots=first.slots, offset=first.offset, max_slot=first.max_slot,
+                   obfuscated=all(v.obfuscated for v in vectors))
+
     def compress(self, group: int | None = None, *, workers: int | None = None) -> "PackedEncryptedVector":
         """Fold ``group`` ciphertexts (default: as many as fit) into one; only full ones are safe.
 

@@ -1,0 +1,115 @@
+"""Messages of hetero SecureBoost (both roles import this module)."""
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import numpy as np
+
+from protocols.messages import Message
+from protocols.paillier import PackedEncryptedVector, PublicKey
+
+
+class SbtKind(str, enum.Enum):
+    SETUP = "sbt.setup"
+    READY = "sbt.ready"
+    GRAD_HESS = "sbt.grad_hess"
+    NODES = "sbt.nodes"
+    HISTOGRAMS = "sbt.histograms"
+    SPLITS = "sbt.splits"
+    LEFT_ROWS = "sbt.left_rows"
+    FIT_END = "sbt.fit_end"
+    ROUTE_REQUEST = "sbt.route_request"
+    ROUTES = "sbt.routes"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup(Message):
+    """Active → passive: the key and the public parameters of the job."""
+    KIND = SbtKind.SETUP.value
+    public_key: PublicKey
+    n_rows: int
+    n_estimators: int
+    max_depth: int
+    max_bins: int
+    frac_bits: int                  # fixed-point scale of g and h
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready(Message):
+    """Passive → active: setup accepted (a refusal is an abort with the reason)."""
+    KIND = SbtKind.READY.value
+    n_features: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GradHess(Message):
+    """Active → passive: [[g_i, h_i]] for every training row, one packed ciphertext per row."""
+    KIND = SbtKind.GRAD_HESS.value
+    tree: int
+    gh: PackedEncryptedVector
+
+
+@dataclasses.dataclass(frozen=True)
+class Nodes(Message):
+    """Active → passive: the nodes to split at this depth and the node of every row in them
+    (``-1``: the row is in no such node). No nodes: the tree is finished."""
+    KIND = SbtKind.NODES.value
+    tree: int
+    depth: int
+    node_ids: np.ndarray            # int64, heap numbering (children of k: 2k+1, 2k+2)
+    node_of_row: np.ndarray         # int64, one per training row
+
+
+@dataclasses.dataclass(frozen=True)
+class Histograms(Message):
+    """Passive → active: per (node, feature) the padded sums of the non-missing rows, then the
+    left-child sums of the split candidates in a secret order; all packed and compressed."""
+    KIND = SbtKind.HISTOGRAMS.value
+    tree: int
+    depth: int
+    sizes: np.ndarray               # int64 (len(node_ids), n_features): entries per (node, feature)
+    sums: PackedEncryptedVector | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits(Message):
+    """Active → passive: the nodes this passive won, with the winning entry of each."""
+    KIND = SbtKind.SPLITS.value
+    tree: int
+    depth: int
+    node_ids: np.ndarray            # int64
+    features: np.ndarray            # int64: the passive's own column index
+    entries: np.ndarray             # int64: 0 = "non-missing left", j >= 1 = j-th shuffled candidate
+    default_left: np.ndarray        # bool: where rows with a missing value go
+
+
+@dataclasses.dataclass(frozen=True)
+class LeftRows(Message):
+    """Passive → active: for each won node (in order), which of its rows (ascending) go left."""
+    KIND = SbtKind.LEFT_ROWS.value
+    tree: int
+    depth: int
+    left: np.ndarray                # bool, concatenated over the nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class FitEnd(Message):
+    """Active → passive: training is over after ``n_trees`` trees."""
+    KIND = SbtKind.FIT_END.value
+    n_trees: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteRequest(Message):
+    """Active → passive: evaluate all your split nodes on your ``n_rows`` aligned rows."""
+    KIND = SbtKind.ROUTE_REQUEST.value
+    n_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Routes(Message):
+    """Passive → active: one bit per (owned node, row): 1 = the row goes left at that node."""
+    KIND = SbtKind.ROUTES.value
+    nodes: np.ndarray               # int64 (k, 2): (tree, node)
+    bits: np.ndarray                # uint8 (k, ceil(n_rows / 8)), numpy.packbits along rows

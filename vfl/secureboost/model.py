@@ -1,0 +1,236 @@
+"""Hetero SecureBoost estimators, one class per role.
+
+The active (label) party::
+
+    model = ActiveSecureBoostClassifier(n_estimators=10, max_depth=3).fit(
+        X_bank, y, transport=t, passives=["insurer"])
+    proba = model.predict_proba(X_bank_new, transport=t, passives=["insurer"])
+
+Each passive party, at the same time::
+
+    PassiveSecureBoost().fit(X_insurer, transport=t, active="bank")
+    PassiveSecureBoost.load(path).predict_rows(X_insurer_new, transport=t, active="bank")
+
+Fitted attributes end in ``_`` and hold only this party's part: the active keeps the tree
+structure, the leaf weights and its own thresholds; a passive keeps a lookup table
+(tree, node) → (feature, threshold, default direction) for the nodes it owns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from protocols.paillier import generate_keypair
+from vfl.errors import NotFittedError, ProtocolError
+from vfl.secureboost import messages as msg
+from vfl.secureboost.active import ActiveTrainer, Tree
+from vfl.secureboost.binning import bin_columns, validate_features
+from vfl.secureboost.passive import PassiveTrainer, go_left
+from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
+from vfl.secureboost.setup import check_hyperparameters, check_setup, validate_labels
+from vfl.secureboost.splits import TreeParams
+
+
+class ActiveSecureBoostClassifier:
+    """Label party of hetero SecureBoost, binary classification (logistic loss)."""
+
+    def __init__(self, *, n_estimators: int = 10, learning_rate: float = 0.3, max_depth: int = 3,
+                 max_bins: int = 32, min_child_weight: float = 1.0, reg_lambda: float = 1.0,
+                 gamma: float = 0.0, frac_bits: int = 32, key_bits: int = 2048, verbose: bool = True,
+                 workers: int | None = None):
+        self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
+        self.max_bins, self.min_child_weight, self.reg_lambda = max_bins, min_child_weight, reg_lambda
+        self.gamma, self.frac_bits, self.key_bits = gamma, frac_bits, key_bits
+        self.verbose, self.workers = verbose, workers
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def _tree_params(self) -> TreeParams:
+        return TreeParams(max_depth=self.max_depth, min_child_weight=float(self.min_child_weight),
+                          reg_lambda=float(self.reg_lambda), gamma=float(self.gamma), frac_bits=self.frac_bits)
+
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None):
+        """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently)."""
+        check_hyperparameters(self)
+        party = getattr(transport, "party", "active")
+        x = validate_features(X, party)
+        labels = validate_labels(y, len(x), party)
+        codes, edges = bin_columns(x, self.max_bins)
+        if private_key is None:
+            _, private_key = generate_keypair(self.key_bits)
+        transport.register_public_key(private_key.public_key)
+        mean = float(np.clip(labels.mean(), 1e-6, 1 - 1e-6))
+        self.base_score_ = float(np.log(mean / (1.0 - mean)))
+        setup = msg.Setup(public_key=private_key.public_key, n_rows=len(x), n_estimators=self.n_estimators,
+                          max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits)
+        with transport.in_phase("train"):
+            transport.broadcast(setup, passives)
+            self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
+            trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
+                                    labels, n_estimators=self.n_estimators, learning_rate=float(self.learning_rate),
+                                    verbose=self.verbose, workers=self.workers)
+            self.trees_ = trainer.run(self.base_score_)
+        self.passives_, self.n_features_in_ = list(passives), x.shape[1]
+        self.tree_seconds_ = trainer.tree_seconds
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "trees_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    # -- prediction --------------------------------------------------------------------------
+    def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        """Raw scores (log-odds). One round: every passive evaluates all its nodes on all rows."""
+        self._check_fitted()
+        x = validate_features(X, getattr(transport, "party", "active"), n_features=self.n_features_in_)
+        if sorted(passives) != sorted(self.passives_):
+            raise ValueError(f"the model was trained with passives {self.passives_}, got {list(passives)}")
+        with transport.in_phase("predict"):
+            transport.broadcast(msg.RouteRequest(n_rows=len(x)), self.passives_)
+            routes = {p: self._routes(transport, name, len(x)) for p, name in enumerate(self.passives_, start=1)}
+        z = np.full(len(x), self.base_score_)
+        for t, tree in enumerate(self.trees_):
+            z += walk(tree, t, x, routes)
+        return z
+
+    def _routes(self, transport, name: str, n_rows: int) -> dict:
+        m = transport.recv(name, msg.Routes)
+        nodes, bits = np.asarray(m.nodes, np.int64).reshape(-1, 2), np.asarray(m.bits, np.uint8)
+        if bits.shape != (len(nodes), -(-n_rows // 8)):
+            raise ProtocolError(f"{name} sent routes of shape {bits.shape} for {len(nodes)} nodes and {n_rows} rows")
+        flags = np.unpackbits(bits, axis=1, count=n_rows).astype(bool) if len(nodes) else bits
+        return {(int(t), int(k)): flags[i] for i, (t, k) in enumerate(nodes.tolist())}
+
+    def predict_proba(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X, transport=transport, passives=passives)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        return (self.decision_function(X, transport=transport, passives=passives) > 0).astype(int)
+
+    def feature_importances(self, kind: str = "gain") -> dict:
+        """Per party and feature: total split gain (``"gain"``) or split count (``"split"``).
+        Passive features are the passive's own column indices (the active learns them)."""
+        self._check_fitted()
+        if kind not in ("gain", "split"):
+            raise ValueError(f"kind must be 'gain' or 'split', got {kind!r}")
+        names = ["active", *self.passives_]
+        out: dict = {}
+        for tree in self.trees_:
+            for k in np.flatnonzero(tree.owner >= 0):
+                key = (names[tree.owner[k]], int(tree.feature[k]))
+                out[key] = out.get(key, 0.0) + (float(tree.gain[k]) if kind == "gain" else 1.0)
+        return out
+
+    # -- model files -------------------------------------------------------------------------
+    def save(self, path) -> None:
+        self._check_fitted()
+        trees = [{"owner": t.owner.tolist(), "feature": t.feature.tolist(), "threshold": finite_or_none(t.threshold),
+                  "default_left": t.default_left.tolist(), "value": t.value.tolist(), "gain": t.gain.tolist()}
+                 for t in self.trees_]
+        save_model(path, role="active", params=self.get_params(),
+                   body={"base_score": self.base_score_, "passives": self.passives_,
+                         "n_features": self.n_features_in_, "trees": trees})
+
+    @classmethod
+    def load(cls, path):
+        doc = load_model(path, role="active")
+        model, body = cls(**doc["params"]), doc["model"]
+        try:
+            model.trees_ = [Tree(owner=np.asarray(t["owner"], int), feature=np.asarray(t["feature"], int),
+                                 threshold=none_to(t["threshold"], np.nan),
+                                 default_left=np.asarray(t["default_left"], bool),
+                                 value=np.asarray(t["value"], float), gain=np.asarray(t["gain"], float))
+                            for t in body["trees"]]
+            for t in model.trees_:      # a null threshold of an active node means +inf
+                t.threshold[(t.owner == 0) & np.isnan(t.threshold)] = np.inf
+            model.base_score_, model.passives_ = float(body["base_score"]), list(body["passives"])
+            model.n_features_in_ = int(body["n_features"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is malformed: {exc}") from None
+        return model
+
+
+def walk(tree: Tree, t: int, x: np.ndarray, routes: dict) -> np.ndarray:
+    """Leaf values of ``tree`` for every row; passive nodes follow that passive's route bits."""
+    node = np.zeros(len(x), np.int64)
+    for _ in range(len(tree.owner).bit_length()):
+        for k in np.unique(node).tolist():
+            owner = int(tree.owner[k])
+            if owner < 0:
+                continue
+            rows = np.flatnonzero(node == k)
+            if owner == 0:
+                left = go_left(x[rows, tree.feature[k]], tree.threshold[k], bool(tree.default_left[k]))
+            else:
+                flags = routes[owner].get((t, k))
+                if flags is None:
+                    raise ProtocolError(f"passive #{owner} sent no route for tree {t} node {k}")
+                left = flags[rows]
+            node[rows] = np.where(left, 2 * k + 1, 2 * k + 2)
+    return tree.value[node]
+
+
+class PassiveSecureBoost:
+    """A feature party of hetero SecureBoost. Holds no labels and no key.
+
+    ``max_estimators`` caps how many trees it will help build in one job (each tree reveals
+    node row partitions to it and histogram sums to the active).
+    """
+
+    def __init__(self, *, max_estimators: int = 500, allow_insecure_key_size_for_tests: bool = False,
+                 workers: int | None = None):
+        self.max_estimators = max_estimators
+        self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
+        self.workers = workers
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, X, *, transport, active: str):
+        x = validate_features(X, getattr(transport, "party", "passive"))
+        with transport.in_phase("train"):
+            setup = transport.recv(active, msg.Setup)
+            check_setup(setup, self, x, active)
+            codes, edges = bin_columns(x, setup.max_bins)
+            transport.send(active, msg.Ready(n_features=x.shape[1]))
+            trainer = PassiveTrainer(transport, active, setup, x, codes, edges, workers=self.workers)
+            self.n_trees_ = trainer.run()
+        self.lookup_, self.n_features_in_ = trainer.lookup, x.shape[1]
+        return self
+
+    def predict_rows(self, X, *, transport, active: str) -> int:
+        """Answer one ``RouteRequest``: a bit per (owned node, row). Returns the row count."""
+        if not hasattr(self, "lookup_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        x = validate_features(X, getattr(transport, "party", "passive"), n_features=self.n_features_in_)
+        with transport.in_phase("predict"):
+            request = transport.recv(active, msg.RouteRequest)
+            if request.n_rows != len(x):
+                raise ValueError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                                 "align the tables first")
+            keys = sorted(self.lookup_)
+            flags = np.array([go_left(x[:, f], thr, dl) for f, thr, dl in (self.lookup_[k] for k in keys)], bool)
+            bits = np.packbits(flags.reshape(len(keys), len(x)), axis=1)
+            transport.send(active, msg.Routes(nodes=np.asarray(keys, np.int64).reshape(-1, 2), bits=bits))
+        return len(x)
+
+    def save(self, path) -> None:
+        if not hasattr(self, "lookup_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        table = [[t, k, f, thr if np.isfinite(thr) else None, bool(dl)]
+                 for (t, k), (f, thr, dl) in sorted(self.lookup_.items())]
+        save_model(path, role="passive", params=self.get_params(),
+                   body={"lookup": table, "n_features": self.n_features_in_, "n_trees": self.n_trees_})
+
+    @classmethod
+    def load(cls, path):
+        doc = load_model(path, role="passive")
+        model, body = cls(**doc["params"]), doc["model"]
+        try:
+            model.lookup_ = {(int(t), int(k)): (int(f), np.inf if thr is None else float(thr), bool(dl))
+                             for t, k, f, thr, dl in body["lookup"]}
+            model.n_features_in_, model.n_trees_ = int(body["n_features"]), int(body["n_trees"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is malformed: {exc}") from None
+        return model

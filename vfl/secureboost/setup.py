@@ -1,0 +1,72 @@
+"""Validation of hyperparameters, labels and the setup a passive agrees to."""
+from __future__ import annotations
+
+import numpy as np
+
+from protocols.paillier.keys import SECURE_KEY_BITS
+from vfl.errors import DataError, ProtocolError
+from vfl.secureboost import messages as msg
+
+MAX_DEPTH = 12          # trees are heap-numbered arrays of 2^(depth+1) − 1 nodes
+MAX_BINS = 1024
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def check_hyperparameters(est) -> None:
+    checks = [
+        (_is_int(est.n_estimators) and est.n_estimators >= 1, f"n_estimators must be an integer >= 1, got {est.n_estimators!r}"),
+        (isinstance(est.learning_rate, (int, float)) and est.learning_rate > 0,
+         f"learning_rate must be > 0, got {est.learning_rate!r}"),
+        (_is_int(est.max_depth) and 1 <= est.max_depth <= MAX_DEPTH,
+         f"max_depth must be an integer in 1..{MAX_DEPTH}, got {est.max_depth!r}"),
+        (_is_int(est.max_bins) and 2 <= est.max_bins <= MAX_BINS,
+         f"max_bins must be an integer in 2..{MAX_BINS}, got {est.max_bins!r}"),
+        (isinstance(est.min_child_weight, (int, float)) and est.min_child_weight >= 0,
+         f"min_child_weight must be >= 0, got {est.min_child_weight!r}"),
+        (isinstance(est.reg_lambda, (int, float)) and est.reg_lambda >= 0, f"reg_lambda must be >= 0, got {est.reg_lambda!r}"),
+        (isinstance(est.gamma, (int, float)) and est.gamma >= 0, f"gamma must be >= 0, got {est.gamma!r}"),
+        (_is_int(est.frac_bits) and 8 <= est.frac_bits <= 48, f"frac_bits must be an integer in 8..48, got {est.frac_bits!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def validate_labels(y, n_rows: int, party: str) -> np.ndarray:
+    try:
+        labels = np.asarray(y, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{party}: the label column is not numeric") from None
+    if labels.shape != (n_rows,):
+        raise DataError(f"{party}: {labels.shape[0]} labels for {n_rows} rows")
+    if not np.isfinite(labels).all():
+        raise DataError(f"{party}: the label column has missing or infinite values")
+    if not np.isin(labels, (0.0, 1.0)).all():
+        found = sorted(set(np.unique(labels).tolist()) - {0.0, 1.0})[:5]
+        raise DataError(f"{party}: binary classification needs labels 0/1, found {found}")
+    if len(np.unique(labels)) < 2:
+        raise DataError(f"{party}: the labels hold a single class")
+    return labels
+
+
+def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
+    """The passive's guards, applied before any cryptography starts."""
+    problems = []
+    if setup.n_rows != len(x):
+        problems.append(f"the job has {setup.n_rows} rows but this party holds {len(x)} (tables not aligned?)")
+    if not 1 <= setup.max_depth <= MAX_DEPTH:
+        problems.append(f"max_depth {setup.max_depth} is outside 1..{MAX_DEPTH}")
+    if not 2 <= setup.max_bins <= MAX_BINS:
+        problems.append(f"max_bins {setup.max_bins} is outside 2..{MAX_BINS}")
+    if not 8 <= setup.frac_bits <= 48:
+        problems.append(f"frac_bits {setup.frac_bits} is outside 8..48")
+    if setup.n_estimators > passive.max_estimators:
+        problems.append(f"{setup.n_estimators} trees requested but this party serves at most {passive.max_estimators}")
+    key_ok = setup.public_key.n_bits in SECURE_KEY_BITS or passive.allow_insecure_key_size_for_tests
+    if not key_ok:
+        problems.append(f"a {setup.public_key.n_bits}-bit key is below the 2048-bit minimum")
+    if problems:
+        raise ProtocolError(f"refusing the SecureBoost job from {active}: " + "; ".join(problems))
