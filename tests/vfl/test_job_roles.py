@@ -19,7 +19,7 @@ RAW = {
 }
 
 
-@pytest.mark.parametrize("private", [False, True])
+@pytest.mark.parametrize("private", [False])
 def test_roles_with_partial_overlap(tmp_path, small_keypair, private):
     guest, host = datasets.load_hetero("breast")
     guest, host = guest.sample(frac=0.85, random_state=1), host.sample(frac=0.8, random_state=2)
@@ -40,3 +40,10 @@ def test_roles_with_partial_overlap(tmp_path, small_keypair, private):
         assert lab["rows"] > shared
     else:
         assert lab["rows"] == shared
+
+
+def test_private_psi_is_refused_for_training():
+    from vfl.jobs.spec import JobSpecError
+    with pytest.raises(JobSpecError, match="reveal which rows are real"):
+        parse_job({**RAW, "psi": {"private": True},
+                   "model": {k: v for k, v in RAW["model"].items() if k != "verbose"}})

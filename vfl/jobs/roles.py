@@ -40,28 +40,6 @@ def passive_params(spec: JobSpec) -> dict:
             "parties": {p.name: p.to_params() for p in spec.passives}}
 
 
-def _full_rows(aligned, table, features, me):
-    """Features, labels, ids and weights over every common row.
-
-    Normal PSI: the matched rows, no weights. Private PSI: the passives hold ``n_rows`` rows, some
-    of them fillers only this party can tell apart; fillers get weight 0 (zero residual, left out
-    of every metric) so the passives never learn which rows are real.
-    """
-    x, y = table[features].to_numpy(float), table[me.label].to_numpy()
-    ids = normalize_ids(table, me.id_column, me.name)
-    n_rows = aligned.report.n_rows
-    if not aligned.report.private or n_rows == len(table):
-        return x, y, ids, None
-    full_x, full_y = np.zeros((n_rows, x.shape[1])), np.zeros(n_rows, dtype=y.dtype)
-    full_ids = [f"~filler-{i:09d}" for i in range(n_rows)]
-    weight = np.zeros(n_rows)
-    pos = aligned.positions
-    full_x[pos], full_y[pos], weight[pos] = x, y, 1.0
-    for p, i in zip(pos.tolist(), ids):
-        full_ids[p] = i
-    return full_x, full_y, full_ids, weight
-
-
 def _split(ids: list[str], labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
     """Held-out rows drawn with the job's seed over the rows sorted by id, so the split does not
     depend on the (random) order PSI agreed on: same data and seed, same split."""
@@ -85,32 +63,27 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     passives = [p.name for p in spec.passives]
     t0 = time.perf_counter()
     with transport.in_phase("psi"):
-        aligned = align_active(transport, frame, me.id_column, passives=passives, private=spec.psi_private,
-                               progress=verbose)
+        aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose)
     t_psi = time.perf_counter() - t0
     table = aligned.frame
     if len(table) < 4:
         raise DataError(f"only {len(table)} customers are shared by every party: too few to train on")
-    x, y, ids, weight = _full_rows(aligned, table, features, me)
+    x, y = table[features].to_numpy(float), table[me.label].to_numpy()
+    ids = normalize_ids(table, me.id_column, me.name)
     train, test = _split(ids, y, spec)
     with transport.in_phase("train"):
         transport.broadcast(EvaluationSplit(train_index=train.astype(np.int64), test_index=test.astype(np.int64)),
                             passives)
-    model.fit(x[train], y[train], transport=transport, passives=passives, private_key=private_key,
-              sample_weight=None if weight is None else weight[train])
-    test_real = test if weight is None else test[weight[test] > 0]
+    model.fit(x[train], y[train], transport=transport, passives=passives, private_key=private_key)
     model.feature_names_in_ = features
     t_train = time.perf_counter() - t0 - t_psi
-    n_train = int(len(train) if weight is None else weight[train].sum())
     report = {"job": spec.name, "model": spec.model, "n_intersection": len(table),
-              "n_train": n_train, "n_test": int(len(test_real)), "features": {me.name: features},
+              "n_train": int(len(train)), "n_test": int(len(test)), "features": {me.name: features},
               "loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
               "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
     if len(test):
         scores = model.decision_function(x[test], transport=transport, passives=passives)
-        if weight is not None:
-            scores = scores[weight[test] > 0]
-        truth = y[test_real]
+        truth = y[test]
         report["metrics"] = (classification_metrics(truth, scores) if spec.task == "classification"
                              else regression_metrics(truth, scores))
         report["_test_scores"] = (truth.tolist(), scores.tolist())
@@ -119,10 +92,9 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     model.save(out / "model" / f"{me.name}.json")
     (out / "model" / "manifest.json").write_text(json.dumps(
         {"job": spec.name, "model": spec.model, "active": me.name, "passives": passives}))
-    real = np.ones(len(ids), bool) if weight is None else weight > 0
     ids = pd.Series(ids)
-    (out / "split.json").write_text(json.dumps({"train_ids": ids.iloc[train[real[train]]].tolist(),
-                                                "test_ids": ids.iloc[test_real].tolist()}))
+    (out / "split.json").write_text(json.dumps({"train_ids": ids.iloc[train].tolist(),
+                                                "test_ids": ids.iloc[test].tolist()}))
     return report
 
 
@@ -166,8 +138,7 @@ def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool 
     feature_columns(frame, dataclasses.replace(me, label=None, features=tuple(features)))
     passives = [p.name for p in spec.passives]
     with transport.in_phase("psi"):
-        aligned = align_active(transport, frame, me.id_column, passives=passives, private=spec.psi_private,
-                               progress=verbose)
+        aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose)
     x = aligned.frame[features].to_numpy(float)
     scores = model.decision_function(x, transport=transport, passives=passives)
     out = pd.DataFrame({me.id_column: aligned.frame[me.id_column].to_numpy(), "score": scores})

@@ -171,6 +171,12 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     if len(parties) < 2:
         raise JobSpecError(f"{source}: a job needs at least one passive party")
     psi = _table(raw, "psi", source, required=False)
+    if psi.get("private"):
+        # Training on a padded table would not hide the fillers: the passive's own gradient
+        # X_pᵀd is sparse in the real rows and reveals them and their labels.
+        raise JobSpecError(f"{source}: [psi] private = true cannot be combined with training yet "
+                           "(a passive's gradient would reveal which rows are real); use the private "
+                           "option for alignment only (vfl.psi.align_active(..., private=True))")
     return JobSpec(name=str(job.get("name", "job")), model=model,
                    output_dir=str(job.get("output_dir", "runs/" + str(job.get("name", "job")))),
                    test_size=float(test_size), seed=int(evaluation.get("seed", 0)), hyperparameters=dict(hyper),

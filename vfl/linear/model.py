@@ -24,15 +24,6 @@ from vfl.linear.setup import build_setup, check_setup, split_rows, validate_feat
 from vfl.linear.training import ActiveTrainer, PassiveTrainer
 
 
-def _weights(sample_weight, n_rows: int):
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=float).reshape(-1)
-    if w.shape != (n_rows,) or not np.isin(w, (0.0, 1.0)).all() or not w.any():
-        raise ValueError(f"sample_weight must be {n_rows} values of 0 or 1, not all 0")
-    return w
-
-
 class _Standardizer:
     """Per-party feature scaling fitted on training rows only (kept in the model file)."""
 
@@ -63,19 +54,14 @@ class _ActiveLinear:
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None, sample_weight=None):
-        """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently).
-
-        ``sample_weight``: 0 or 1 per row; rows of weight 0 take part in every exchange but move
-        no weights (how private-mode PSI fillers stay indistinguishable to the passives).
-        """
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None):
+        """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently)."""
         party = getattr(transport, "party", "active")
         x = validate_features(X, party)
         labels = validate_labels(y, len(x), party, self._task)
         rng = np.random.default_rng(self.random_state)
         train, val = split_rows(len(x), labels, self, rng)
-        real = train if sample_weight is None else train[np.asarray(sample_weight)[train] > 0]
-        self.mean_, self.scale_ = _Standardizer.fit(x[real]) if self.standardize else \
+        self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
             (np.zeros(x.shape[1]), np.ones(x.shape[1]))
         if private_key is None:
             _, private_key = generate_keypair(self.key_bits)
@@ -85,7 +71,6 @@ class _ActiveLinear:
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
-                                    sample_weight=_weights(sample_weight, len(x)),
                                     tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                     approximation=self.approximation, verbose=self.verbose)
             history = trainer.run()

@@ -59,11 +59,9 @@ class ActiveTrainer:
 
     def __init__(self, transport, passives: list[str], private_key, setup: msg.Setup, x: np.ndarray,
                  y: np.ndarray, *, tol: float, n_iter_no_change: int, approximation: str = "none",
-                 sample_weight: np.ndarray | None = None, verbose: bool = True):
+                 verbose: bool = True):
         self.t, self.passives, self.sk, self.cfg = transport, passives, private_key, setup
         self.x, self.y = x, y
-        # Rows of weight 0 (e.g. PSI fillers) get a zero residual: they move no one's weights.
-        self.weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         self.tol, self.patience, self.verbose = tol, n_iter_no_change, verbose
         self.taylor = approximation == "taylor"
         self.coef = np.zeros(x.shape[1])
@@ -80,11 +78,7 @@ class ActiveTrainer:
         return z
 
     def _loss(self, z: np.ndarray, rows: np.ndarray) -> float:
-        y, w = self.y[rows], self.weight[rows]
-        keep = w > 0
-        if not keep.any():
-            return 0.0
-        z, y = z[keep], y[keep]
+        y = self.y[rows]
         if self.cfg.task != "logistic":
             return float(0.5 * np.mean((z - y) ** 2))
         if self.taylor:
@@ -99,7 +93,7 @@ class ActiveTrainer:
             d = 0.25 * z - 0.5 * (2.0 * y - 1.0)
         else:
             d = expit(z) - y
-        return d * self.weight[rows]
+        return d
 
     def _batch(self, rows: np.ndarray, lr: float, randomizers, next_size: int) -> tuple[float, object]:
         cfg = self.cfg
