@@ -8,7 +8,7 @@ import pytest
 from parties.inprocess import InProcessNetwork
 from protocols.paillier import PackedEncryptedVector
 from vfl.errors import DataError, NotFittedError, ProtocolError
-from vfl.secureboost import ActiveSecureBoostClassifier, PassiveSecureBoost
+from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost.binning import MISSING, bin_columns
 
 PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bins=16, min_child_weight=1.0,
@@ -43,18 +43,22 @@ def _best_feature(codes, edges, gi, hi, g, h, p):
     return best
 
 
-def reference_fit(parts, y, p):
+def reference_fit(parts, y, p, loss="logistic"):
     """parts: list of feature arrays in party order (active first). Returns (base, trees)."""
     binned = [bin_columns(x, p["max_bins"]) for x in parts]
-    mean = y.mean()
-    base = float(np.log(mean / (1 - mean)))
+    base = float(np.log(y.mean() / (1 - y.mean()))) if loss == "logistic" else float(y.mean())
     scores, trees = np.full(len(y), base), []
-    for _ in range(p["n_estimators"]):
-        prob = 1 / (1 + np.exp(-scores))
-        gi = np.rint(np.ldexp(prob - y, p["frac_bits"])).astype(np.int64)
-        hi = np.rint(np.ldexp(prob * (1 - prob), p["frac_bits"])).astype(np.int64)
+    for t in range(p["n_estimators"]):
+        if loss == "logistic":
+            prob = 1 / (1 + np.exp(-scores))
+            g, h = prob - y, prob * (1 - prob)
+        else:
+            g, h = scores - y, np.ones(len(y))
+        gi = np.rint(np.ldexp(g, p["frac_bits"])).astype(np.int64)
+        hi = np.rint(np.ldexp(h, p["frac_bits"])).astype(np.int64)
         tree, leaf = {}, np.zeros(len(y), np.int64)
-        _grow(0, 0, np.arange(len(y)), parts, binned, gi, hi, p, tree, leaf)
+        usable = binned[:1] if t < p.get("first_k_trees_active_only", 0) else binned
+        _grow(0, 0, np.arange(len(y)), parts, usable, gi, hi, p, tree, leaf)
         scores = scores + np.array([tree[k][1] for k in leaf])
         trees.append(tree)
     return base, trees
@@ -126,10 +130,10 @@ def federated_tree(model, passives, t):
     return out
 
 
-def fit_federated(parts, y, sk, names=("bank", "insurer", "telco"), **params):
+def fit_federated(parts, y, sk, names=("bank", "insurer", "telco"), cls=ActiveSecureBoostClassifier, **params):
     names = list(names)[:len(parts)]
     net = InProcessNetwork(names, timeout=60)
-    active = ActiveSecureBoostClassifier(**{**PARAMS, **params}, verbose=False, workers=1)
+    active = cls(**{**PARAMS, **params}, verbose=False, workers=1)
     passives = [PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1) for _ in parts[1:]]
     roles = {names[0]: lambda t: active.fit(parts[0], y, transport=t, passives=names[1:], private_key=sk)}
     for name, model, x in zip(names[1:], passives, parts[1:]):
@@ -186,6 +190,34 @@ def test_three_party_trees_equal_reference_and_learn(small_keypair):
     assert net["insurer"].stats()["bank"].bytes_sent < 400_000
 
 
+def test_regression_equals_reference(small_keypair):
+    parts, y01 = make_data(n=160, seed=11)
+    rng = np.random.default_rng(2)
+    y = 30.0 * y01 + 5 * rng.normal(size=len(y01)) - 12.0
+    params = dict(n_estimators=2, max_depth=2, learning_rate=0.5)
+    net, active, passives = fit_federated(parts, y, small_keypair[1], cls=ActiveSecureBoostRegressor, **params)
+    base, ref = reference_fit(parts, y, {**PARAMS, **params}, loss="squared")
+    assert active.base_score_ == base
+    for t in range(2):
+        assert federated_tree(active, passives, t) == ref[t]
+    z = predict_federated(net, active, passives, parts)
+    np.testing.assert_allclose(z, reference_predict(base, ref, parts), atol=1e-9)
+    assert np.mean((z - y) ** 2) < np.var(y)
+
+
+def test_first_trees_on_active_features_only(small_keypair):
+    parts, y = make_data(n=120, seed=4)
+    params = dict(n_estimators=3, max_depth=2, first_k_trees_active_only=2)
+    net, active, passives = fit_federated(parts, y, small_keypair[1], **params)
+    base, ref = reference_fit(parts, y, {**PARAMS, **params})
+    for t in range(3):
+        assert federated_tree(active, passives, t) == ref[t]
+    assert passives[0].n_trees_ == 1 and {t for t, _ in passives[0].lookup_} <= {2}
+    assert all((tree.owner <= 0).all() for tree in active.trees_[:2])
+    z = predict_federated(net, active, passives, parts)
+    np.testing.assert_allclose(z, reference_predict(base, ref, parts), atol=1e-12)
+
+
 def test_save_load_roundtrip_predicts_the_same(small_keypair, tmp_path):
     parts, y = make_data(n=120, seed=7)
     net, active, passives = fit_federated(parts, y, small_keypair[1], n_estimators=2, max_depth=2)
@@ -199,13 +231,19 @@ def test_save_load_roundtrip_predicts_the_same(small_keypair, tmp_path):
     np.testing.assert_array_equal(z, z2)
     with pytest.raises(ValueError, match="passive party's"):
         ActiveSecureBoostClassifier.load(tmp_path / "passive.json")
+    with pytest.raises(ValueError, match="logistic model, not a squared"):
+        ActiveSecureBoostRegressor.load(tmp_path / "active.json")
+    (tmp_path / "bad.json").write_text('{"format": "vfl-secureboost-model", "version": 9}')
+    with pytest.raises(ValueError, match="version 9"):
+        PassiveSecureBoost.load(tmp_path / "bad.json")
     imp = a2.feature_importances("split")
     assert sum(imp.values()) == sum(int((t.owner >= 0).sum()) for t in a2.trees_)
 
 
 @pytest.mark.parametrize("param,value", [("n_estimators", 0), ("learning_rate", 0.0), ("max_depth", 0),
                                          ("max_depth", 13), ("max_bins", 1), ("min_child_weight", -1.0),
-                                         ("reg_lambda", -0.1), ("gamma", -1.0), ("frac_bits", 4)])
+                                         ("reg_lambda", -0.1), ("gamma", -1.0), ("frac_bits", 4),
+                                         ("first_k_trees_active_only", 11), ("n_estimators", 2.5)])
 def test_invalid_hyperparameters(param, value, small_keypair):
     parts, y = make_data(n=20)
     model = ActiveSecureBoostClassifier(**{param: value})
@@ -225,6 +263,11 @@ def test_invalid_inputs_name_party_and_column(small_keypair):
         ActiveSecureBoostClassifier().fit(parts[0], y * 2, transport=t, passives=["b"], private_key=small_keypair[1])
     with pytest.raises(DataError, match="bank: 19 labels for 20 rows"):
         ActiveSecureBoostClassifier().fit(parts[0], y[1:], transport=t, passives=["b"], private_key=small_keypair[1])
+    with pytest.raises(DataError, match="bank: labels lie up to"):
+        ActiveSecureBoostRegressor(gradient_int_bits=4).fit(parts[0], y * 100, transport=t, passives=["b"],
+                                                            private_key=small_keypair[1])
+    with pytest.raises(ValueError, match="gradient_int_bits"):
+        ActiveSecureBoostRegressor(gradient_int_bits=0).fit(parts[0], y, transport=t, passives=["b"])
     with pytest.raises(NotFittedError):
         ActiveSecureBoostClassifier().predict(parts[0], transport=t, passives=["b"])
     with pytest.raises(NotFittedError):

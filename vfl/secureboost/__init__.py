@@ -2,6 +2,6 @@
 
 Protocol, leaks and what is implemented: docs/secureboost.md.
 """
-from vfl.secureboost.model import ActiveSecureBoostClassifier, PassiveSecureBoost
+from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 
-__all__ = ["ActiveSecureBoostClassifier", "PassiveSecureBoost"]
+__all__ = ["ActiveSecureBoostClassifier", "ActiveSecureBoostRegressor", "PassiveSecureBoost"]

@@ -22,7 +22,8 @@ from vfl.secureboost.binning import MISSING
 from vfl.secureboost.splits import (Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value,
                                    own_entries)
 
-GH_INT_BITS = 1          # logistic loss: |g| <= 1, 0 <= h <= 1/4
+LOSSES = ("logistic", "squared")
+LOGISTIC_INT_BITS = 1    # logistic loss: |g| <= 1, 0 <= h <= 1/4
 
 
 @dataclasses.dataclass
@@ -53,11 +54,14 @@ class Choice:
 class ActiveTrainer:
     def __init__(self, transport, passives: list[str], private_key, params: TreeParams, x: np.ndarray,
                  codes: np.ndarray, edges: list[np.ndarray], y: np.ndarray, *, n_estimators: int,
-                 learning_rate: float, verbose: bool = True, workers: int | None = None):
+                 learning_rate: float, loss: str = "logistic", int_bits: int = LOGISTIC_INT_BITS,
+                 active_only_trees: int = 0, verbose: bool = True, workers: int | None = None):
         self.t, self.passives, self.sk, self.p = transport, list(passives), private_key, params
         self.x, self.codes, self.edges, self.y = x, codes, edges, y
         self.n_bins = [len(e) + 1 for e in edges]
         self.n_estimators, self.lr, self.verbose, self.workers = n_estimators, learning_rate, verbose, workers
+        self.loss, self.int_bits, self.active_only_trees = loss, int_bits, active_only_trees
+        self.peers: list[str] = self.passives       # the passives taking part in the current tree
         self.trees: list[Tree] = []
         self.tree_seconds: list[float] = []
 
@@ -73,18 +77,26 @@ class ActiveTrainer:
         return self.trees
 
     def _gradients(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed-point integers of g = p − y and h = p(1 − p) (logistic loss)."""
-        prob = expit(scores)
-        g, h = prob - self.y, prob * (1.0 - prob)
+        """Fixed-point integers of g and h: logistic g = p − y, h = p(1 − p); squared g = s − y, h = 1."""
+        if self.loss == "logistic":
+            prob = expit(scores)
+            g, h = prob - self.y, prob * (1.0 - prob)
+        else:
+            g, h = scores - self.y, np.ones(len(self.y))
+            if np.abs(g).max() >= 2.0 ** self.int_bits:
+                raise ValueError(f"a gradient reached |g| = {np.abs(g).max():.4g}, beyond the declared "
+                                 f"gradient_int_bits={self.int_bits}: raise it or rescale the labels")
         f = self.p.frac_bits
         return np.rint(np.ldexp(g, f)).astype(np.int64), np.rint(np.ldexp(h, f)).astype(np.int64)
 
     def _grow(self, t: int, scores: np.ndarray) -> tuple[Tree, np.ndarray]:
         gi, hi = self._gradients(scores)
         pairs = np.ldexp(np.column_stack([gi, hi]).reshape(-1).astype(np.float64), -self.p.frac_bits)
-        gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=self.p.frac_bits, int_bits=GH_INT_BITS,
-                                           sum_terms=len(self.y), slots=2, workers=self.workers)
-        self.t.broadcast(msg.GradHess(tree=t, gh=gh), self.passives)
+        self.peers = [] if t < self.active_only_trees else self.passives
+        if self.peers:
+            gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=self.p.frac_bits, int_bits=self.int_bits,
+                                               sum_terms=len(self.y), slots=2, workers=self.workers)
+            self.t.broadcast(msg.GradHess(tree=t, gh=gh), self.peers)
         tree = Tree.empty(self.p.max_depth)
         node_of_row = np.zeros(len(self.y), np.int64)
         frontier = [0]
@@ -94,7 +106,7 @@ class ActiveTrainer:
                         and np.count_nonzero(node_of_row == k) >= 2]
             request = np.where(np.isin(node_of_row, to_split), node_of_row, -1)
             self.t.broadcast(msg.Nodes(tree=t, depth=depth, node_ids=np.asarray(to_split, np.int64),
-                                       node_of_row=request), self.passives)
+                                       node_of_row=request), self.peers)
             choices, lefts = {}, {}
             if to_split:
                 choices = self._choices(t, depth, to_split, node_of_row, gi, hi, sums)
@@ -116,6 +128,8 @@ class ActiveTrainer:
             for f, (gl, hl, _) in enumerate(entries):
                 self._consider(best, k, 0, f, gl, hl, sums[k])
         for p, name in enumerate(self.passives, start=1):
+            if name not in self.peers:
+                continue
             hist = self.t.recv(name, msg.Histograms)
             for k, f, gl, hl in self._decode(name, hist, t, depth, to_split):
                 self._consider(best, k, p, f, gl, hl, sums[k])
@@ -146,14 +160,15 @@ class ActiveTrainer:
     def _exchange_splits(self, t, depth, choices: dict, node_of_row) -> dict[int, np.ndarray]:
         """Send each passive its won nodes; return the left mask (over the node's rows) per node."""
         lefts = {}
-        for p, name in enumerate(self.passives, start=1):
+        peers = [(p, name) for p, name in enumerate(self.passives, start=1) if name in self.peers]
+        for p, name in peers:
             won = [k for k, c in sorted(choices.items()) if c.owner == p]
             cs = [choices[k] for k in won]
             self.t.send(name, msg.Splits(tree=t, depth=depth, node_ids=np.asarray(won, np.int64),
                                          features=np.asarray([c.feature for c in cs], np.int64),
                                          entries=np.asarray([c.best.entry for c in cs], np.int64),
                                          default_left=np.asarray([c.best.default_left for c in cs], bool)))
-        for p, name in enumerate(self.passives, start=1):
+        for p, name in peers:
             won = [k for k, c in sorted(choices.items()) if c.owner == p]
             left = np.asarray(self.t.recv(name, msg.LeftRows).left, bool)
             counts = [int(np.count_nonzero(node_of_row == k)) for k in won]

@@ -18,11 +18,12 @@ structure, the leaf weights and its own thresholds; a passive keeps a lookup tab
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from protocols.paillier import generate_keypair
 from vfl.errors import NotFittedError, ProtocolError
 from vfl.secureboost import messages as msg
-from vfl.secureboost.active import ActiveTrainer, Tree
+from vfl.secureboost.active import LOGISTIC_INT_BITS, ActiveTrainer, Tree
 from vfl.secureboost.binning import bin_columns, validate_features
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
@@ -30,16 +31,17 @@ from vfl.secureboost.setup import check_hyperparameters, check_setup, validate_l
 from vfl.secureboost.splits import TreeParams
 
 
-class ActiveSecureBoostClassifier:
-    """Label party of hetero SecureBoost, binary classification (logistic loss)."""
+class _ActiveSecureBoost:
+    _loss = "logistic"
 
     def __init__(self, *, n_estimators: int = 10, learning_rate: float = 0.3, max_depth: int = 3,
                  max_bins: int = 32, min_child_weight: float = 1.0, reg_lambda: float = 1.0,
-                 gamma: float = 0.0, frac_bits: int = 32, key_bits: int = 2048, verbose: bool = True,
-                 workers: int | None = None):
+                 gamma: float = 0.0, first_k_trees_active_only: int = 0, frac_bits: int = 32,
+                 key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
         self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
         self.max_bins, self.min_child_weight, self.reg_lambda = max_bins, min_child_weight, reg_lambda
-        self.gamma, self.frac_bits, self.key_bits = gamma, frac_bits, key_bits
+        self.gamma, self.first_k_trees_active_only = gamma, first_k_trees_active_only
+        self.frac_bits, self.key_bits = frac_bits, key_bits
         self.verbose, self.workers = verbose, workers
 
     def get_params(self) -> dict:
@@ -54,13 +56,12 @@ class ActiveSecureBoostClassifier:
         check_hyperparameters(self)
         party = getattr(transport, "party", "active")
         x = validate_features(X, party)
-        labels = validate_labels(y, len(x), party)
+        labels = validate_labels(y, len(x), party, self._loss, self._int_bits())
         codes, edges = bin_columns(x, self.max_bins)
         if private_key is None:
             _, private_key = generate_keypair(self.key_bits)
         transport.register_public_key(private_key.public_key)
-        mean = float(np.clip(labels.mean(), 1e-6, 1 - 1e-6))
-        self.base_score_ = float(np.log(mean / (1.0 - mean)))
+        self.base_score_ = self._base_score(labels)
         setup = msg.Setup(public_key=private_key.public_key, n_rows=len(x), n_estimators=self.n_estimators,
                           max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits)
         with transport.in_phase("train"):
@@ -68,11 +69,20 @@ class ActiveSecureBoostClassifier:
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
                                     labels, n_estimators=self.n_estimators, learning_rate=float(self.learning_rate),
+                                    loss=self._loss, int_bits=self._int_bits(),
+                                    active_only_trees=self.first_k_trees_active_only,
                                     verbose=self.verbose, workers=self.workers)
             self.trees_ = trainer.run(self.base_score_)
         self.passives_, self.n_features_in_ = list(passives), x.shape[1]
         self.tree_seconds_ = trainer.tree_seconds
         return self
+
+    def _int_bits(self) -> int:
+        return LOGISTIC_INT_BITS
+
+    def _base_score(self, labels: np.ndarray) -> float:
+        mean = float(np.clip(labels.mean(), 1e-6, 1 - 1e-6))
+        return float(np.log(mean / (1.0 - mean)))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "trees_"):
@@ -101,13 +111,6 @@ class ActiveSecureBoostClassifier:
         flags = np.unpackbits(bits, axis=1, count=n_rows).astype(bool) if len(nodes) else bits
         return {(int(t), int(k)): flags[i] for i, (t, k) in enumerate(nodes.tolist())}
 
-    def predict_proba(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X, transport=transport, passives=passives)))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        return (self.decision_function(X, transport=transport, passives=passives) > 0).astype(int)
-
     def feature_importances(self, kind: str = "gain") -> dict:
         """Per party and feature: total split gain (``"gain"``) or split count (``"split"``).
         Passive features are the passive's own column indices (the active learns them)."""
@@ -128,14 +131,17 @@ class ActiveSecureBoostClassifier:
         trees = [{"owner": t.owner.tolist(), "feature": t.feature.tolist(), "threshold": finite_or_none(t.threshold),
                   "default_left": t.default_left.tolist(), "value": t.value.tolist(), "gain": t.gain.tolist()}
                  for t in self.trees_]
-        save_model(path, role="active", params=self.get_params(),
+        save_model(path, role="active", params={**self.get_params(), "loss": self._loss},
                    body={"base_score": self.base_score_, "passives": self.passives_,
                          "n_features": self.n_features_in_, "trees": trees})
 
     @classmethod
     def load(cls, path):
         doc = load_model(path, role="active")
-        model, body = cls(**doc["params"]), doc["model"]
+        if doc["params"].get("loss", cls._loss) != cls._loss:
+            raise ValueError(f"{path} holds a {doc['params'].get('loss')} model, not a {cls._loss} one")
+        params = {k: v for k, v in doc["params"].items() if k != "loss"}
+        model, body = cls(**params), doc["model"]
         try:
             model.trees_ = [Tree(owner=np.asarray(t["owner"], int), feature=np.asarray(t["feature"], int),
                                  threshold=none_to(t["threshold"], np.nan),
@@ -149,6 +155,42 @@ class ActiveSecureBoostClassifier:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} is malformed: {exc}") from None
         return model
+
+
+class ActiveSecureBoostClassifier(_ActiveSecureBoost):
+    """Label party of hetero SecureBoost, binary classification (logistic loss, labels 0/1)."""
+
+    _loss = "logistic"
+
+    def predict_proba(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        p = expit(self.decision_function(X, transport=transport, passives=passives))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        return (self.decision_function(X, transport=transport, passives=passives) > 0).astype(int)
+
+
+class ActiveSecureBoostRegressor(_ActiveSecureBoost):
+    """Label party of hetero SecureBoost, regression (squared loss, h = 1).
+
+    ``gradient_int_bits`` declares |g| = |score − y| < 2^bits; it is public (it sizes the
+    packed slots the passives see), so it is a parameter, not derived from the labels.
+    """
+
+    _loss = "squared"
+
+    def __init__(self, *, gradient_int_bits: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.gradient_int_bits = gradient_int_bits
+
+    def _int_bits(self) -> int:
+        return self.gradient_int_bits
+
+    def _base_score(self, labels: np.ndarray) -> float:
+        return float(labels.mean())
+
+    def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        return self.decision_function(X, transport=transport, passives=passives)
 
 
 def walk(tree: Tree, t: int, x: np.ndarray, routes: dict) -> np.ndarray:
@@ -194,7 +236,8 @@ class PassiveSecureBoost:
             check_setup(setup, self, x, active)
             codes, edges = bin_columns(x, setup.max_bins)
             transport.send(active, msg.Ready(n_features=x.shape[1]))
-            trainer = PassiveTrainer(transport, active, setup, x, codes, edges, workers=self.workers)
+            trainer = PassiveTrainer(transport, active, setup, x, codes, edges, max_trees=self.max_estimators,
+                                     workers=self.workers)
             self.n_trees_ = trainer.run()
         self.lookup_, self.n_features_in_ = trainer.lookup, x.shape[1]
         return self

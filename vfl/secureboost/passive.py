@@ -22,9 +22,9 @@ from vfl.secureboost.splits import candidate_bins, child_ids
 
 class PassiveTrainer:
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, codes: np.ndarray,
-                 edges: list[np.ndarray], *, workers: int | None = None):
+                 edges: list[np.ndarray], *, max_trees: int, workers: int | None = None):
         self.t, self.active, self.cfg, self.x = transport, active, setup, x
-        self.codes, self.edges, self.workers = codes, edges, workers
+        self.codes, self.edges, self.workers, self.max_trees = codes, edges, workers, max_trees
         self.n_bins = [len(e) + 1 for e in edges]
         self.starts = np.concatenate([[0], np.cumsum(self.n_bins)[:-1]]).astype(np.int64)
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
@@ -32,16 +32,20 @@ class PassiveTrainer:
 
     # -- one tree ----------------------------------------------------------------------------
     def run(self) -> int:
-        trees = 0
+        """Serve trees until ``FitEnd``; returns how many trees this party took part in (trees
+        grown on the active's columns only skip it, so tree numbers may jump)."""
+        served, last = 0, -1
         while True:
             m = self.t.recv(self.active, (msg.GradHess, msg.FitEnd))
             if isinstance(m, msg.FitEnd):
-                return trees
-            if m.tree != trees or len(m.gh) != 2 * self.cfg.n_rows or m.gh.slots != 2:
+                return served
+            if not last < m.tree < self.cfg.n_estimators or len(m.gh) != 2 * self.cfg.n_rows or m.gh.slots != 2:
                 raise ProtocolError(f"{self.active} sent g/h for tree {m.tree} of {len(m.gh)} values; "
-                                    f"expected tree {trees} and {2 * self.cfg.n_rows} values in pairs")
-            self._tree(trees, m.gh)
-            trees += 1
+                                    f"expected a tree after {last} and {2 * self.cfg.n_rows} values in pairs")
+            if served >= self.max_trees:
+                raise ProtocolError(f"{self.active} asks for more than the {self.max_trees} trees agreed")
+            self._tree(m.tree, m.gh)
+            served, last = served + 1, m.tree
 
     def _tree(self, tree: int, gh: PackedEncryptedVector) -> None:
         prev_hist: dict[int, PackedEncryptedVector] = {}

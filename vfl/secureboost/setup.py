@@ -29,13 +29,18 @@ def check_hyperparameters(est) -> None:
         (isinstance(est.reg_lambda, (int, float)) and est.reg_lambda >= 0, f"reg_lambda must be >= 0, got {est.reg_lambda!r}"),
         (isinstance(est.gamma, (int, float)) and est.gamma >= 0, f"gamma must be >= 0, got {est.gamma!r}"),
         (_is_int(est.frac_bits) and 8 <= est.frac_bits <= 48, f"frac_bits must be an integer in 8..48, got {est.frac_bits!r}"),
+        (_is_int(est.first_k_trees_active_only) and 0 <= est.first_k_trees_active_only <= est.n_estimators,
+         f"first_k_trees_active_only must be an integer in 0..n_estimators, got {est.first_k_trees_active_only!r}"),
     ]
+    bits = getattr(est, "gradient_int_bits", 1)
+    if not (_is_int(bits) and 1 <= bits <= 64):
+        raise ValueError(f"gradient_int_bits must be an integer in 1..64, got {bits!r}")
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
 
 
-def validate_labels(y, n_rows: int, party: str) -> np.ndarray:
+def validate_labels(y, n_rows: int, party: str, loss: str, int_bits: int) -> np.ndarray:
     try:
         labels = np.asarray(y, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
@@ -44,6 +49,12 @@ def validate_labels(y, n_rows: int, party: str) -> np.ndarray:
         raise DataError(f"{party}: {labels.shape[0]} labels for {n_rows} rows")
     if not np.isfinite(labels).all():
         raise DataError(f"{party}: the label column has missing or infinite values")
+    if loss == "squared":
+        spread = float(np.abs(labels - labels.mean()).max())
+        if spread >= 2.0 ** (int_bits - 1):
+            raise DataError(f"{party}: labels lie up to {spread:.4g} from their mean, beyond what "
+                            f"gradient_int_bits={int_bits} covers (2^{int_bits - 1}): raise it or rescale")
+        return labels
     if not np.isin(labels, (0.0, 1.0)).all():
         found = sorted(set(np.unique(labels).tolist()) - {0.0, 1.0})[:5]
         raise DataError(f"{party}: binary classification needs labels 0/1, found {found}")
