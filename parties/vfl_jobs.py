@@ -13,7 +13,7 @@ from parties.jobs import JobContext, register_job
 from vfl.jobs.data import read_table
 from vfl.jobs.roles import passive_predict, passive_train
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _params(ctx: JobContext) -> tuple[dict, dict]:
@@ -23,13 +23,15 @@ def _params(ctx: JobContext) -> tuple[dict, dict]:
     if not isinstance(parties, dict) or not isinstance(parties.get(me), dict):
         raise JobRejectedError(f"the job does not describe {me}'s part")
     job = params.get("job")
-    if not isinstance(job, str) or not _SAFE.match(job):
+    if not isinstance(job, str) or not SAFE_NAME.match(job):
         raise JobRejectedError(f"job name {job!r} is not a safe file name")
     return params, parties[me]
 
 
 def model_path(ctx: JobContext, job: str) -> str:
-    return os.path.join(ctx.models_dir, job, f"{ctx.transport.party}.json")
+    """``<models_dir>/<initiator>/<job>/<party>.json``: a peer can only use (or overwrite) the
+    model parts of jobs it started itself."""
+    return os.path.join(ctx.models_dir, ctx.initiator, job, f"{ctx.transport.party}.json")
 
 
 @register_job("vfl.train")

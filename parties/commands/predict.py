@@ -14,6 +14,7 @@ import shutil
 import sys
 
 from parties.commands._execute import bytes_sent, execute, local_spec
+from parties.vfl_jobs import SAFE_NAME
 from vfl.errors import VFLError
 from vfl.jobs.data import read_table
 from vfl.jobs.roles import active_predict, passive_params
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         model_dir = _model_dir(args.model)
         manifest = json.loads((model_dir / "manifest.json").read_text())
+        if not isinstance(manifest.get("job"), str) or not SAFE_NAME.match(manifest["job"]):
+            raise VFLError(f"{model_dir}/manifest.json names job {manifest.get('job')!r}, not a safe file name")
         spec = load_job(args.job)
         spec = dataclasses.replace(spec, name=manifest["job"], model=manifest["model"])
         if args.data:
@@ -56,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
         frame = read_table(spec.active.data, spec.active.name)
 
         def prepare(models_dir: str) -> None:       # local passives get their saved parts
-            os.makedirs(os.path.join(models_dir, spec.name), exist_ok=True)
+            target = os.path.join(models_dir, spec.active.name, spec.name)
+            os.makedirs(target, exist_ok=True)
             for p in spec.passives:
-                shutil.copy(model_dir / f"{p.name}.json", os.path.join(models_dir, spec.name, f"{p.name}.json"))
+                shutil.copy(model_dir / f"{p.name}.json", os.path.join(target, f"{p.name}.json"))
 
         result = execute(spec, "vfl.predict", passive_params(spec),
                          lambda t: active_predict(t, spec, frame, model_dir, verbose=verbose),

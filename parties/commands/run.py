@@ -52,7 +52,7 @@ def _validate(spec, local: bool) -> dict:
 def _train(spec, frames, args, verbose: bool) -> dict:
     def collect(models_dir: str) -> None:      # local passives' model parts into the output directory
         for p in spec.passives:
-            src = os.path.join(models_dir, spec.name, f"{p.name}.json")
+            src = os.path.join(models_dir, spec.active.name, spec.name, f"{p.name}.json")
             if os.path.exists(src):
                 shutil.copy(src, os.path.join(spec.output_dir, "model", f"{p.name}.json"))
 

@@ -47,10 +47,11 @@ class PackedEncryptedVector:
 
     def __init__(self, public_key: PublicKey, ciphertexts: list, *, length: int, exponent: int,
                  slot_bits: int, slots: int, offset: int, max_slot: int, obfuscated: bool = False):
-        if max_slot >= 1 << slot_bits:
-            raise OverflowError(f"slot values need {max_slot.bit_length()} bits but slots have {slot_bits}")
-        if slots * slot_bits > public_key.n_bits - 2:
+        # Size checks first, with no big-number work: these fields may come from a peer.
+        if slots < 1 or slot_bits < 1 or slots * slot_bits > public_key.n_bits - 2:
             raise OverflowError(f"{slots} slots of {slot_bits} bits do not fit a {public_key.n_bits}-bit key")
+        if max_slot < 0 or max_slot.bit_length() > slot_bits:
+            raise OverflowError(f"slot values need {max_slot.bit_length()} bits but slots have {slot_bits}")
         if len(ciphertexts) != -(-length // slots):
             raise ValueError(f"{len(ciphertexts)} ciphertexts cannot hold {length} values in {slots} slots")
         self.public_key, self.ciphertexts, self.length = public_key, ciphertexts, length

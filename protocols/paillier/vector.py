@@ -13,7 +13,7 @@ from gmpy2 import mpz
 from protocols.paillier import kernels
 from protocols.paillier.encoding import (DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, check_headroom, decode_floats,
                                          from_residues, scalars_to_fixed, to_fixed_point, to_residues)
-from protocols.paillier.errors import DecryptionError
+from protocols.paillier.errors import DecryptionError, EncodingError
 from protocols.paillier.keys import PrivateKey, PublicKey
 from protocols.paillier.multiexp import multiexp_columns
 from protocols._workers import resolve_workers
@@ -242,11 +242,14 @@ class EncryptedVector:
         mag = self.mag_bits + max(len(self) - 1, 0).bit_length()
         return self._new([acc], mag_bits=mag)
 
-    def matmul(self, matrix, *, frac_bits: int | None = None, workers: int | None = None) -> "EncryptedVector":
+    def matmul(self, matrix, *, frac_bits: int | None = None, scalar_bits: int | None = None,
+               workers: int | None = None) -> "EncryptedVector":
         """``matrix @ [[v]]`` for a plaintext (m, n) matrix: one multi-exponentiation per row.
 
         The usual gradient is ``X.T @ [[d]]`` (X of shape (n, m)). Floats in ``matrix`` are
         encoded with ``frac_bits`` (default 16); the result's exponent is the sum of both scales.
+        ``scalar_bits`` declares |encoded entry| < 2^scalar_bits, so the result's public
+        ``mag_bits`` reveals the declaration, not the largest entry.
         """
         mat = np.asarray(matrix)
         if mat.ndim != 2 or mat.shape[1] != len(self):
@@ -255,6 +258,10 @@ class EncryptedVector:
         if frac_bits is None:
             frac_bits = 0 if mat.dtype.kind in "iub" else DEFAULT_SCALAR_FRAC_BITS
         ints, k_bits = scalars_to_fixed(mat, frac_bits)
+        if scalar_bits is not None:     # a declared bound keeps the public mag_bits independent of the data
+            if k_bits > scalar_bits:
+                raise EncodingError(f"matrix entries need {k_bits} bits, more than the declared {scalar_bits}")
+            k_bits = scalar_bits
         mag = self.mag_bits + k_bits + max(len(self) - 1, 0).bit_length()
         check_headroom(mag, self.public_key.n_bits, "matrix product")
         n_rows, n_cols = mat.shape

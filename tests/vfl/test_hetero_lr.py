@@ -212,3 +212,40 @@ def test_passive_refuses_crafted_setups(small_keypair, change, match):
     check_setup(setup, _passive(), x, "bank")        # the honest setup passes
     with pytest.raises(ProtocolError, match=match):
         check_setup(dataclasses.replace(setup, **change(setup)), _passive(), x, "bank")
+
+
+def test_passive_refuses_a_residual_that_breaks_the_setup(small_keypair):
+    """A residual with another scale would shrink the mask relative to the gradient."""
+    import dataclasses
+    from protocols.paillier import EncryptedVector
+    from vfl.linear import messages as msg
+    from vfl.linear.training import PassiveTrainer
+
+    pk, _ = small_keypair
+    setup = msg.Setup(public_key=pk, task="logistic", n_rows=40, train_index=np.arange(40), val_index=np.arange(0),
+                      epochs=1, batch_size=40, batch_seed=1, learning_rate=0.1, lr_schedule="constant",
+                      lr_decay=0.0, penalty="none", alpha=0.0, residual_frac_bits=24)
+
+    class OneMessage:
+        def __init__(self, message):
+            self.message = message
+
+        def recv(self, peer, kind, timeout=None):
+            return self.message
+
+    for bad in (dict(frac_bits=30, int_bits=20), dict(frac_bits=24, int_bits=2)):
+        residual = EncryptedVector.encrypt(pk, np.zeros(40), workers=1, **bad)
+        trainer = PassiveTrainer(OneMessage(msg.Residual(residual)), "bank", setup, np.zeros((40, 3)),
+                                 mask_bits=64, feature_frac_bits=16)
+        with pytest.raises(ProtocolError, match="scale"):
+            trainer._residual(40)
+    good = EncryptedVector.encrypt(pk, np.zeros(40), workers=1, frac_bits=24, int_bits=20)
+    other = dataclasses.replace(setup, public_key=generate_other_key())
+    with pytest.raises(ProtocolError, match="another key"):
+        PassiveTrainer(OneMessage(msg.Residual(good)), "bank", other, np.zeros((40, 3)), mask_bits=64,
+                       feature_frac_bits=16)._residual(40)
+
+
+def generate_other_key():
+    from protocols.paillier import generate_keypair
+    return generate_keypair(512, allow_insecure_key_size_for_tests=True)[0]

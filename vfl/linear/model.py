@@ -21,7 +21,7 @@ from vfl.errors import NotFittedError
 from vfl.linear import messages as msg
 from vfl.linear.persist import load_model, save_model
 from vfl.linear.setup import build_setup, check_setup, split_rows, validate_features, validate_labels
-from vfl.linear.training import ActiveTrainer, PassiveTrainer
+from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
 
 
 class _Standardizer:
@@ -186,7 +186,8 @@ class PassiveLinearModel:
             if request.n_rows != len(x):
                 raise ValueError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
                                  "align the tables first")
-            transport.send(active, msg.PartialScores(((x - self.mean_) / self.scale_) @ self.coef_))
+            scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
+            transport.send(active, msg.PartialScores(scaled @ self.coef_))
         return len(x)
 
     def save(self, path) -> None:

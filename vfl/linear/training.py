@@ -32,6 +32,7 @@ from vfl.linear.optim import apply_update, learning_rate_at, logistic_loss, tayl
 from vfl.progress import progress
 
 RESIDUAL_INT_BITS = 20          # |d| < 2^20: a residual beyond that means the model diverged
+FEATURE_INT_BITS = 6            # passives clip standardized features to ±2^6 = 64 standard deviations
 
 
 @dataclasses.dataclass
@@ -151,17 +152,18 @@ class PassiveTrainer:
 
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, *, mask_bits: int,
                  feature_frac_bits: int):
-        self.t, self.active, self.cfg, self.x = transport, active, setup, x
+        self.t, self.active, self.cfg = transport, active, setup
+        limit = float(2 ** FEATURE_INT_BITS)     # the declared bound of every feature the gradient uses
+        self.x = np.clip(x, -limit, limit)
         self.mask_bits, self.frac_bits = mask_bits, feature_frac_bits
         self.coef = np.zeros(x.shape[1])
         self.epochs_run = 0
 
     def _batch(self, rows: np.ndarray, lr: float) -> None:
         self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
-        enc = self.t.recv(self.active, msg.Residual).residual
-        if len(enc) != len(rows):
-            raise ProtocolError(f"{self.active} sent a residual of length {len(enc)} for a batch of {len(rows)}")
-        grad = enc.matmul(self.x[rows].T, frac_bits=self.frac_bits)
+        enc = self._residual(len(rows))
+        grad = enc.matmul(self.x[rows].T, frac_bits=self.frac_bits,
+                          scalar_bits=FEATURE_INT_BITS + 1 + self.frac_bits)
         bound = grad.mag_bits + self.mask_bits
         masks = random_masks(len(grad), bound)
         packed = PackedEncryptedVector.from_vector(grad.add_raw(masks, bound))
@@ -173,8 +175,25 @@ class PassiveTrainer:
             unmasked = [int(v) - r for v, r in zip(values, masks)]
         except (TypeError, ValueError):
             raise ProtocolError(f"{self.active} returned a malformed gradient") from None
+        limit = 1 << grad.mag_bits
+        if any(not -limit < g < limit for g in unmasked):
+            raise ProtocolError(f"{self.active} returned a gradient outside its possible range")
         gradient = decode_floats(unmasked, grad.exponent) / len(rows)
         self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)
+
+    def _residual(self, batch_rows: int):
+        """The batch's [[d]], checked against what the setup promised (key, scale, bound)."""
+        enc = self.t.recv(self.active, msg.Residual).residual
+        cfg = self.cfg
+        if enc.public_key != cfg.public_key:
+            raise ProtocolError(f"{self.active} sent a residual under another key than the job's")
+        if len(enc) != batch_rows:
+            raise ProtocolError(f"{self.active} sent a residual of length {len(enc)} for a batch of {batch_rows}")
+        if enc.exponent != cfg.residual_frac_bits or enc.mag_bits != cfg.residual_frac_bits + RESIDUAL_INT_BITS:
+            raise ProtocolError(f"{self.active} sent a residual with scale {enc.exponent}/{enc.mag_bits} bits, "
+                                f"not the {cfg.residual_frac_bits}/{cfg.residual_frac_bits + RESIDUAL_INT_BITS} "
+                                "the job set")
+        return enc
 
     def run(self) -> int:
         cfg = self.cfg
