@@ -286,3 +286,47 @@ def test_passive_refuses_small_key_and_misaligned_rows(small_keypair):
             net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
                                                   private_key=small_keypair[1]),
                      "insurer": lambda t, p=passive, x=x: p.fit(x, transport=t, active="bank")})
+
+
+def _scripted_active(sk, n, script):
+    """An active that follows ``script(t, gh)`` after the setup, to test the passive's guards."""
+    from protocols.paillier import PackedEncryptedVector as P
+    from vfl.secureboost import messages as msg
+
+    def role(t):
+        t.register_public_key(sk.public_key)
+        t.send("insurer", msg.Setup(public_key=sk.public_key, n_rows=n, n_estimators=2, max_depth=2,
+                                    max_bins=8, frac_bits=32))
+        t.recv("insurer", msg.Ready)
+        gh = P.encrypt(sk, np.tile([0.5, 0.25], n), frac_bits=32, int_bits=1, sum_terms=n, slots=2, workers=1)
+        script(t, gh, msg)
+    return role
+
+
+@pytest.mark.parametrize("case,match", [("entry", "was not offered"), ("node", "not a child"),
+                                        ("length", "values in pairs"), ("rows", "did not list")])
+def test_passive_rejects_a_deviating_active(small_keypair, case, match):
+    parts, _ = make_data(n=40)
+    n = 40
+
+    def script(t, gh, msg):
+        if case == "length":
+            t.send("insurer", msg.GradHess(tree=0, gh=gh.take(range(n - 1))))
+            return
+        t.send("insurer", msg.GradHess(tree=0, gh=gh))
+        of_row = np.zeros(n, np.int64)
+        if case == "rows":
+            of_row[0] = 5
+        t.send("insurer", msg.Nodes(tree=0, depth=0, node_ids=np.array([1 if case == "node" else 0]),
+                                    node_of_row=of_row if case != "node" else of_row + 1))
+        if case in ("node", "rows"):
+            return
+        t.recv("insurer", msg.Histograms)
+        t.send("insurer", msg.Splits(tree=0, depth=0, node_ids=np.array([0]), features=np.array([0]),
+                                     entries=np.array([99]), default_left=np.array([False])))
+
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1)
+    with pytest.raises(ProtocolError, match=match):
+        net.run({"bank": _scripted_active(small_keypair[1], n, script),
+                 "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})

@@ -36,7 +36,7 @@ class _ActiveSecureBoost:
 
     def __init__(self, *, n_estimators: int = 10, learning_rate: float = 0.3, max_depth: int = 3,
                  max_bins: int = 32, min_child_weight: float = 1.0, reg_lambda: float = 1.0,
-                 gamma: float = 0.0, first_k_trees_active_only: int = 0, frac_bits: int = 32,
+                 gamma: float = 0.0, first_k_trees_active_only: int = 0, frac_bits: int = 24,
                  key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
         self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
         self.max_bins, self.min_child_weight, self.reg_lambda = max_bins, min_child_weight, reg_lambda
