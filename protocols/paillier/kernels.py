@@ -1,6 +1,8 @@
 """Chunk bodies run in this process or in pool workers (module-level so they pickle by name)."""
 from __future__ import annotations
 
+import secrets
+
 import gmpy2
 from gmpy2 import mpz
 
@@ -28,8 +30,18 @@ def powmod_chunk(public_key, pairs: list) -> list:
 
 
 def obfuscate_chunk(public_key, ciphertexts: list) -> list:
-    n2 = public_key.nsquare
-    return [c * r % n2 for c, r in zip(ciphertexts, public_key.randomizers(len(ciphertexts)))]
+    """Multiply by r^n mod n² with r uniform in Z_n* (from ``secrets``): a perfectly hiding
+    re-randomization that does not rely on the key holder's DJN base, so it hides even from the
+    key holder, who knows the factorization. One full exponentiation per ciphertext."""
+    n, n2 = public_key.n, public_key.nsquare
+    out = []
+    for c in ciphertexts:
+        while True:
+            r = mpz(secrets.randbelow(int(n) - 1) + 1)
+            if gmpy2.gcd(r, n) == 1:
+                break
+        out.append(c * gmpy2.powmod(r, n, n2) % n2)
+    return out
 
 
 def matmul_chunk(public_key, tasks: list) -> list:

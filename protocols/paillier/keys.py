@@ -88,7 +88,8 @@ class PublicKey:
         self.nsquare = self.n * self.n
         self.n_bits = self.n.bit_length()
         self.hs = _derive_hs(self.n, self.nsquare) if hs is None else mpz(hs)
-        if not (0 < self.hs < self.nsquare) or gmpy2.gcd(self.hs, self.n) != 1:
+        if not (1 < self.hs < self.nsquare - 1) or gmpy2.gcd(self.hs, self.n) != 1 \
+                or self.hs * self.hs % self.nsquare == 1:
             raise ValueError("invalid DJN base hs for this modulus")
         self.max_int = self.n // 3            # plaintexts in the middle third mean overflow
         self.key_bytes = (self.n_bits + 7) // 8
@@ -227,7 +228,8 @@ class PrivateKey:
             return self._crt_table
 
     def randomizers(self, count: int) -> list[mpz]:
-        """Same distribution as ``PublicKey.randomizers``, computed mod p² and q² and joined."""
+        """hs^α like ``PublicKey.randomizers`` (α of windows·w ≥ n_bits/2 bits: 1030 bits here,
+        1024 on the public side), computed mod p² and q² and joined by CRT."""
         table = self.crt_table()
         return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 

@@ -284,4 +284,4 @@ class PackedEncryptedVector:
         if length < 0 or slots < 1 or fields["slot_bits"] < 1 or fields["offset"] < 0:
             raise ValueError("packed vector metadata is out of range")
         cts = kernels.ciphertexts_from_bytes(public_key, data, -(-length // slots))
-        return cls(public_key, cts, length=length, obfuscated=True, **fields)
+        return cls(public_key, cts, length=length, obfuscated=False, **fields)   # not fresh for the sender

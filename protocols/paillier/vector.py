@@ -283,10 +283,11 @@ class EncryptedVector:
 
     # -- leaving the party -------------------------------------------------------------------
     def obfuscate(self, *, workers: int | None = None) -> "EncryptedVector":
-        """Re-randomize every ciphertext (multiply by a fresh hs^α), like phe's ``be_secure``.
+        """Re-randomize every ciphertext (multiply by a fresh r^n, r uniform), like phe's ``be_secure``.
 
         Needed before sending anything computed from ciphertexts the recipient could know:
-        without it, ``c^k`` or a sum reveals its inputs' relation to the recipient.
+        without it, ``c^k`` or a sum reveals its inputs' relation to the recipient. The
+        obfuscator does not use the key holder's DJN base, so it hides even from the key holder.
         """
         cts = map_chunks(kernels.obfuscate_chunk, self.public_key, self.ciphertexts, workers=workers)
         return self._new(cts, obfuscated=True)
@@ -319,5 +320,7 @@ class EncryptedVector:
             raise ValueError("encrypted vector is under another key than the one given")
         if length < 0 or not 0 <= exponent <= 4096 or not 0 <= mag_bits:
             raise ValueError("encrypted vector metadata is out of range")
+        # Received ciphertexts are not fresh for their sender: sending any of them back (a
+        # slice, a concatenation) re-randomizes first.
         return cls(public_key, kernels.ciphertexts_from_bytes(public_key, data, length), exponent, mag_bits,
-                   obfuscated=True)
+                   obfuscated=False)
