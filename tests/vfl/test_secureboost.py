@@ -238,6 +238,11 @@ def test_save_load_roundtrip_predicts_the_same(small_keypair, tmp_path):
         PassiveSecureBoost.load(tmp_path / "bad.json")
     imp = a2.feature_importances("split")
     assert sum(imp.values()) == sum(int((t.owner >= 0).sum()) for t in a2.trees_)
+    gains = a2.feature_importances("gain")
+    assert set(gains) == set(imp) and all(v > 0 for v in gains.values())
+    assert {party for party, _ in imp} <= {"active", "insurer"}
+    with pytest.raises(ValueError, match="kind"):
+        a2.feature_importances("cover")
 
 
 @pytest.mark.parametrize("param,value", [("n_estimators", 0), ("learning_rate", 0.0), ("max_depth", 0),
@@ -330,3 +335,29 @@ def test_passive_rejects_a_deviating_active(small_keypair, case, match):
     with pytest.raises(ProtocolError, match=match):
         net.run({"bank": _scripted_active(small_keypair[1], n, script),
                  "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
+
+
+@pytest.mark.parametrize("case", ["sizes", "leftrows"])
+def test_active_rejects_a_deviating_passive(small_keypair, case):
+    from vfl.secureboost import messages as msg
+    parts, y = make_data(n=40)
+
+    def passive(t):
+        t.recv("bank", msg.Setup)
+        t.send("bank", msg.Ready(n_features=1))
+        gh = t.recv("bank", msg.GradHess).gh
+        t.recv("bank", msg.Nodes)
+        if case == "sizes":
+            t.send("bank", msg.Histograms(tree=0, depth=0, sizes=np.array([[3]]), sums=gh.take([0])))
+            return
+        entries = gh.group_sums([np.arange(40)] * 2, pad_to=40).compress(workers=1)   # entry 0 and one candidate
+        t.send("bank", msg.Histograms(tree=0, depth=0, sizes=np.array([[2]]), sums=entries))
+        t.recv("bank", msg.Splits)
+        t.send("bank", msg.LeftRows(tree=0, depth=0, left=np.zeros(3, bool)))
+
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    active = ActiveSecureBoostClassifier(n_estimators=1, max_depth=2, verbose=False, workers=1)
+    with pytest.raises(ProtocolError, match="insurer sent"):
+        net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
+                                              private_key=small_keypair[1]),
+                 "insurer": passive})

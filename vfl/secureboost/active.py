@@ -146,8 +146,10 @@ class ActiveTrainer:
         if (hist.tree, hist.depth) != (t, depth) or sizes.ndim != 2 or sizes.shape[0] != len(to_split) \
                 or (sizes < 1).any() or hist.sums is None or len(hist.sums) != 2 * total:
             raise ProtocolError(f"{name} sent histograms that do not match tree {t} depth {depth}")
-        if hist.sums.public_key != self.sk.public_key:
-            raise ProtocolError(f"{name} sent histograms under another key")
+        expected_offset = len(self.y) << (self.int_bits + self.p.frac_bits)     # N terms of offset 2^m each
+        if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
+                or hist.sums.exponent != self.p.frac_bits:
+            raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
         values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=self.workers), dtype=np.int64).reshape(-1, 2)
         pos = 0
         for i, k in enumerate(to_split):
