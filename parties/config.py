@@ -10,6 +10,8 @@
 
     [data]                                 # aliases jobs may use; a job cannot name a path
     customers = "data/customers.csv"
+    [data.policies]                        # optional: per alias, what a job may use of it
+    customers = { id_column = "customer_id", features = ["age", "premium", "claims"], min_features = 2 }
 
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
@@ -77,6 +79,7 @@ class PartyConfig:
     audit_log: str
     accept_jobs_from: tuple[str, ...]   # peers that may start jobs here (default: all peers)
     models_dir: str = "models"          # this party's model parts (jobs never choose a path)
+    data_policies: dict = dataclasses.field(default_factory=dict)   # alias -> {id_column, features, min_features}
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -88,6 +91,28 @@ class PartyConfig:
         if not self.secret_key_file:
             raise ConfigError(f"{self.name}: no secret_key configured (needed unless --insecure)")
         return load_keypair(self.secret_key_file)
+
+
+_POLICY_KEYS = {"id_column", "features", "min_features"}
+
+
+def _policies(raw) -> dict:
+    """``[data.policies]``: per alias, the id column jobs must use, the features they may use,
+    and the fewest features a job may use (one feature alone would be read off partial scores)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[data.policies] must be a table of alias = { ... }")
+    out = {}
+    for alias, pol in raw.items():
+        if not isinstance(pol, dict) or set(pol) - _POLICY_KEYS:
+            raise ConfigError(f"[data.policies] {alias}: a table with keys among {sorted(_POLICY_KEYS)}")
+        feats = pol.get("features")
+        if feats is not None and not (isinstance(feats, list) and all(isinstance(f, str) for f in feats)):
+            raise ConfigError(f"[data.policies] {alias}: features must be a list of column names")
+        minimum = pol.get("min_features", 2)
+        if not isinstance(minimum, int) or minimum < 1:
+            raise ConfigError(f"[data.policies] {alias}: min_features must be a positive integer")
+        out[alias] = {"id_column": pol.get("id_column"), "features": feats, "min_features": minimum}
+    return out
 
 
 def load_config(path: str | os.PathLike, *, insecure: bool = False) -> PartyConfig:
@@ -113,9 +138,12 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
     names = [p.name for p in peers]
     if len(set(names)) != len(names) or name in names:
         raise ConfigError("peer names must be unique and differ from this party's name")
-    data = raw.get("data", {})
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+    data = dict(raw.get("data", {})) if isinstance(raw.get("data", {}), dict) else None
+    policies = _policies(data.pop("policies", {}) if data is not None else {})
+    if data is None or not all(isinstance(v, str) for v in data.values()):
         raise ConfigError("[data] must map aliases to file paths")
+    if not set(policies) <= set(data):
+        raise ConfigError(f"[data.policies] names unknown aliases: {sorted(set(policies) - set(data))}")
     try:
         limits = Limits(**raw.get("limits", {}))
     except TypeError as exc:
@@ -127,7 +155,7 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
     config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
                          resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
-                         resolve(raw.get("models_dir", "models")))
+                         resolve(raw.get("models_dir", "models")), policies)
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config

@@ -51,6 +51,11 @@ class JobContext:
     max_epochs: int
     recv_timeout: float
     models_dir: str = "models"    # this party's model parts, from its config
+    data_policies: dict = dataclasses.field(default_factory=dict)
+
+    def data_policy(self, alias: str) -> dict:
+        """What jobs may use of ``alias`` (defaults: any id column and features, at least 2)."""
+        return self.data_policies.get(alias, {"id_column": None, "features": None, "min_features": 2})
 
     def data_path(self, alias: str) -> str:
         """The file behind a data alias this party allows jobs to use."""

@@ -76,7 +76,8 @@ class JobServer:
 
     def _run(self, transport, peer: str, message: JobStart, handler) -> None:
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
-                         self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir)
+                         self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir,
+                         self.config.data_policies)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -28,6 +28,24 @@ def _params(ctx: JobContext) -> tuple[dict, dict]:
     return params, parties[me]
 
 
+def check_columns(ctx: JobContext, mine: dict, frame) -> None:
+    """This party's config, not the job, decides which of its columns a job may use."""
+    policy = ctx.data_policy(mine.get("alias"))
+    id_column, features = mine.get("id_column"), mine.get("features")
+    if policy["id_column"] is not None and id_column != policy["id_column"]:
+        raise JobRejectedError(f"{ctx.transport.party} matches customers on {policy['id_column']!r} only, "
+                               f"not {id_column!r}")
+    used = list(features) if features else [c for c in frame.columns if c != id_column]
+    if id_column in used:
+        raise JobRejectedError(f"{ctx.transport.party}: the id column cannot be a feature")
+    allowed = policy["features"]
+    if allowed is not None and set(used) - set(allowed):
+        raise JobRejectedError(f"{ctx.transport.party} does not offer columns {sorted(set(used) - set(allowed))}")
+    if len(used) < policy["min_features"]:
+        raise JobRejectedError(f"{ctx.transport.party} needs a job to use at least {policy['min_features']} "
+                               f"features (one alone could be read off its partial scores)")
+
+
 def model_path(ctx: JobContext, job: str) -> str:
     """``<models_dir>/<initiator>/<job>/<party>.json``: a peer can only use (or overwrite) the
     model parts of jobs it started itself."""
@@ -40,6 +58,7 @@ def train(ctx: JobContext) -> dict:
     if params.get("model") not in ("logistic_regression", "linear_regression"):
         raise JobRejectedError(f"unknown model {params.get('model')!r}")
     frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
+    check_columns(ctx, mine, frame)
     return passive_train(ctx.transport, params, frame, active=ctx.initiator,
                          model_path=model_path(ctx, params["job"]), max_epochs=ctx.max_epochs)
 
@@ -51,4 +70,5 @@ def predict(ctx: JobContext) -> dict:
     if not os.path.exists(path):
         raise JobRejectedError(f"{ctx.transport.party} has no model part for job {params['job']!r}")
     frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
+    check_columns(ctx, mine, frame)
     return passive_predict(ctx.transport, params, frame, active=ctx.initiator, model_path=path)
