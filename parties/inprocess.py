@@ -27,9 +27,16 @@ from vfl.errors import PeerFailedError, PeerTimeoutError
 class InProcessTransport(LinkTransport):
     """One party's end of an :class:`InProcessNetwork`."""
 
-    def __init__(self, network: "InProcessNetwork", party: str, **kwargs):
+    def __init__(self, network: "InProcessNetwork", party: str, *, record: bool = False, **kwargs):
         super().__init__(party, network.job, network.parties, **kwargs)
         self._network = network
+        self.received: list[tuple[str, object]] | None = [] if record else None
+
+    def recv(self, peer: str, kind, timeout: float | None = None):
+        message = super().recv(peer, kind, timeout)
+        if self.received is not None:
+            self.received.append((peer, message))
+        return message
 
     def _transmit(self, peer: str, header: bytes, raws: list, *, urgent: bool = False) -> None:
         self._network.deliver(self.party, peer, bytes(header), [bytes(memoryview(r)) for r in raws])
@@ -47,7 +54,9 @@ class InProcessNetwork:
     """A set of in-process transports, one per party, for one job."""
 
     def __init__(self, parties: Iterable[str], *, job: str | None = None, timeout: float = 30.0,
-                 limits: codec.CodecLimits | None = None, audit_dir: str | None = None):
+                 limits: codec.CodecLimits | None = None, audit_dir: str | None = None, record: bool = False):
+        """``record=True`` keeps every message each party received, decoded, in
+        ``network[party].received`` as (sender, message): what that party actually saw."""
         self.parties = list(parties)
         if len(set(self.parties)) != len(self.parties) or len(self.parties) < 2:
             raise ValueError("an in-process network needs at least two distinct party names")
@@ -56,7 +65,7 @@ class InProcessNetwork:
         self._lock = threading.Lock()
         limits = limits or codec.CodecLimits()
         self.transports = {
-            name: InProcessTransport(self, name, keyring=codec.Keyring(), limits=limits, timeout=timeout,
+            name: InProcessTransport(self, name, record=record, keyring=codec.Keyring(), limits=limits, timeout=timeout,
                                      audit=AuditLog(f"{audit_dir}/{name}.audit.jsonl", name) if audit_dir else None)
             for name in self.parties}
 

@@ -153,3 +153,16 @@ def test_public_key_registration(small_keypair):
     t["a"].send("b", Echo(round=0, data=EncryptedVector.encrypt(pk, np.array([4.0]))))
     assert t["b"].recv("a", Echo, timeout=5).data.decrypt(sk)[0] == 4.0
     assert pk.fingerprint in t["b"].keyring
+
+
+def test_record_keeps_what_each_party_received():
+    import numpy as np
+    from parties.inprocess import InProcessNetwork
+    from vfl.linear.messages import PartialScores
+
+    net = InProcessNetwork(["a", "b"], record=True, timeout=5)
+    net.run({"a": lambda t: t.send("b", PartialScores(np.arange(3.0))),
+             "b": lambda t: t.recv("a", PartialScores)})
+    assert net["a"].received == []
+    (sender, message), = net["b"].received
+    assert sender == "a" and np.array_equal(message.scores, np.arange(3.0))
