@@ -104,7 +104,7 @@ class ActiveTrainer:
             sums = {k: (int(gi[node_of_row == k].sum()), int(hi[node_of_row == k].sum())) for k in frontier}
             to_split = [k for k in frontier if depth < self.p.max_depth and self._splittable(*sums[k])
                         and np.count_nonzero(node_of_row == k) >= 2]
-            request = np.where(np.isin(node_of_row, to_split), node_of_row, -1)
+            request = np.where(np.isin(node_of_row, to_split), node_of_row, -1).astype(np.int32)
             self.t.broadcast(msg.Nodes(tree=t, depth=depth, node_ids=np.asarray(to_split, np.int64),
                                        node_of_row=request), self.peers)
             choices, lefts = {}, {}

@@ -58,7 +58,7 @@ class Nodes(Message):
     tree: int
     depth: int
     node_ids: np.ndarray            # int64, heap numbering (children of k: 2k+1, 2k+2)
-    node_of_row: np.ndarray         # int64, one per training row
+    node_of_row: np.ndarray         # int32, one per training row
 
 
 @dataclasses.dataclass(frozen=True)
