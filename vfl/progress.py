@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def progress(iterable=None, *, desc: str, total: int | None = None, disable: bool = False, **kwargs):

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from protocols.psi import (DEFAULT_CHUNK, ActivePsi, PassivePsi, PsiAbort, PsiActiveMasked, PsiAlignment,
                            PsiError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
