@@ -3,6 +3,7 @@ reference implementation of the same algorithm (same binning, same fixed-point g
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from parties.inprocess import InProcessNetwork
@@ -264,6 +265,15 @@ def test_invalid_inputs_name_party_and_column(small_keypair):
     bad[3, 2] = np.inf
     with pytest.raises(DataError, match="bank: feature column 2"):
         ActiveSecureBoostClassifier().fit(bad, y, transport=t, passives=["b"], private_key=small_keypair[1])
+    frame = pd.DataFrame({"age": parts[0][:, 0], "city": ["x"] * 20})
+    with pytest.raises(DataError, match="bank: feature column 'city' is not numeric"):
+        ActiveSecureBoostClassifier().fit(frame, y, transport=t, passives=["b"], private_key=small_keypair[1])
+    with pytest.raises(DataError, match="bank: the label column has missing"):
+        ActiveSecureBoostClassifier().fit(parts[0], np.where(y > 0, np.nan, 0), transport=t, passives=["b"],
+                                          private_key=small_keypair[1])
+    with pytest.raises(DataError, match="bank: the labels hold a single class"):
+        ActiveSecureBoostClassifier().fit(parts[0], np.zeros(20), transport=t, passives=["b"],
+                                          private_key=small_keypair[1])
     with pytest.raises(DataError, match="bank: binary classification needs labels 0/1"):
         ActiveSecureBoostClassifier().fit(parts[0], y * 2, transport=t, passives=["b"], private_key=small_keypair[1])
     with pytest.raises(DataError, match="bank: 19 labels for 20 rows"):
@@ -361,3 +371,16 @@ def test_active_rejects_a_deviating_passive(small_keypair, case):
         net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
                                               private_key=small_keypair[1]),
                  "insurer": passive})
+
+
+def test_uninformative_passive_owns_no_nodes_and_prediction_still_works(small_keypair):
+    parts, y = make_data(n=60, seed=9)
+    useless = np.column_stack([np.full(60, np.nan), np.full(60, 3.0)])     # all missing, constant
+    params = dict(n_estimators=2, max_depth=2)
+    net, active, passives = fit_federated([parts[0], useless], y, small_keypair[1], **params)
+    base, ref = reference_fit([parts[0], useless], y, {**PARAMS, **params})
+    assert passives[0].lookup_ == {}
+    for t in range(2):
+        assert federated_tree(active, passives, t) == ref[t]
+    z = predict_federated(net, active, passives, [parts[0], useless])
+    np.testing.assert_allclose(z, reference_predict(base, ref, [parts[0], useless]), atol=1e-12)
