@@ -88,6 +88,8 @@ def test_take_concat_compress_and_wire(small_keypair):
     picked = PackedEncryptedVector.concat([sums.take([6, 0, 3]), sums.take([1])])
     packed = picked.compress(workers=1)
     assert len(packed.ciphertexts) < len(picked.ciphertexts)
+    # computed ciphertexts are re-randomized when they leave the party (the active knows [[g, h]])
+    assert not packed.obfuscated and packed.to_bytes() != packed.to_bytes(obfuscate=False)
     back = PackedEncryptedVector.from_wire(pk, packed.wire_meta(), packed.to_bytes())
     full = _records(sums, sk)
     assert _records(back, sk).tolist() == full[[6, 0, 3, 1]].tolist()

@@ -16,8 +16,7 @@ import numpy as np
 from protocols.paillier import PackedEncryptedVector
 from vfl.errors import ProtocolError
 from vfl.secureboost import messages as msg
-from vfl.secureboost.binning import MISSING
-from vfl.secureboost.splits import candidate_bins, child_ids
+from vfl.secureboost.splits import candidate_bins
 
 
 class PassiveTrainer:
