@@ -11,6 +11,7 @@ import re
 from parties.errors import JobRejectedError
 from parties.jobs import JobContext, register_job
 from vfl.jobs.data import read_table
+from vfl.jobs.models import MODEL_KINDS
 from vfl.jobs.roles import passive_predict, passive_train
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -55,7 +56,7 @@ def model_path(ctx: JobContext, job: str) -> str:
 @register_job("vfl.train")
 def train(ctx: JobContext) -> dict:
     params, mine = _params(ctx)
-    if params.get("model") not in ("logistic_regression", "linear_regression"):
+    if params.get("model") not in MODEL_KINDS:
         raise JobRejectedError(f"unknown model {params.get('model')!r}")
     frame = read_table(ctx.data_path(mine.get("alias")), ctx.transport.party)
     check_columns(ctx, mine, frame)

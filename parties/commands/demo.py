@@ -12,7 +12,7 @@ import importlib.resources
 
 from parties.commands import run as run_command
 
-DEMOS = {"breast-lr": "breast_lr.toml", "breast3-lr": "breast3_lr.toml",
+DEMOS = {"breast-lr": "breast_lr.toml", "breast3-lr": "breast3_lr.toml", "breast-sbt": "breast_sbt.toml",
          "credit-lr": "credit_lr.toml", "credit3-lr": "credit3_lr.toml"}
 
 

@@ -87,3 +87,20 @@ def test_bad_job_fails_before_starting_parties(tmp_path):
     proc = _vfl("run", str(job), "--local", timeout=60)
     assert proc.returncode == 2
     assert "hospital: label column 'outcome' is not in its table" in proc.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_secureboost_job_over_processes(tmp_path):
+    job = tmp_path / "job.toml"
+    text = JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
+                      host=datasets.path("breast_hetero_host"))
+    text = text.replace('model = "logistic_regression"', 'model = "secureboost"').replace(
+        "epochs = 3\nbatch_size = 64\nlearning_rate = 0.3\nrandom_state = 0", "n_estimators = 3\nmax_depth = 2")
+    job.write_text(text)
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["model"] == "secureboost" and report["trees"] == 3
+    assert report["metrics"]["auc"] > 0.9 and "HistGradientBoosting" in report["baseline"]["model"]
+    assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()

@@ -17,20 +17,19 @@ from sklearn.model_selection import train_test_split
 from vfl.errors import DataError
 from vfl.jobs.data import feature_columns
 from vfl.jobs.messages import EvaluationSplit
+from vfl.jobs.models import model_kind
 from vfl.jobs.spec import JobSpec, PartySpec
-from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLinearModel
-from vfl.linear.setup import check_hyperparameters
 from vfl.metrics import classification_metrics, regression_metrics
 from vfl.psi import align_active, align_passive, normalize_ids
 
 
 def make_active_model(spec: JobSpec, *, verbose: bool = True):
-    cls = ActiveLogisticRegression if spec.model == "logistic_regression" else ActiveLinearRegression
+    kind = model_kind(spec.model)
     try:
-        model = cls(**{**spec.hyperparameters, "verbose": verbose})
+        model = kind.active(**{**spec.hyperparameters, "verbose": verbose})
     except TypeError as exc:
         raise DataError(f"{spec.source}: [model] {exc}") from None
-    check_hyperparameters(model)
+    kind.check(model)
     return model
 
 
@@ -38,6 +37,19 @@ def passive_params(spec: JobSpec) -> dict:
     """What the active sends the passives in the job request: the passives' parts of the job, no paths."""
     return {"job": spec.name, "model": spec.model, "psi_private": spec.psi_private,
             "parties": {p.name: p.to_params() for p in spec.passives}}
+
+
+def _training_summary(model, features: list[str]) -> dict:
+    """Curves and timings of either model family, and tree feature importance (own names only)."""
+    if hasattr(model, "trees_"):
+        importance = {}
+        for (party, index), gain in model.feature_importances("gain").items():
+            name = features[index] if party == "active" else f"{party}:feature {index}"
+            importance[name] = round(gain, 6)
+        return {"trees": len(model.trees_), "tree_seconds": model.tree_seconds_,
+                "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))}
+    return {"loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
+            "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
 
 
 def _split(ids: list[str], labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +91,7 @@ def active_train(transport, spec: JobSpec, frame, *, private_key=None, verbose: 
     t_train = time.perf_counter() - t0 - t_psi
     report = {"job": spec.name, "model": spec.model, "n_intersection": len(table),
               "n_train": int(len(train)), "n_test": int(len(test)), "features": {me.name: features},
-              "loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
-              "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
+              **_training_summary(model, features)}
     if len(test):
         scores = model.decision_function(x[test], transport=transport, passives=passives)
         truth = y[test]
@@ -119,22 +130,23 @@ def passive_train(transport, params: dict, frame, *, active: str, model_path, ma
     every = np.concatenate([train, test])
     if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
         raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
-    model = PassiveLinearModel(max_epochs=max_epochs,
-                               allow_insecure_key_size_for_tests=allow_insecure_key_size_for_tests)
+    kind = model_kind(params.get("model"))
+    model = kind.passive(**{kind.passive_cap: max_epochs},
+                         allow_insecure_key_size_for_tests=allow_insecure_key_size_for_tests)
     model.fit(x[train], transport=transport, active=active)
     model.feature_names_in_ = features
     if len(test):
-        model.score(x[test], transport=transport, active=active)
+        kind.score(model, x[test], transport, active)
     model.save(model_path)
-    return {"rows": int(len(x)), "features": features, "epochs": model.n_epochs_}
+    return {"rows": int(len(x)), "features": features}
 
 
 def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool = True) -> dict:
     """Federated prediction: align the new rows, sum every party's partial scores (only here)."""
     me = spec.active
-    cls = ActiveLogisticRegression if spec.model == "logistic_regression" else ActiveLinearRegression
-    model = cls.load(pathlib.Path(model_dir) / f"{me.name}.json")
-    features = getattr(model, "feature_names_in_", None) or feature_columns(frame, dataclasses.replace(me, label=None))
+    model = model_kind(spec.model).active.load(pathlib.Path(model_dir) / f"{me.name}.json")
+    features = (getattr(model, "feature_names_in_", None) or me.features
+                or [c for c in frame.columns if c not in (me.id_column, me.label)])
     feature_columns(frame, dataclasses.replace(me, label=None, features=tuple(features)))
     passives = [p.name for p in spec.passives]
     with transport.in_phase("psi"):
@@ -142,19 +154,20 @@ def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool 
     x = aligned.frame[features].to_numpy(float)
     scores = model.decision_function(x, transport=transport, passives=passives)
     out = pd.DataFrame({me.id_column: aligned.frame[me.id_column].to_numpy(), "score": scores})
-    if spec.model == "logistic_regression":
+    if spec.task == "classification":
         out["probability"] = 1.0 / (1.0 + np.exp(-scores))
     return {"job": spec.name, "n_scored": int(len(out)), "n_input": int(len(frame)), "predictions": out}
 
 
 def passive_predict(transport, params: dict, frame, *, active: str, model_path, verbose: bool = False) -> dict:
     party = _my_part(transport.party, params)
-    model = PassiveLinearModel.load(model_path)
+    kind = model_kind(params.get("model"))
+    model = kind.passive.load(model_path)
     trained_on = getattr(model, "feature_names_in_", None)
     if trained_on:
         party = dataclasses.replace(party, features=tuple(trained_on))
     features = feature_columns(frame, party)
     with transport.in_phase("psi"):
         aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
-    rows = model.score(aligned.frame[features].to_numpy(float), transport=transport, active=active)
+    rows = kind.score(model, aligned.frame[features].to_numpy(float), transport, active)
     return {"rows": rows}

@@ -4,7 +4,7 @@ Format (docs/jobs.md has the full reference)::
 
     [job]
     name = "breast-lr"
-    model = "logistic_regression"         # or "linear_regression"
+    model = "logistic_regression"         # linear_regression, secureboost, secureboost_regression
     output_dir = "runs/breast-lr"         # report, plots, model parts; relative to the working directory
 
     [evaluation]                          # optional held-out split, stratified for classifiers
@@ -38,11 +38,17 @@ import tomllib
 
 from vfl.errors import VFLError
 
-MODELS = {"logistic_regression": "classification", "linear_regression": "regression"}
+MODELS = {"logistic_regression": "classification", "linear_regression": "regression",
+          "secureboost": "classification", "secureboost_regression": "regression"}
 ROLES = ("active", "passive")
 LR_HYPERPARAMETERS = {"learning_rate", "epochs", "batch_size", "lr_schedule", "lr_decay", "penalty", "alpha",
                       "early_stopping", "validation_fraction", "tol", "n_iter_no_change", "standardize",
                       "random_state", "key_bits", "residual_frac_bits", "approximation"}
+SBT_HYPERPARAMETERS = {"n_estimators", "learning_rate", "max_depth", "max_bins", "min_child_weight", "reg_lambda",
+                       "gamma", "first_k_trees_active_only", "frac_bits", "key_bits"}
+HYPERPARAMETERS = {"logistic_regression": LR_HYPERPARAMETERS, "linear_regression": LR_HYPERPARAMETERS,
+                   "secureboost": SBT_HYPERPARAMETERS,
+                   "secureboost_regression": SBT_HYPERPARAMETERS | {"gradient_int_bits"}}
 _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 
 
@@ -155,10 +161,10 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     if model not in MODELS:
         raise JobSpecError(f"{source}: [job] model must be one of {sorted(MODELS)}, got {model!r}")
     hyper = _table(raw, "model", source, required=False)
-    unknown = set(hyper) - LR_HYPERPARAMETERS
+    unknown = set(hyper) - HYPERPARAMETERS[model]
     if unknown:
-        raise JobSpecError(f"{source}: [model] has unknown hyperparameters {sorted(unknown)} "
-                           f"(known: {sorted(LR_HYPERPARAMETERS)})")
+        raise JobSpecError(f"{source}: [model] has unknown hyperparameters {sorted(unknown)} for {model} "
+                           f"(known: {sorted(HYPERPARAMETERS[model])})")
     evaluation = _table(raw, "evaluation", source, required=False)
     test_size = evaluation.get("test_size", 0.0)
     if not isinstance(test_size, (int, float)) or not 0 <= test_size < 1:
