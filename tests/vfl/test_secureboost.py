@@ -223,11 +223,14 @@ def test_save_load_roundtrip_predicts_the_same(small_keypair, tmp_path):
     parts, y = make_data(n=120, seed=7)
     net, active, passives = fit_federated(parts, y, small_keypair[1], n_estimators=2, max_depth=2)
     z = predict_federated(net, active, passives, parts)
+    active.feature_names_in_ = ["a0", "a1", "a2"]
+    passives[0].feature_names_in_ = ["p0", "p1", "p2"]
     active.save(tmp_path / "active.json")
     passives[0].save(tmp_path / "passive.json")
     a2 = ActiveSecureBoostClassifier.load(tmp_path / "active.json")
     p2 = PassiveSecureBoost.load(tmp_path / "passive.json")
     assert p2.lookup_ == passives[0].lookup_
+    assert (a2.feature_names_in_, p2.feature_names_in_) == (["a0", "a1", "a2"], ["p0", "p1", "p2"])
     z2 = predict_federated(InProcessNetwork(["bank", "insurer"]), a2, [p2], parts)
     np.testing.assert_array_equal(z, z2)
     with pytest.raises(ValueError, match="passive party's"):

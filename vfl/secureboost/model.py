@@ -133,7 +133,8 @@ class _ActiveSecureBoost:
                  for t in self.trees_]
         save_model(path, role="active", params={**self.get_params(), "loss": self._loss},
                    body={"base_score": self.base_score_, "passives": self.passives_,
-                         "n_features": self.n_features_in_, "trees": trees})
+                         "n_features": self.n_features_in_, "trees": trees,
+                         "feature_names": _names(self)})
 
     @classmethod
     def load(cls, path):
@@ -152,6 +153,7 @@ class _ActiveSecureBoost:
                 t.threshold[(t.owner == 0) & np.isnan(t.threshold)] = np.inf
             model.base_score_, model.passives_ = float(body["base_score"]), list(body["passives"])
             model.n_features_in_ = int(body["n_features"])
+            _set_names(model, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} is malformed: {exc}") from None
         return model
@@ -191,6 +193,17 @@ class ActiveSecureBoostRegressor(_ActiveSecureBoost):
 
     def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
         return self.decision_function(X, transport=transport, passives=passives)
+
+
+def _names(model) -> list | None:
+    """Column names a job attached as ``feature_names_in_`` (kept in the model file)."""
+    names = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None
+
+
+def _set_names(model, body: dict) -> None:
+    if body.get("feature_names"):
+        model.feature_names_in_ = list(body["feature_names"])
 
 
 def walk(tree: Tree, t: int, x: np.ndarray, routes: dict) -> np.ndarray:
@@ -264,7 +277,8 @@ class PassiveSecureBoost:
         table = [[t, k, f, thr if np.isfinite(thr) else None, bool(dl)]
                  for (t, k), (f, thr, dl) in sorted(self.lookup_.items())]
         save_model(path, role="passive", params=self.get_params(),
-                   body={"lookup": table, "n_features": self.n_features_in_, "n_trees": self.n_trees_})
+                   body={"lookup": table, "n_features": self.n_features_in_, "n_trees": self.n_trees_,
+                         "feature_names": _names(self)})
 
     @classmethod
     def load(cls, path):
@@ -274,6 +288,7 @@ class PassiveSecureBoost:
             model.lookup_ = {(int(t), int(k)): (int(f), np.inf if thr is None else float(thr), bool(dl))
                              for t, k, f, thr, dl in body["lookup"]}
             model.n_features_in_, model.n_trees_ = int(body["n_features"]), int(body["n_trees"])
+            _set_names(model, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} is malformed: {exc}") from None
         return model
