@@ -49,41 +49,56 @@ def _validate(spec, local: bool) -> dict:
     return frames
 
 
-def _train(spec, frames, args, verbose: bool) -> dict:
-    def collect(models_dir: str) -> None:      # local passives' model parts into the output directory
-        for p in spec.passives:
+def _train(spec, frames, *, local: bool, config, insecure: bool, verbose: bool) -> dict:
+    def collect(models_dir: str) -> None:
+        """Local runs: every passive's model part and every party's audit log into the output."""
+        cluster_dir = os.path.dirname(models_dir)
+        os.makedirs(os.path.join(spec.output_dir, "audit"), exist_ok=True)
+        for p in spec.parties:
             src = os.path.join(models_dir, spec.active.name, spec.name, f"{p.name}.json")
-            if os.path.exists(src):
+            if p.role == "passive" and os.path.exists(src):
                 shutil.copy(src, os.path.join(spec.output_dir, "model", f"{p.name}.json"))
+            log = os.path.join(cluster_dir, f"{p.name}.audit.jsonl")
+            if os.path.exists(log):
+                shutil.copy(log, os.path.join(spec.output_dir, "audit", f"{p.name}.audit.jsonl"))
 
     result = execute(spec, HANDLER, passive_params(spec),
                      lambda t: active_train(t, spec, frames[spec.active.name], verbose=verbose),
-                     local=args.local, config=args.config, insecure=args.insecure, collect=collect)
+                     local=local, config=config, insecure=insecure, collect=collect)
     report = result.result
+    report["job_id"] = result.job
     report["bytes_sent"] = bytes_sent(spec, result.stats)
     report["passives"] = result.peer_results
-    if args.local:
+    if local:
         from vfl.jobs.baseline import centralized_baseline
         with open(os.path.join(spec.output_dir, "split.json")) as f:
             report["baseline"] = centralized_baseline(spec, frames, json.load(f))
     return report
 
 
+def run_job_file(job, *, local: bool = False, config: str | None = None, insecure: bool = False,
+                 output_dir: str | None = None, verbose: bool = True) -> dict:
+    """What ``vfl run`` does, from Python: returns the report (also written to the output dir).
+
+    Raises :class:`vfl.errors.VFLError` subclasses for bad jobs, configs and data.
+    """
+    spec = load_job(job)
+    spec = local_spec(spec) if local else spec
+    if output_dir:
+        spec = dataclasses.replace(spec, output_dir=str(output_dir))
+    frames = _validate(spec, local)
+    report = _train(spec, frames, local=local, config=config, insecure=insecure, verbose=verbose)
+    write_report(report, spec.output_dir)
+    return public_report(report)
+
+
 def run(args: argparse.Namespace) -> int:
     verbose = not (args.quiet or args.json)
     try:
-        spec = load_job(args.job)
-        spec = local_spec(spec) if args.local else spec
-        if args.output_dir:
-            spec = dataclasses.replace(spec, output_dir=args.output_dir)
-        frames = _validate(spec, args.local)
-        report = _train(spec, frames, args, verbose)
+        report = run_job_file(args.job, local=args.local, config=args.config, insecure=args.insecure,
+                              output_dir=args.output_dir, verbose=verbose)
     except VFLError as exc:
         print(f"vfl run: {exc}", file=sys.stderr)
         return 2
-    write_report(report, spec.output_dir)
-    if args.json:
-        print(json.dumps(public_report(report)))
-    else:
-        print(render_report(report))
+    print(json.dumps(report) if args.json else render_report(report))
     return 0
