@@ -11,6 +11,7 @@ BENCHMARKS = {
     "paillier": "vfl.bench.paillier",
     "psi": "vfl.bench.psi",
     "lr": "parties.bench_lr",
+    "secureboost": "parties.bench_sbt",
 }
 
 

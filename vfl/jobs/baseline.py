@@ -4,6 +4,9 @@ Only possible where one machine holds every party's table (``vfl run --local``).
 """
 from __future__ import annotations
 
+import json
+import pathlib
+
 import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -15,10 +18,8 @@ from vfl.metrics import classification_metrics, regression_metrics
 from vfl.psi import normalize_ids
 
 
-def centralized_baseline(spec: JobSpec, frames: dict, split: dict) -> dict:
-    """Join on normalized ids, train on the active's training ids, score its held-out ids."""
-    joined = None
-    columns = []
+def _join(spec: JobSpec, frames: dict):
+    joined, columns = None, []
     for party in spec.parties:
         frame = frames[party.name]
         feats = feature_columns(frame, party)
@@ -27,7 +28,21 @@ def centralized_baseline(spec: JobSpec, frames: dict, split: dict) -> dict:
         keep.index = normalize_ids(frame, party.id_column, party.name)
         columns += [f"{party.name}:{c}" for c in feats]
         joined = keep if joined is None else joined.join(keep, how="inner")
-    label = f"{spec.active.name}:{spec.active.label}"
+    return joined, columns, f"{spec.active.name}:{spec.active.label}"
+
+
+def joined_split(spec: JobSpec, frames: dict, output_dir) -> tuple:
+    """(x_train, y_train, x_test, y_test) of the joined table with a finished job's split."""
+    split = json.loads((pathlib.Path(output_dir) / "split.json").read_text())
+    joined, columns, label = _join(spec, frames)
+    train, test = joined.loc[split["train_ids"]], joined.loc[split["test_ids"]]
+    return (train[columns].to_numpy(float), train[label].to_numpy(), test[columns].to_numpy(float),
+            test[label].to_numpy())
+
+
+def centralized_baseline(spec: JobSpec, frames: dict, split: dict) -> dict:
+    """Join on normalized ids, train on the active's training ids, score its held-out ids."""
+    joined, columns, label = _join(spec, frames)
     train, test = joined.loc[split["train_ids"]], joined.loc[split["test_ids"]]
     if spec.model.startswith("secureboost"):
         return _tree_baseline(spec, train, test, columns, label, len(joined))
