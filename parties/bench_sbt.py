@@ -29,7 +29,7 @@ from vfl.jobs.spec import load_job
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--trees", type=int, default=3, help="trees of the federated run (default 3)")
+    parser.add_argument("--trees", type=int, default=5, help="trees of the federated run (default 5)")
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--bins", type=int, default=32)
 

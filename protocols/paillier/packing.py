@@ -74,8 +74,12 @@ class PackedEncryptedVector:
     @classmethod
     def encrypt(cls, key: PublicKey | PrivateKey, values, *, frac_bits: int = DEFAULT_FRAC_BITS,
                 int_bits: int = DEFAULT_INT_BITS, sum_terms: int = 1, slots: int | None = None,
-                workers: int | None = None) -> "PackedEncryptedVector":
-        """Encrypt values packed; slots leave room for sums of up to ``sum_terms`` such vectors."""
+                workers: int | None = None, randomizers: list | None = None) -> "PackedEncryptedVector":
+        """Encrypt values packed; slots leave room for sums of up to ``sum_terms`` such vectors.
+
+        ``randomizers``: fresh values from ``prefetch_randomizers`` (one per ciphertext, each
+        used once), made while this party waited; the encryption is then one product each.
+        """
         public = key.public_key if isinstance(key, PrivateKey) else key
         ints, mag = to_fixed_point(values, frac_bits, int_bits)
         offset = 1 << mag
@@ -83,7 +87,13 @@ class PackedEncryptedVector:
         slot_bits = (max_slot * max(sum_terms, 1)).bit_length()
         slots = slots or cls.max_slots(public, slot_bits)
         plain = _pack_ints([k + offset for k in ints], slot_bits, slots)
-        cts = map_chunks(kernels.encrypt_chunk, key, plain, workers=workers)
+        if randomizers is None:
+            cts = map_chunks(kernels.encrypt_chunk, key, plain, workers=workers)
+        elif len(randomizers) != len(plain):
+            raise ValueError(f"{len(randomizers)} randomizers for {len(plain)} ciphertexts")
+        else:
+            n, n2 = public.n, public.nsquare
+            cts = [(1 + m * n) * r % n2 for m, r in zip(plain, randomizers)]
         return cls(public, cts, length=len(ints), exponent=frac_bits, slot_bits=slot_bits, slots=slots,
                    offset=offset, max_slot=max_slot, obfuscated=True)
 

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import expit
 
 from protocols.paillier import PackedEncryptedVector
+from protocols.paillier.vector import prefetch_randomizers
 from vfl.errors import ProtocolError
 from vfl.progress import progress
 from vfl.secureboost import messages as msg
@@ -64,6 +65,7 @@ class ActiveTrainer:
         self.peers: list[str] = self.passives       # the passives taking part in the current tree
         self.trees: list[Tree] = []
         self.tree_seconds: list[float] = []
+        self.pending = None                 # randomizers being prepared for the next tree
 
     def run(self, base_score: float) -> list[Tree]:
         scores = np.full(len(self.y), base_score)
@@ -94,9 +96,15 @@ class ActiveTrainer:
         pairs = np.ldexp(np.column_stack([gi, hi]).reshape(-1).astype(np.float64), -self.p.frac_bits)
         self.peers = [] if t < self.active_only_trees else self.passives
         if self.peers:
+            pending, self.pending = self.pending, None
             gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=self.p.frac_bits, int_bits=self.int_bits,
-                                               sum_terms=len(self.y), slots=2, workers=self.workers)
+                                               sum_terms=len(self.y), slots=2, workers=self.workers,
+                                               randomizers=pending.result() if pending else None)
             self.t.broadcast(msg.GradHess(tree=t, gh=gh), self.peers)
+            if t + 1 < self.n_estimators:
+                # The next tree's randomizers do not depend on its gradients: the pool makes them
+                # while the passives build histograms (decryptions meanwhile run in this process).
+                self.pending = prefetch_randomizers(self.sk, len(self.y), workers=self.workers)
         tree = Tree.empty(self.p.max_depth)
         node_of_row = np.zeros(len(self.y), np.int64)
         frontier = [0]
@@ -150,7 +158,8 @@ class ActiveTrainer:
         if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
                 or hist.sums.exponent != self.p.frac_bits:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
-        values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=self.workers), dtype=np.int64).reshape(-1, 2)
+        workers = 1 if self.pending is not None else self.workers     # the pool is busy with randomizers
+        values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, 2)
         pos = 0
         for i, k in enumerate(to_split):
             for f, size in enumerate(sizes[i].tolist()):
