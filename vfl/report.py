@@ -45,7 +45,7 @@ def _loss_plot(report: dict, path: str) -> None:
     if report.get("validation_loss_curve"):
         ax.plot(epochs, report["validation_loss_curve"], marker="s", label="validation loss")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (Taylor)" if report.get("model") == "logistic_regression" else "loss")
+    ax.set_ylabel(report.get("loss_name", "loss"))
     ax.set_title(f"{report.get('job', '')}: loss per epoch")
     ax.legend()
     fig.tight_layout()

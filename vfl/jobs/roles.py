@@ -48,8 +48,10 @@ def _training_summary(model, features: list[str]) -> dict:
             importance[name] = round(gain, 6)
         return {"trees": len(model.trees_), "tree_seconds": model.tree_seconds_,
                 "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))}
+    loss = "squared loss" if model._task == "linear" else (
+        "Taylor loss" if model.approximation == "taylor" else "log loss")
     return {"loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
-            "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
+            "loss_name": loss, "epochs": model.n_epochs_, "epoch_seconds": model.epoch_seconds_}
 
 
 def _split(ids: list[str], labels, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
