@@ -277,7 +277,7 @@ def test_invalid_inputs_name_party_and_column(small_keypair):
     with pytest.raises(DataError, match="bank: the labels hold a single class"):
         ActiveSecureBoostClassifier().fit(parts[0], np.zeros(20), transport=t, passives=["b"],
                                           private_key=small_keypair[1])
-    with pytest.raises(DataError, match="bank: binary classification needs labels 0/1"):
+    with pytest.raises(DataError, match="bank: classification needs labels 0, 1, …, K−1"):
         ActiveSecureBoostClassifier().fit(parts[0], y * 2, transport=t, passives=["b"], private_key=small_keypair[1])
     with pytest.raises(DataError, match="bank: 19 labels for 20 rows"):
         ActiveSecureBoostClassifier().fit(parts[0], y[1:], transport=t, passives=["b"], private_key=small_keypair[1])
@@ -322,16 +322,25 @@ def _scripted_active(sk, n, script):
 
 
 @pytest.mark.parametrize("case,match", [("entry", "was not offered"), ("node", "not a child"),
-                                        ("length", "values in pairs"), ("rows", "did not list")])
+                                        ("length", "2 values in each"), ("rows", "did not list"),
+                                        ("order", "ascending rows"), ("columns", "this party has 3"),
+                                        ("end", "ended training at 7 trees")])
 def test_passive_rejects_a_deviating_active(small_keypair, case, match):
     parts, _ = make_data(n=40)
     n = 40
 
+    rows, cols = np.arange(n), np.arange(3)
+
     def script(t, gh, msg):
-        if case == "length":
-            t.send("insurer", msg.GradHess(tree=0, gh=gh.take(range(n - 1))))
+        bad = {"length": dict(gh=gh.take(range(n - 1))), "order": dict(rows=rows[::-1].copy()),
+               "columns": dict(features=np.array([0, 3]))}
+        if case in bad:
+            t.send("insurer", msg.GradHess(**{"tree": 0, "gh": gh, "rows": rows, "features": cols, **bad[case]}))
             return
-        t.send("insurer", msg.GradHess(tree=0, gh=gh))
+        if case == "end":
+            t.send("insurer", msg.FitEnd(n_trees=7))
+            return
+        t.send("insurer", msg.GradHess(tree=0, gh=gh, rows=rows, features=cols))
         of_row = np.zeros(n, np.int64)
         if case == "rows":
             of_row[0] = 5

@@ -4,10 +4,10 @@ from __future__ import annotations
 import secrets
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from protocols.paillier.keys import SECURE_KEY_BITS
 from vfl.errors import DataError, ProtocolError
+from vfl.holdout import validation_split
 from vfl.linear import messages as msg
 from vfl.linear.optim import PENALTIES, SCHEDULES
 
@@ -56,15 +56,8 @@ def validate_labels(y, n_rows: int, party: str, task: str) -> np.ndarray:
 
 
 def split_rows(n_rows: int, labels: np.ndarray, est, rng) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.arange(n_rows)
-    if not est.early_stopping:
-        return rows, rows[:0]      # keep the caller's row order: it fixes the batches
-    if not 0.0 < est.validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {est.validation_fraction}")
-    strat = labels if est._task == "logistic" else None
-    train, val = train_test_split(rows, test_size=est.validation_fraction, stratify=strat,
-                                  random_state=int(rng.integers(2**31)))
-    return np.sort(train), np.sort(val)
+    return validation_split(n_rows, labels, early_stopping=est.early_stopping, fraction=est.validation_fraction,
+                            stratify=est._task == "logistic", rng=rng)
 
 
 def check_hyperparameters(est) -> None:

@@ -1,8 +1,9 @@
 """The label party's side of hetero SecureBoost training (protocol steps: docs/secureboost.md).
 
-Per tree: compute g, h from the current scores, encrypt each row's (g, h) pair as one packed
-ciphertext (CRT fast path) and send it to every passive. Per depth: tell the passives which
-rows sit in which node to split; find the best split of its own columns in the clear; decrypt
+Per tree: compute g, h from the current scores, draw the tree's rows and columns, encrypt each
+sampled row's (g, h) pairs (one per output) as one packed ciphertext (CRT fast path) and send
+them to every passive with the columns it may use. Per depth: tell the passives which rows
+(sampled or not) sit in which node to split; find the best split of its own columns in the clear; decrypt
 each passive's histograms and evaluate their candidates with the same gain; send each passive
 the nodes it won (feature, shuffled entry, default direction) and receive the left rows.
 """
@@ -12,7 +13,6 @@ import dataclasses
 import time
 
 import numpy as np
-from scipy.special import expit
 
 from protocols.paillier import PackedEncryptedVector
 from protocols.paillier.vector import prefetch_randomizers
@@ -20,11 +20,12 @@ from vfl.errors import ProtocolError
 from vfl.progress import progress
 from vfl.secureboost import messages as msg
 from vfl.secureboost.binning import MISSING
+from vfl.secureboost.losses import gradients, mean_loss
+from vfl.secureboost.sampling import EarlyStopping, RowSample, Sampling
 from vfl.secureboost.splits import (Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value,
                                    own_entries)
 
-LOSSES = ("logistic", "squared")
-LOGISTIC_INT_BITS = 1    # logistic loss: |g| <= 1, 0 <= h <= 1/4
+LOGISTIC_INT_BITS = 1    # logistic and softmax losses: |g| <= 1, 0 <= h <= 1/4
 
 
 @dataclasses.dataclass
@@ -39,10 +40,12 @@ class Tree:
     gain: np.ndarray
 
     @classmethod
-    def empty(cls, max_depth: int) -> "Tree":
+    def empty(cls, max_depth: int, n_outputs: int = 1) -> "Tree":
+        """``value`` is (nodes,) for one output and (nodes, K) for K outputs."""
         size = 2 ** (max_depth + 1) - 1
+        value = np.zeros(size) if n_outputs == 1 else np.zeros((size, n_outputs))
         return cls(owner=np.full(size, -2), feature=np.full(size, -1), threshold=np.full(size, np.nan),
-                   default_left=np.zeros(size, bool), value=np.zeros(size), gain=np.zeros(size))
+                   default_left=np.zeros(size, bool), value=value, gain=np.zeros(size))
 
 
 @dataclasses.dataclass
@@ -52,94 +55,153 @@ class Choice:
     best: Best
 
 
+@dataclasses.dataclass(frozen=True)
+class Boosting:
+    """The boosting options the active trainer follows (validated by the estimator)."""
+    n_estimators: int
+    learning_rate: float
+    loss: str = "logistic"
+    int_bits: int = LOGISTIC_INT_BITS     # |g| < 2^int_bits before any GOSS weight
+    n_outputs: int = 1                    # K: (g, h) pairs per row, values per leaf
+    active_only_trees: int = 0
+    sampling: Sampling = Sampling()
+    n_iter_no_change: int = 5             # early stopping, when there are validation rows
+    tol: float = 1e-7
+
+
+@dataclasses.dataclass
+class TreeJob:
+    """What one tree is grown on: its row sample, its columns and the fixed-point g, h."""
+    index: int
+    rows: np.ndarray                      # ascending rows whose g, h are used (and encrypted)
+    carries: np.ndarray                   # bool per job row: in ``rows``
+    own_columns: np.ndarray
+    passive_columns: dict                 # passive name -> its column indices for this tree
+    gi: np.ndarray                        # (n, K) int64, zero outside the sample
+    hi: np.ndarray
+    int_bits: int
+
+    @property
+    def peers(self) -> list[str]:
+        return list(self.passive_columns)
+
+
 class ActiveTrainer:
     def __init__(self, transport, passives: list[str], private_key, params: TreeParams, x: np.ndarray,
-                 codes: np.ndarray, edges: list[np.ndarray], y: np.ndarray, *, n_estimators: int,
-                 learning_rate: float, loss: str = "logistic", int_bits: int = LOGISTIC_INT_BITS,
-                 active_only_trees: int = 0, verbose: bool = True, workers: int | None = None):
-        self.t, self.passives, self.sk, self.p = transport, list(passives), private_key, params
+                 codes: np.ndarray, edges: list[np.ndarray], y: np.ndarray, boosting: Boosting, *,
+                 passive_features: dict, rng: np.random.Generator, train_rows: np.ndarray | None = None,
+                 val_rows: np.ndarray | None = None, verbose: bool = True, workers: int | None = None):
+        self.t, self.passives, self.sk, self.p, self.b = transport, list(passives), private_key, params, boosting
         self.x, self.codes, self.edges, self.y = x, codes, edges, y
         self.n_bins = [len(e) + 1 for e in edges]
-        self.n_estimators, self.lr, self.verbose, self.workers = n_estimators, learning_rate, verbose, workers
-        self.loss, self.int_bits, self.active_only_trees = loss, int_bits, active_only_trees
-        self.peers: list[str] = self.passives       # the passives taking part in the current tree
+        self.passive_features, self.rng, self.verbose, self.workers = passive_features, rng, verbose, workers
+        self.train = np.arange(len(y)) if train_rows is None else np.asarray(train_rows, np.int64)
+        self.val = np.zeros(0, np.int64) if val_rows is None else np.asarray(val_rows, np.int64)
         self.trees: list[Tree] = []
         self.tree_seconds: list[float] = []
+        self.train_loss: list[float] = []
+        self.val_loss: list[float] = []
         self.pending = None                 # randomizers being prepared for the next tree
 
-    def run(self, base_score: float) -> list[Tree]:
-        scores = np.full(len(self.y), base_score)
-        for t in progress(range(self.n_estimators), desc="SecureBoost trees", disable=not self.verbose):
+    def run(self, base_score) -> list[Tree]:
+        n, k = len(self.y), self.b.n_outputs
+        scores = np.full(n, base_score) if k == 1 else np.tile(np.asarray(base_score, float), (n, 1))
+        stopper = EarlyStopping(self.b.n_iter_no_change, self.b.tol) if len(self.val) else None
+        for t in progress(range(self.b.n_estimators), desc="SecureBoost trees", disable=not self.verbose):
             start = time.perf_counter()
-            tree, leaf_of_row = self._grow(t, scores)
+            job = self._job(t, scores)
+            self._send_gradients(job)
+            tree, leaf_of_row = self._grow(job)
             scores = scores + tree.value[leaf_of_row]
             self.trees.append(tree)
             self.tree_seconds.append(time.perf_counter() - start)
+            self.train_loss.append(mean_loss(self.b.loss, scores[self.train], self.y[self.train]))
+            if stopper is not None:
+                self.val_loss.append(mean_loss(self.b.loss, scores[self.val], self.y[self.val]))
+                if stopper.update(self.val_loss[-1], len(self.trees)):
+                    break
+        if stopper is not None:
+            self.trees = self.trees[:stopper.best_trees]      # the passives drop the later trees too
         self.t.broadcast(msg.FitEnd(n_trees=len(self.trees)), self.passives)
         return self.trees
 
-    def _gradients(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed-point integers of g and h: logistic g = p − y, h = p(1 − p); squared g = s − y, h = 1."""
-        if self.loss == "logistic":
-            prob = expit(scores)
-            g, h = prob - self.y, prob * (1.0 - prob)
-        else:
-            g, h = scores - self.y, np.ones(len(self.y))
-            if np.abs(g).max() >= 2.0 ** self.int_bits:
-                raise ValueError(f"a gradient reached |g| = {np.abs(g).max():.4g}, beyond the declared "
-                                 f"gradient_int_bits={self.int_bits}: raise it or rescale the labels")
-        f = self.p.frac_bits
-        return np.rint(np.ldexp(g, f)).astype(np.int64), np.rint(np.ldexp(h, f)).astype(np.int64)
+    # -- what a tree is grown on --------------------------------------------------------------
+    def _job(self, t: int, scores: np.ndarray) -> TreeJob:
+        n, f, b = len(self.y), self.p.frac_bits, self.b
+        g, h = gradients(b.loss, scores, self.y)
+        g, h = g.reshape(n, -1), h.reshape(n, -1)
+        if b.loss == "squared" and np.abs(g).max() >= 2.0 ** b.int_bits:
+            raise ValueError(f"a gradient reached |g| = {np.abs(g).max():.4g}, beyond the declared "
+                             f"gradient_int_bits={b.int_bits}: raise it or rescale the labels")
+        sample: RowSample = b.sampling.rows(self.train, np.abs(g).sum(axis=1), self.rng)
+        peers = [] if t < b.active_only_trees else self.passives
+        counts = [self.x.shape[1]] + [self.passive_features[p] for p in peers]
+        columns = b.sampling.columns(counts, self.rng)
+        weight = np.zeros(n)
+        weight[sample.rows] = sample.weight
+        gi = np.rint(np.ldexp(g * weight[:, None], f)).astype(np.int64)
+        hi = np.rint(np.ldexp(h * weight[:, None], f)).astype(np.int64)
+        passive_columns = {p: c for p, c in zip(peers, columns[1:]) if len(c)}    # no columns: not asked
+        return TreeJob(t, sample.rows, weight > 0, columns[0], passive_columns, gi, hi,
+                       b.int_bits + b.sampling.goss_extra_bits)
 
-    def _grow(self, t: int, scores: np.ndarray) -> tuple[Tree, np.ndarray]:
-        gi, hi = self._gradients(scores)
-        pairs = np.ldexp(np.column_stack([gi, hi]).reshape(-1).astype(np.float64), -self.p.frac_bits)
-        self.peers = [] if t < self.active_only_trees else self.passives
-        if self.peers:
-            pending, self.pending = self.pending, None
-            gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=self.p.frac_bits, int_bits=self.int_bits,
-                                               sum_terms=len(self.y), slots=2, workers=self.workers,
-                                               randomizers=pending.result() if pending else None)
-            self.t.broadcast(msg.GradHess(tree=t, gh=gh), self.peers)
-            if t + 1 < self.n_estimators:
-                # The next tree's randomizers do not depend on its gradients: the pool makes them
-                # while the passives build histograms (decryptions meanwhile run in this process).
-                self.pending = prefetch_randomizers(self.sk, len(self.y), workers=self.workers)
-        tree = Tree.empty(self.p.max_depth)
+    def _send_gradients(self, job: TreeJob) -> None:
+        """[[g, h]] of the sampled rows, one ciphertext of 2K slots each, to every passive."""
+        if not job.peers:
+            return
+        rows, f = job.rows, self.p.frac_bits
+        pairs = np.ldexp(np.stack([job.gi[rows], job.hi[rows]], axis=2).reshape(-1).astype(np.float64), -f)
+        pending, self.pending = self.pending, None
+        randomizers = pending.result() if pending else None
+        if randomizers is not None and len(randomizers) != len(rows):
+            randomizers = None
+        gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=f, int_bits=job.int_bits, sum_terms=len(rows),
+                                           slots=2 * self.b.n_outputs, workers=self.workers, randomizers=randomizers)
+        for name, cols in job.passive_columns.items():
+            self.t.send(name, msg.GradHess(tree=job.index, gh=gh, rows=rows.astype(np.int64),
+                                           features=cols.astype(np.int64)))
+        if job.index + 1 < self.b.n_estimators:
+            # The next tree's randomizers do not depend on its gradients: the pool makes them
+            # while the passives build histograms (decryptions meanwhile run in this process).
+            self.pending = prefetch_randomizers(self.sk, len(rows), workers=self.workers)
+
+    # -- one tree ------------------------------------------------------------------------------
+    def _grow(self, job: TreeJob) -> tuple[Tree, np.ndarray]:
+        tree = Tree.empty(self.p.max_depth, self.b.n_outputs)
         node_of_row = np.zeros(len(self.y), np.int64)
         frontier = [0]
         for depth in range(self.p.max_depth + 1):
-            sums = {k: (int(gi[node_of_row == k].sum()), int(hi[node_of_row == k].sum())) for k in frontier}
+            inside = {k: job.carries & (node_of_row == k) for k in frontier}
+            sums = {k: (job.gi[m].sum(axis=0), job.hi[m].sum(axis=0)) for k, m in inside.items()}
             to_split = [k for k in frontier if depth < self.p.max_depth and self._splittable(*sums[k])
-                        and np.count_nonzero(node_of_row == k) >= 2]
+                        and np.count_nonzero(inside[k]) >= 2]
             request = np.where(np.isin(node_of_row, to_split), node_of_row, -1).astype(np.int32)
-            self.t.broadcast(msg.Nodes(tree=t, depth=depth, node_ids=np.asarray(to_split, np.int64),
-                                       node_of_row=request), self.peers)
+            self.t.broadcast(msg.Nodes(tree=job.index, depth=depth, node_ids=np.asarray(to_split, np.int64),
+                                       node_of_row=request), job.peers)
             choices, lefts = {}, {}
             if to_split:
-                choices = self._choices(t, depth, to_split, node_of_row, gi, hi, sums)
-                lefts = self._exchange_splits(t, depth, choices, node_of_row)
-            frontier = self._apply(tree, frontier, choices, lefts, node_of_row, sums)
+                choices = self._choices(job, depth, to_split, node_of_row, sums)
+                lefts = self._exchange_splits(job, depth, choices, node_of_row)
+            frontier = self._apply(job, tree, frontier, choices, lefts, node_of_row, sums)
             if not to_split:
                 break
         return tree, node_of_row
 
-    def _splittable(self, g: int, h: int) -> bool:
-        return h * 2.0 ** -self.p.frac_bits >= 2 * self.p.min_child_weight and h > 0
+    def _splittable(self, g: np.ndarray, h: np.ndarray) -> bool:
+        return float(h.sum()) * 2.0 ** -self.p.frac_bits >= 2 * self.p.min_child_weight and bool((h > 0).all())
 
     # -- finding the best split per node ------------------------------------------------------
-    def _choices(self, t, depth, to_split, node_of_row, gi, hi, sums) -> dict[int, Choice]:
+    def _choices(self, job: TreeJob, depth, to_split, node_of_row, sums) -> dict[int, Choice]:
         best: dict[int, Choice] = {}
         for k in to_split:
-            rows = np.flatnonzero(node_of_row == k)
-            entries = own_entries(self.codes[rows], gi[rows], hi[rows], self.n_bins)
-            for f, (gl, hl, _) in enumerate(entries):
-                self._consider(best, k, 0, f, gl, hl, sums[k])
+            rows = np.flatnonzero(job.carries & (node_of_row == k))
+            for f, gl, hl in own_entries(self.codes[rows], job.gi[rows], job.hi[rows], self.n_bins, job.own_columns):
+                self._consider(best, k, 0, int(f), gl, hl, sums[k])
         for p, name in enumerate(self.passives, start=1):
-            if name not in self.peers:
+            if name not in job.passive_columns:
                 continue
             hist = self.t.recv(name, msg.Histograms)
-            for k, f, gl, hl in self._decode(name, hist, t, depth, to_split):
+            for k, f, gl, hl in self._decode(name, hist, job, depth, to_split):
                 self._consider(best, k, p, f, gl, hl, sums[k])
         return best
 
@@ -148,34 +210,35 @@ class ActiveTrainer:
         if found is not None and (node not in best or found.gain > best[node].best.gain):
             best[node] = Choice(owner, feature, found)
 
-    def _decode(self, name: str, hist: msg.Histograms, t: int, depth: int, to_split: list):
+    def _decode(self, name: str, hist: msg.Histograms, job: TreeJob, depth: int, to_split: list):
+        columns, width = job.passive_columns[name], 2 * self.b.n_outputs
         sizes = np.asarray(hist.sizes, np.int64)
         total = int(sizes.sum())
-        if (hist.tree, hist.depth) != (t, depth) or sizes.ndim != 2 or sizes.shape[0] != len(to_split) \
-                or (sizes < 1).any() or hist.sums is None or len(hist.sums) != 2 * total:
-            raise ProtocolError(f"{name} sent histograms that do not match tree {t} depth {depth}")
-        expected_offset = len(self.y) << (self.int_bits + self.p.frac_bits)     # N terms of offset 2^m each
+        if (hist.tree, hist.depth) != (job.index, depth) or sizes.shape != (len(to_split), len(columns)) \
+                or (sizes < 1).any() or hist.sums is None or len(hist.sums) != width * total:
+            raise ProtocolError(f"{name} sent histograms that do not match tree {job.index} depth {depth}")
+        expected_offset = len(job.rows) << (job.int_bits + self.p.frac_bits)    # one offset 2^m per sampled row
         if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
                 or hist.sums.exponent != self.p.frac_bits:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
         workers = 1 if self.pending is not None else self.workers     # the pool is busy with randomizers
-        values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, 2)
+        values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, width)
         pos = 0
         for i, k in enumerate(to_split):
-            for f, size in enumerate(sizes[i].tolist()):
+            for j, size in enumerate(sizes[i].tolist()):
                 block = values[pos:pos + size]
                 pos += size
-                yield k, f, block[:, 0], block[:, 1]
+                yield k, int(columns[j]), block[:, 0::2], block[:, 1::2]
 
     # -- applying the splits -----------------------------------------------------------------
-    def _exchange_splits(self, t, depth, choices: dict, node_of_row) -> dict[int, np.ndarray]:
-        """Send each passive its won nodes; return the left mask (over the node's rows) per node."""
+    def _exchange_splits(self, job: TreeJob, depth, choices: dict, node_of_row) -> dict[int, np.ndarray]:
+        """Send each passive its won nodes; return the left mask (over all the node's rows) per node."""
         lefts = {}
-        peers = [(p, name) for p, name in enumerate(self.passives, start=1) if name in self.peers]
+        peers = [(p, name) for p, name in enumerate(self.passives, start=1) if name in job.passive_columns]
         for p, name in peers:
             won = [k for k, c in sorted(choices.items()) if c.owner == p]
             cs = [choices[k] for k in won]
-            self.t.send(name, msg.Splits(tree=t, depth=depth, node_ids=np.asarray(won, np.int64),
+            self.t.send(name, msg.Splits(tree=job.index, depth=depth, node_ids=np.asarray(won, np.int64),
                                          features=np.asarray([c.feature for c in cs], np.int64),
                                          entries=np.asarray([c.best.entry for c in cs], np.int64),
                                          default_left=np.asarray([c.best.default_left for c in cs], bool)))
@@ -189,17 +252,17 @@ class ActiveTrainer:
                 lefts[k] = part
         return lefts
 
-    def _apply(self, tree: Tree, frontier, choices, lefts, node_of_row, sums) -> list[int]:
+    def _apply(self, job: TreeJob, tree: Tree, frontier, choices, lefts, node_of_row, sums) -> list[int]:
         nxt = []
         for k in frontier:
             c = choices.get(k)
             if c is None:
-                tree.owner[k] = -1
-                tree.value[k] = leaf_value(*sums[k], self.p, self.lr)
+                value = leaf_value(*sums[k], self.p, self.b.learning_rate)
+                tree.owner[k], tree.value[k] = -1, value if self.b.n_outputs > 1 else float(value[0])
                 continue
             rows = np.flatnonzero(node_of_row == k)
             if c.owner == 0:
-                tree.threshold[k], left = self._own_left(rows, c)
+                tree.threshold[k], left = self._own_left(rows, job.carries[rows], c)
             else:
                 left = lefts[k]
             tree.owner[k], tree.feature[k], tree.gain[k] = c.owner, c.feature, c.best.gain
@@ -209,13 +272,14 @@ class ActiveTrainer:
             nxt += [a, b]
         return nxt
 
-    def _own_left(self, rows: np.ndarray, c: Choice) -> tuple[float, np.ndarray]:
-        """This party's threshold for the chosen entry, and its rows routed by bin code."""
+    def _own_left(self, rows: np.ndarray, carries: np.ndarray, c: Choice) -> tuple[float, np.ndarray]:
+        """This party's threshold for the chosen entry (candidates from the sampled rows, as in
+        ``own_entries``), and all the node's rows routed by bin code."""
         f, e = c.feature, c.best.entry
         col = self.codes[rows, f]
         if e == 0:
             threshold, left = np.inf, col != MISSING
         else:
-            b = int(candidate_bins(col, self.n_bins[f])[e - 1])
+            b = int(candidate_bins(col[carries], self.n_bins[f])[e - 1])
             threshold, left = float(self.edges[f][b]), (col != MISSING) & (col <= b)
         return threshold, np.where(col == MISSING, c.best.default_left, left)

@@ -33,6 +33,7 @@ class Setup(Message):
     max_depth: int
     max_bins: int
     frac_bits: int                  # fixed-point scale of g and h
+    n_outputs: int = 1              # K: (g, h) pairs per row (softmax: one per class)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +45,13 @@ class Ready(Message):
 
 @dataclasses.dataclass(frozen=True)
 class GradHess(Message):
-    """Active → passive: [[g_i, h_i]] for every training row, one packed ciphertext per row."""
+    """Active → passive: one packed ciphertext per sampled row, [[g_i1, h_i1, …, g_iK, h_iK]],
+    and the passive's columns this tree may split on."""
     KIND = SbtKind.GRAD_HESS.value
     tree: int
     gh: PackedEncryptedVector
+    rows: np.ndarray                # int64, ascending: the job rows the ciphertexts belong to
+    features: np.ndarray            # int64, ascending: the passive's own column indices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +99,8 @@ class LeftRows(Message):
 
 @dataclasses.dataclass(frozen=True)
 class FitEnd(Message):
-    """Active → passive: training is over after ``n_trees`` trees."""
+    """Active → passive: training is over; the model keeps trees ``0 .. n_trees − 1`` (early
+    stopping may drop trees already grown)."""
     KIND = SbtKind.FIT_END.value
     n_trees: int
 

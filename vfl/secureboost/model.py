@@ -18,29 +18,39 @@ structure, the leaf weights and its own thresholds; a passive keeps a lookup tab
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, softmax
 
 from protocols.paillier import generate_keypair
 from vfl.errors import NotFittedError, ProtocolError
+from vfl.holdout import validation_split
 from vfl.secureboost import messages as msg
-from vfl.secureboost.active import LOGISTIC_INT_BITS, ActiveTrainer, Tree
+from vfl.secureboost.active import LOGISTIC_INT_BITS, ActiveTrainer, Boosting, Tree
 from vfl.secureboost.binning import bin_columns, validate_features
+from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
+from vfl.secureboost.sampling import Sampling
 from vfl.secureboost.setup import check_hyperparameters, check_setup, validate_labels
 from vfl.secureboost.splits import TreeParams
 
 
 class _ActiveSecureBoost:
-    _loss = "logistic"
+    _losses: tuple = ("logistic",)
 
     def __init__(self, *, n_estimators: int = 10, learning_rate: float = 0.3, max_depth: int = 3,
                  max_bins: int = 32, min_child_weight: float = 1.0, reg_lambda: float = 1.0,
-                 gamma: float = 0.0, first_k_trees_active_only: int = 0, frac_bits: int = 24,
-                 key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
+                 gamma: float = 0.0, subsample: float = 1.0, colsample_bytree: float = 1.0,
+                 goss: bool = False, top_rate: float = 0.2, other_rate: float = 0.1,
+                 early_stopping: bool = False, validation_fraction: float = 0.1, n_iter_no_change: int = 5,
+                 tol: float = 1e-7, first_k_trees_active_only: int = 0, random_state: int | None = None,
+                 frac_bits: int = 24, key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
         self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
         self.max_bins, self.min_child_weight, self.reg_lambda = max_bins, min_child_weight, reg_lambda
-        self.gamma, self.first_k_trees_active_only = gamma, first_k_trees_active_only
+        self.gamma, self.subsample, self.colsample_bytree = gamma, subsample, colsample_bytree
+        self.goss, self.top_rate, self.other_rate = goss, top_rate, other_rate
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
+        self.n_iter_no_change, self.tol = n_iter_no_change, tol
+        self.first_k_trees_active_only, self.random_state = first_k_trees_active_only, random_state
         self.frac_bits, self.key_bits = frac_bits, key_bits
         self.verbose, self.workers = verbose, workers
 
@@ -51,38 +61,50 @@ class _ActiveSecureBoost:
         return TreeParams(max_depth=self.max_depth, min_child_weight=float(self.min_child_weight),
                           reg_lambda=float(self.reg_lambda), gamma=float(self.gamma), frac_bits=self.frac_bits)
 
+    def _boosting(self, loss: str, k: int) -> Boosting:
+        sampling = Sampling(subsample=float(self.subsample), colsample_bytree=float(self.colsample_bytree),
+                            goss=bool(self.goss), top_rate=float(self.top_rate), other_rate=float(self.other_rate))
+        return Boosting(n_estimators=self.n_estimators, learning_rate=float(self.learning_rate), loss=loss,
+                        int_bits=self._int_bits(), n_outputs=k, active_only_trees=self.first_k_trees_active_only,
+                        sampling=sampling, n_iter_no_change=self.n_iter_no_change, tol=float(self.tol))
+
     def fit(self, X, y, *, transport, passives: list[str], private_key=None):
         """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently)."""
         check_hyperparameters(self)
         party = getattr(transport, "party", "active")
         x = validate_features(X, party)
-        labels = validate_labels(y, len(x), party, self._loss, self._int_bits())
+        labels, n_classes = self._labels(y, len(x), party)
+        self.loss_ = self._losses[0] if n_classes <= 2 else self._losses[-1]
+        k = n_outputs(self.loss_, n_classes)
         codes, edges = bin_columns(x, self.max_bins)
+        rng = np.random.default_rng(self.random_state)
+        train, val = validation_split(len(x), labels, early_stopping=bool(self.early_stopping),
+                                      fraction=self.validation_fraction, stratify=n_classes > 0, rng=rng)
         if private_key is None:
             _, private_key = generate_keypair(self.key_bits)
         transport.register_public_key(private_key.public_key)
-        self.base_score_ = self._base_score(labels)
+        self.base_score_ = base_score(self.loss_, labels[train], n_classes)
         setup = msg.Setup(public_key=private_key.public_key, n_rows=len(x), n_estimators=self.n_estimators,
-                          max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits)
+                          max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits, n_outputs=k)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
-                                    labels, n_estimators=self.n_estimators, learning_rate=float(self.learning_rate),
-                                    loss=self._loss, int_bits=self._int_bits(),
-                                    active_only_trees=self.first_k_trees_active_only,
-                                    verbose=self.verbose, workers=self.workers)
+                                    labels, self._boosting(self.loss_, k), passive_features=self.passive_features_,
+                                    rng=rng, train_rows=train, val_rows=val, verbose=self.verbose,
+                                    workers=self.workers)
             self.trees_ = trainer.run(self.base_score_)
         self.passives_, self.n_features_in_ = list(passives), x.shape[1]
-        self.tree_seconds_ = trainer.tree_seconds
+        self.tree_seconds_, self.n_estimators_ = trainer.tree_seconds, len(self.trees_)
+        self.loss_curve_, self.validation_loss_curve_ = trainer.train_loss, trainer.val_loss
         return self
+
+    def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
+        """Validated labels and the class count (0 for regression)."""
+        raise NotImplementedError
 
     def _int_bits(self) -> int:
         return LOGISTIC_INT_BITS
-
-    def _base_score(self, labels: np.ndarray) -> float:
-        mean = float(np.clip(labels.mean(), 1e-6, 1 - 1e-6))
-        return float(np.log(mean / (1.0 - mean)))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "trees_"):
@@ -90,7 +112,8 @@ class _ActiveSecureBoost:
 
     # -- prediction --------------------------------------------------------------------------
     def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        """Raw scores (log-odds). One round: every passive evaluates all its nodes on all rows."""
+        """Raw scores: log-odds (n,), or per-class scores (n, K) for softmax. One round: every
+        passive evaluates all its nodes on all rows."""
         self._check_fitted()
         x = validate_features(X, getattr(transport, "party", "active"), n_features=self.n_features_in_)
         if sorted(passives) != sorted(self.passives_):
@@ -98,7 +121,8 @@ class _ActiveSecureBoost:
         with transport.in_phase("predict"):
             transport.broadcast(msg.RouteRequest(n_rows=len(x)), self.passives_)
             routes = {p: self._routes(transport, name, len(x)) for p, name in enumerate(self.passives_, start=1)}
-        z = np.full(len(x), self.base_score_)
+        base = np.asarray(self.base_score_, float)
+        z = np.tile(base, (len(x), 1)) if base.ndim else np.full(len(x), float(base))
         for t, tree in enumerate(self.trees_):
             z += walk(tree, t, x, routes)
         return z
@@ -131,7 +155,7 @@ class _ActiveSecureBoost:
         trees = [{"owner": t.owner.tolist(), "feature": t.feature.tolist(), "threshold": finite_or_none(t.threshold),
                   "default_left": t.default_left.tolist(), "value": t.value.tolist(), "gain": t.gain.tolist()}
                  for t in self.trees_]
-        save_model(path, role="active", params={**self.get_params(), "loss": self._loss},
+        save_model(path, role="active", params={**self.get_params(), "loss": self.loss_},
                    body={"base_score": self.base_score_, "passives": self.passives_,
                          "n_features": self.n_features_in_, "trees": trees,
                          "feature_names": _names(self)})
@@ -139,10 +163,12 @@ class _ActiveSecureBoost:
     @classmethod
     def load(cls, path):
         doc = load_model(path, role="active")
-        if doc["params"].get("loss", cls._loss) != cls._loss:
-            raise ValueError(f"{path} holds a {doc['params'].get('loss')} model, not a {cls._loss} one")
+        loss = doc["params"].get("loss", cls._losses[0])
+        if loss not in cls._losses:
+            raise ValueError(f"{path} holds a {loss} model, not a {' or '.join(cls._losses)} one")
         params = {k: v for k, v in doc["params"].items() if k != "loss"}
         model, body = cls(**params), doc["model"]
+        model.loss_ = loss
         try:
             model.trees_ = [Tree(owner=np.asarray(t["owner"], int), feature=np.asarray(t["feature"], int),
                                  threshold=none_to(t["threshold"], np.nan),
@@ -151,7 +177,9 @@ class _ActiveSecureBoost:
                             for t in body["trees"]]
             for t in model.trees_:      # a null threshold of an active node means +inf
                 t.threshold[(t.owner == 0) & np.isnan(t.threshold)] = np.inf
-            model.base_score_, model.passives_ = float(body["base_score"]), list(body["passives"])
+            base = body["base_score"]
+            model.base_score_ = [float(v) for v in base] if isinstance(base, list) else float(base)
+            model.passives_, model.n_estimators_ = list(body["passives"]), len(model.trees_)
             model.n_features_in_ = int(body["n_features"])
             _set_names(model, body)
         except (KeyError, TypeError, ValueError) as exc:
@@ -160,16 +188,29 @@ class _ActiveSecureBoost:
 
 
 class ActiveSecureBoostClassifier(_ActiveSecureBoost):
-    """Label party of hetero SecureBoost, binary classification (logistic loss, labels 0/1)."""
+    """Label party of hetero SecureBoost, classification with labels 0, 1, …, K − 1.
 
-    _loss = "logistic"
+    Two classes: logistic loss, one score per row. K > 2 classes: softmax loss with one
+    multi-output tree per round (a K-vector in every leaf), see docs/secureboost.md.
+    """
+
+    _losses = ("logistic", "softmax")
+
+    def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
+        labels = validate_labels(y, n_rows, party, "classification", self._int_bits())
+        self.classes_ = np.arange(int(labels.max()) + 1)
+        return labels, len(self.classes_)
 
     def predict_proba(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        p = expit(self.decision_function(X, transport=transport, passives=passives))
+        z = self.decision_function(X, transport=transport, passives=passives)
+        if z.ndim == 2:
+            return softmax(z, axis=1)
+        p = expit(z)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        return (self.decision_function(X, transport=transport, passives=passives) > 0).astype(int)
+        z = self.decision_function(X, transport=transport, passives=passives)
+        return z.argmax(axis=1) if z.ndim == 2 else (z > 0).astype(int)
 
 
 class ActiveSecureBoostRegressor(_ActiveSecureBoost):
@@ -179,17 +220,17 @@ class ActiveSecureBoostRegressor(_ActiveSecureBoost):
     packed slots the passives see), so it is a parameter, not derived from the labels.
     """
 
-    _loss = "squared"
+    _losses = ("squared",)
 
     def __init__(self, *, gradient_int_bits: int = 16, **kwargs):
         super().__init__(**kwargs)
         self.gradient_int_bits = gradient_int_bits
 
+    def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
+        return validate_labels(y, n_rows, party, "squared", self._int_bits()), 0
+
     def _int_bits(self) -> int:
         return self.gradient_int_bits
-
-    def _base_score(self, labels: np.ndarray) -> float:
-        return float(labels.mean())
 
     def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
         return self.decision_function(X, transport=transport, passives=passives)

@@ -1,11 +1,13 @@
 """A feature party's side of hetero SecureBoost training. It never sees labels, g, h, gains,
 leaf weights or the other parties' splits; see docs/secureboost.md for what it does learn.
 
-Per tree: receive [[g_i, h_i]] (one packed ciphertext per row). Per depth: receive the rows of
-the nodes to split; for each node build the cumulative histogram of every feature (smaller
-sibling directly, larger as parent − smaller); send, per (node, feature), the non-missing sum
-then the candidates' left sums in a fresh secret order; for the nodes it wins, map the entry
-back to a threshold kept in its private lookup table and return which rows go left.
+Per tree: receive [[g_i, h_i]] (one packed ciphertext per sampled row, K pairs for K outputs)
+and the columns it may use. Per depth: receive the rows of the nodes to split; for each node
+build, over the node's sampled rows, the cumulative histogram of every column of the tree
+(smaller sibling directly, larger as parent − smaller); send, per (node, column), the
+non-missing sum then the candidates' left sums in a fresh secret order; for the nodes it wins,
+map the entry back to a threshold kept in its private lookup table and return which of the
+node's rows (sampled or not) go left.
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ class PassiveTrainer:
         self.t, self.active, self.cfg, self.x = transport, active, setup, x
         self.codes, self.edges, self.workers, self.max_trees = codes, edges, workers, max_trees
         self.n_bins = [len(e) + 1 for e in edges]
-        self.starts = np.concatenate([[0], np.cumsum(self.n_bins)[:-1]]).astype(np.int64)
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
         self._rng = secrets.SystemRandom()
 
@@ -33,22 +34,46 @@ class PassiveTrainer:
     def run(self) -> int:
         """Serve trees until ``FitEnd``; returns how many trees this party took part in (trees
         grown on the active's columns only skip it, so tree numbers may jump)."""
-        served, last = 0, -1
+        served: list[int] = []
         while True:
             m = self.t.recv(self.active, (msg.GradHess, msg.FitEnd))
             if isinstance(m, msg.FitEnd):
-                return served
-            if not last < m.tree < self.cfg.n_estimators or len(m.gh) != 2 * self.cfg.n_rows or m.gh.slots != 2:
-                raise ProtocolError(f"{self.active} sent g/h for tree {m.tree} of {len(m.gh)} values; "
-                                    f"expected a tree after {last} and {2 * self.cfg.n_rows} values in pairs")
-            if served >= self.max_trees:
+                return self._end(m, served)
+            last = served[-1] if served else -1
+            if not last < m.tree < self.cfg.n_estimators:
+                raise ProtocolError(f"{self.active} sent g/h for tree {m.tree}; expected a tree after {last}")
+            if len(served) >= self.max_trees:
                 raise ProtocolError(f"{self.active} asks for more than the {self.max_trees} trees agreed")
-            self._tree(m.tree, m.gh)
-            served, last = served + 1, m.tree
+            self._check_grad_hess(m)
+            self._tree(m)
+            served.append(m.tree)
 
-    def _tree(self, tree: int, gh: PackedEncryptedVector) -> None:
+    def _check_grad_hess(self, m: msg.GradHess) -> None:
+        rows, cols, width = np.asarray(m.rows), np.asarray(m.features), 2 * self.cfg.n_outputs
+        if rows.ndim != 1 or len(rows) < 2 or (np.diff(rows) <= 0).any() or rows[0] < 0 \
+                or rows[-1] >= self.cfg.n_rows or len(m.gh) != width * len(rows) or m.gh.slots != width:
+            raise ProtocolError(f"{self.active} sent g/h of {len(m.gh)} values for {len(rows)} rows of tree {m.tree}; "
+                                f"expected ascending rows of the job, {width} values in each")
+        if cols.ndim != 1 or len(cols) < 1 or (np.diff(cols) <= 0).any() or cols[0] < 0 \
+                or cols[-1] >= len(self.n_bins):
+            raise ProtocolError(f"{self.active} named columns {cols.tolist()[:8]} for tree {m.tree}; this party "
+                                f"has {len(self.n_bins)}")
+
+    def _end(self, m: msg.FitEnd, served: list[int]) -> int:
+        """Keep the trees the model keeps (early stopping may drop the last ones grown)."""
+        if not 0 <= m.n_trees <= self.cfg.n_estimators:
+            raise ProtocolError(f"{self.active} ended training at {m.n_trees} trees of {self.cfg.n_estimators}")
+        self.lookup = {key: v for key, v in self.lookup.items() if key[0] < m.n_trees}
+        return sum(t < m.n_trees for t in served)
+
+    def _tree(self, m: msg.GradHess) -> None:
+        tree, gh = m.tree, m.gh
+        where = np.full(self.cfg.n_rows, -1, np.int64)      # job row -> its ciphertext (-1: not sampled)
+        where[np.asarray(m.rows, np.int64)] = np.arange(len(m.rows))
+        cols = np.asarray(m.features, np.int64).tolist()
         prev_hist: dict[int, PackedEncryptedVector] = {}
-        prev_rows: dict[int, np.ndarray] = {}
+        prev_rows: dict[int, np.ndarray] = {}           # all rows of the previous depth's nodes
+        prev_sampled: dict[int, np.ndarray] = {}        # their sampled rows
         for depth in range(self.cfg.max_depth + 1):
             req = self.t.recv(self.active, msg.Nodes)
             if (req.tree, req.depth) != (tree, depth):
@@ -57,10 +82,11 @@ class PassiveTrainer:
             if len(req.node_ids) == 0:
                 return
             rows = self._node_rows(req, prev_rows)
-            hist = self._histograms(gh, rows, prev_hist, prev_rows)
-            perms = self._send_histograms(tree, depth, hist, rows)
+            sampled = {k: r[where[r] >= 0] for k, r in rows.items()}
+            hist = self._histograms(gh, where, cols, sampled, prev_hist, prev_sampled)
+            perms = self._send_histograms(tree, depth, hist, sampled, cols)
             self._answer_splits(tree, depth, rows, perms)
-            prev_hist, prev_rows = hist, rows
+            prev_hist, prev_rows, prev_sampled = hist, rows, sampled
         raise ProtocolError(f"{self.active} did not end tree {tree} at the maximum depth")
 
     def _node_rows(self, req: msg.Nodes, prev_rows: dict) -> dict[int, np.ndarray]:
@@ -81,22 +107,24 @@ class PassiveTrainer:
         return rows
 
     # -- histograms --------------------------------------------------------------------------
-    def _direct(self, gh: PackedEncryptedVector, rows: np.ndarray) -> PackedEncryptedVector:
-        """Cumulative per-feature sums over ``rows``: entry (f, b) sums bins 0..b of feature f."""
+    def _direct(self, gh: PackedEncryptedVector, where: np.ndarray, cols: list, rows: np.ndarray):
+        """Cumulative per-column sums over ``rows`` (sampled): entry (f, b) sums bins 0..b of f."""
         groups = []
-        for f, nb in enumerate(self.n_bins):
+        for f in cols:
+            nb = self.n_bins[f]
             col = self.codes[rows, f]
             order = np.argsort(col, kind="stable")
             bounds = np.searchsorted(col[order], np.arange(nb + 1), side="left")
-            groups.extend(rows[order[bounds[b]:bounds[b + 1]]] for b in range(nb))
-        return gh.group_sums(groups, pad_to=self.cfg.n_rows, segments=self.n_bins)
+            groups.extend(where[rows[order[bounds[b]:bounds[b + 1]]]] for b in range(nb))
+        return gh.group_sums(groups, pad_to=len(gh.ciphertexts), segments=[self.n_bins[f] for f in cols])
 
-    def _histograms(self, gh, rows: dict, prev_hist: dict, prev_rows: dict) -> dict:
+    def _histograms(self, gh, where, cols, rows: dict, prev_hist: dict, prev_rows: dict) -> dict:
+        """``rows``: the sampled rows of each node (``prev_rows``: of the previous depth's nodes)."""
         hist, direct = {}, {}
 
         def make(node: int, r: np.ndarray) -> PackedEncryptedVector:
             if node not in direct:
-                direct[node] = self._direct(gh, r)
+                direct[node] = self._direct(gh, where, cols, r)
             return direct[node]
 
         for k, r in rows.items():
@@ -114,16 +142,17 @@ class PassiveTrainer:
                 hist[k] = prev_hist[parent].minus_subset(make(sibling, sib_rows))
         return hist
 
-    def _send_histograms(self, tree: int, depth: int, hist: dict, rows: dict) -> dict:
+    def _send_histograms(self, tree: int, depth: int, hist: dict, rows: dict, cols: list) -> dict:
         """Entry 0 = all non-missing rows; then the candidates in a fresh secret order."""
         picks, sizes, perms = [], [], {}
+        starts = np.concatenate([[0], np.cumsum([self.n_bins[f] for f in cols])[:-1]]).astype(np.int64)
         for k, vec in hist.items():
             node_sizes = []
-            for f, nb in enumerate(self.n_bins):
+            for f, start in zip(cols, starts.tolist()):
+                nb = self.n_bins[f]
                 bins = candidate_bins(self.codes[rows[k], f], nb).tolist()
                 self._rng.shuffle(bins)
                 perms[(k, f)] = bins
-                start = int(self.starts[f])
                 picks.append(vec.take([start + nb - 1] + [start + b for b in bins]))
                 node_sizes.append(1 + len(bins))
             sizes.append(node_sizes)

@@ -9,10 +9,16 @@ from vfl.secureboost import messages as msg
 
 MAX_DEPTH = 12          # trees are heap-numbered arrays of 2^(depth+1) − 1 nodes
 MAX_BINS = 1024
+MAX_CLASSES = 16        # 2K slots of (g, h) must fit one plaintext of a 2048-bit key
 
 
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_rate(v, *, closed: bool) -> bool:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return ok and (0.0 < v <= 1.0 if closed else 0.0 < v < 1.0)
 
 
 def check_hyperparameters(est) -> None:
@@ -31,6 +37,22 @@ def check_hyperparameters(est) -> None:
         (_is_int(est.frac_bits) and 8 <= est.frac_bits <= 48, f"frac_bits must be an integer in 8..48, got {est.frac_bits!r}"),
         (_is_int(est.first_k_trees_active_only) and 0 <= est.first_k_trees_active_only <= est.n_estimators,
          f"first_k_trees_active_only must be an integer in 0..n_estimators, got {est.first_k_trees_active_only!r}"),
+        (_is_rate(est.subsample, closed=True), f"subsample must be in (0, 1], got {est.subsample!r}"),
+        (_is_rate(est.colsample_bytree, closed=True), f"colsample_bytree must be in (0, 1], got {est.colsample_bytree!r}"),
+        (isinstance(est.goss, bool), f"goss must be true or false, got {est.goss!r}"),
+        (_is_rate(est.top_rate, closed=False), f"top_rate must be in (0, 1), got {est.top_rate!r}"),
+        (_is_rate(est.other_rate, closed=False), f"other_rate must be in (0, 1), got {est.other_rate!r}"),
+        (not est.goss or est.top_rate + est.other_rate <= 1.0,
+         f"top_rate + other_rate must be <= 1, got {est.top_rate!r} + {est.other_rate!r}"),
+        (not (est.goss and est.subsample < 1.0), "subsample < 1 and goss are two ways to sample rows: choose one"),
+        (isinstance(est.early_stopping, bool), f"early_stopping must be true or false, got {est.early_stopping!r}"),
+        (_is_rate(est.validation_fraction, closed=False),
+         f"validation_fraction must be in (0, 1), got {est.validation_fraction!r}"),
+        (_is_int(est.n_iter_no_change) and est.n_iter_no_change >= 1,
+         f"n_iter_no_change must be an integer >= 1, got {est.n_iter_no_change!r}"),
+        (isinstance(est.tol, (int, float)) and est.tol >= 0, f"tol must be >= 0, got {est.tol!r}"),
+        (est.random_state is None or _is_int(est.random_state),
+         f"random_state must be an integer or None, got {est.random_state!r}"),
     ]
     bits = getattr(est, "gradient_int_bits", 1)
     if not (_is_int(bits) and 1 <= bits <= 64):
@@ -55,11 +77,15 @@ def validate_labels(y, n_rows: int, party: str, loss: str, int_bits: int) -> np.
             raise DataError(f"{party}: labels lie up to {spread:.4g} from their mean, beyond what "
                             f"gradient_int_bits={int_bits} covers (2^{int_bits - 1}): raise it or rescale")
         return labels
-    if not np.isin(labels, (0.0, 1.0)).all():
-        found = sorted(set(np.unique(labels).tolist()) - {0.0, 1.0})[:5]
-        raise DataError(f"{party}: binary classification needs labels 0/1, found {found}")
-    if len(np.unique(labels)) < 2:
+    classes = np.unique(labels)
+    if not (classes == np.arange(len(classes))).all():
+        found = [v for v in classes.tolist() if not (float(v).is_integer() and 0 <= v < len(classes))][:5]
+        raise DataError(f"{party}: classification needs labels 0, 1, …, K−1 with every class present; "
+                        f"found {found or classes.tolist()[:5]} among {len(classes)} classes")
+    if len(classes) < 2:
         raise DataError(f"{party}: the labels hold a single class")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{party}: {len(classes)} classes; at most {MAX_CLASSES} fit the packed (g, h) slots")
     return labels
 
 
@@ -74,6 +100,8 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
         problems.append(f"max_bins {setup.max_bins} is outside 2..{MAX_BINS}")
     if not 8 <= setup.frac_bits <= 48:
         problems.append(f"frac_bits {setup.frac_bits} is outside 8..48")
+    if not 1 <= setup.n_outputs <= MAX_CLASSES:
+        problems.append(f"{setup.n_outputs} outputs per row is outside 1..{MAX_CLASSES}")
     if setup.n_estimators > passive.max_estimators:
         problems.append(f"{setup.n_estimators} trees requested but this party serves at most {passive.max_estimators}")
     key_ok = setup.public_key.n_bits in SECURE_KEY_BITS or passive.allow_insecure_key_size_for_tests

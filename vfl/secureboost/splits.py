@@ -41,26 +41,34 @@ def candidate_bins(codes: np.ndarray, n_bins: int) -> np.ndarray:
     return present[:-1]
 
 
-def entry_gains(gl: np.ndarray, hl: np.ndarray, g: int, h: int, p: TreeParams) -> np.ndarray:
-    """Gains of the splits whose left child has integer sums (gl, hl); -inf where invalid."""
+def entry_gains(gl: np.ndarray, hl: np.ndarray, g: np.ndarray, h: np.ndarray, p: TreeParams) -> np.ndarray:
+    """Gains of the splits whose left child has integer sums (gl, hl); -inf where invalid.
+
+    ``gl, hl``: (entries, K) for K outputs; ``g, h``: the node's (K,) totals. The gain of a
+    multi-output split is the sum of the per-output XGBoost gains (``gamma`` once); a child is
+    valid when every output's hessian sum is positive on both sides and the hessians summed
+    over outputs reach ``min_child_weight`` on both sides. K = 1 is the ordinary XGBoost rule.
+    """
     s = 2.0 ** -p.frac_bits
     gl_f, hl_f = gl.astype(np.float64) * s, hl.astype(np.float64) * s
-    g_f, h_f = float(g) * s, float(h) * s
+    g_f, h_f = g.astype(np.float64) * s, h.astype(np.float64) * s
     gr_f, hr_f = g_f - gl_f, h_f - hl_f
     lam = p.reg_lambda
-    gain = 0.5 * (gl_f * gl_f / (hl_f + lam) + gr_f * gr_f / (hr_f + lam) - g_f * g_f / (h_f + lam)) - p.gamma
+    terms = gl_f * gl_f / (hl_f + lam) + gr_f * gr_f / (hr_f + lam) - g_f * g_f / (h_f + lam)
+    gain = 0.5 * terms.sum(axis=1) - p.gamma
     mcw = p.min_child_weight
-    valid = (hl > 0) & (hl < h) & (hl_f >= mcw) & (hr_f >= mcw)
+    valid = ((hl > 0) & (hl < h)).all(axis=1) & (hl_f.sum(axis=1) >= mcw) & (hr_f.sum(axis=1) >= mcw)
     return np.where(valid, gain, -np.inf)
 
 
-def best_entry(gl: np.ndarray, hl: np.ndarray, g: int, h: int, p: TreeParams) -> Best | None:
+def best_entry(gl: np.ndarray, hl: np.ndarray, g: np.ndarray, h: np.ndarray, p: TreeParams) -> Best | None:
     """The best (entry, default direction) of one (node, feature), or None if nothing is valid.
 
     Missing rows go right first, then left; ties keep the earlier option (strictly greater wins).
     """
-    gl, hl = np.asarray(gl, dtype=np.int64), np.asarray(hl, dtype=np.int64)
-    g_miss, h_miss = g - int(gl[0]), h - int(hl[0])
+    gl, hl = _2d(gl), _2d(hl)
+    g, h = np.asarray(g, np.int64).reshape(-1), np.asarray(h, np.int64).reshape(-1)
+    g_miss, h_miss = g - gl[0], h - hl[0]
     right = entry_gains(gl, hl, g, h, p)
     left = entry_gains(gl + g_miss, hl + h_miss, g, h, p)
     both = np.column_stack([right, left]).reshape(-1)      # entry 0 right, entry 0 left, entry 1 right…
@@ -70,28 +78,37 @@ def best_entry(gl: np.ndarray, hl: np.ndarray, g: int, h: int, p: TreeParams) ->
     return Best(gain=float(both[i]), entry=i // 2, default_left=bool(i % 2))
 
 
-def leaf_value(g: int, h: int, p: TreeParams, learning_rate: float) -> float:
+def _2d(sums) -> np.ndarray:
+    a = np.asarray(sums, dtype=np.int64)
+    return a.reshape(len(a), -1)
+
+
+def leaf_value(g: np.ndarray, h: np.ndarray, p: TreeParams, learning_rate: float) -> np.ndarray:
+    """Leaf weights per output, −lr·G/(H + λ); 0 for a leaf without weight (no sampled rows, λ = 0)."""
     s = 2.0 ** -p.frac_bits
-    return -learning_rate * (float(g) * s) / (float(h) * s + p.reg_lambda)
+    g_f, denom = np.asarray(g, np.float64) * s, np.asarray(h, np.float64) * s + p.reg_lambda
+    safe = np.where(denom > 0, denom, 1.0)
+    return np.where(denom > 0, -learning_rate * g_f / safe, 0.0)
 
 
 def child_ids(node: int) -> tuple[int, int]:
     return 2 * node + 1, 2 * node + 2
 
 
-def own_entries(codes: np.ndarray, gi: np.ndarray, hi: np.ndarray, n_bins: list[int]):
-    """Plaintext entries for the active's own columns at one node: per feature (gl, hl, bins)
-    where bins[j-1] is the bin of entry j (entry 0: all non-missing)."""
+def own_entries(codes: np.ndarray, gi: np.ndarray, hi: np.ndarray, n_bins: list[int], features):
+    """Plaintext entries for the active's own columns at one node: per feature in ``features``
+    (f, gl, hl) with (entries, K) sums; entry j >= 1 is ``candidate_bins``'s j-th bin (entry 0:
+    all non-missing). ``codes, gi, hi``: the node's rows that carry gradients this tree."""
     out = []
-    for f, nb in enumerate(n_bins):
+    k = gi.shape[1]
+    for f in features:
+        nb = n_bins[f]
         col = codes[:, f]
         ok = col != MISSING
-        gsum, hsum = np.zeros(nb, np.int64), np.zeros(nb, np.int64)
+        gsum, hsum = np.zeros((nb, k), np.int64), np.zeros((nb, k), np.int64)
         np.add.at(gsum, col[ok], gi[ok])
         np.add.at(hsum, col[ok], hi[ok])
         bins = candidate_bins(col, nb)
-        gcum, hcum = np.cumsum(gsum), np.cumsum(hsum)
-        gl = np.concatenate([[gcum[-1]], gcum[bins]])
-        hl = np.concatenate([[hcum[-1]], hcum[bins]])
-        out.append((gl, hl, bins))
+        gcum, hcum = np.cumsum(gsum, axis=0), np.cumsum(hsum, axis=0)
+        out.append((f, np.concatenate([gcum[-1:], gcum[bins]]), np.concatenate([hcum[-1:], hcum[bins]])))
     return out
