@@ -40,13 +40,17 @@ def _figure():
 def _loss_plot(report: dict, path: str) -> None:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    epochs = np.arange(1, len(report["loss_curve"]) + 1)
-    ax.plot(epochs, report["loss_curve"], marker="o", label="training loss")
+    unit = report.get("loss_unit", "epoch")           # "tree" for boosted trees
+    steps = np.arange(1, len(report["loss_curve"]) + 1)
+    ax.plot(steps, report["loss_curve"], marker="o", label="training loss")
     if report.get("validation_loss_curve"):
-        ax.plot(epochs, report["validation_loss_curve"], marker="s", label="validation loss")
-    ax.set_xlabel("epoch")
+        val = report["validation_loss_curve"]
+        ax.plot(steps[:len(val)], val, marker="s", label="validation loss")
+    if report.get("kept"):                           # early stopping kept the first `kept` steps
+        ax.axvline(report["kept"], color="grey", linestyle=":", label=f"kept {report['kept']} {unit}s")
+    ax.set_xlabel(unit)
     ax.set_ylabel(report.get("loss_name", "loss"))
-    ax.set_title(f"{report.get('job', '')}: loss per epoch")
+    ax.set_title(f"{report.get('job', '')}: loss per {unit}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -57,11 +61,20 @@ def _roc_plot(report: dict, path: str) -> None:
     from sklearn.metrics import roc_curve
     plt = _figure()
     y, scores = report["_test_scores"]
-    fpr, tpr, _ = roc_curve(y, scores)
+    y, scores = np.asarray(y), np.asarray(scores, float)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot(fpr, tpr, label=f"federated (AUC {report['metrics']['auc']:.4f})")
     base = report.get("baseline")
-    if base and "_test_scores" in base:
+    if scores.ndim == 2:                              # K classes: one-vs-rest curve per class
+        for k in range(scores.shape[1]):
+            fpr, tpr, _ = roc_curve(y == k, scores[:, k])
+            ax.plot(fpr, tpr, label=f"class {k} vs rest")
+        ax.plot([], [], " ", label=f"federated macro AUC {report['metrics']['auc']:.4f}")
+        if base:
+            ax.plot([], [], " ", label=f"centralized macro AUC {base['metrics']['auc']:.4f}")
+    else:
+        fpr, tpr, _ = roc_curve(y, scores)
+        ax.plot(fpr, tpr, label=f"federated (AUC {report['metrics']['auc']:.4f})")
+    if base and "_test_scores" in base and scores.ndim == 1:
         bf, bt, _ = roc_curve(*base["_test_scores"])
         ax.plot(bf, bt, linestyle="--", label=f"centralized (AUC {base['metrics']['auc']:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)

@@ -1,10 +1,12 @@
-"""How the bundled three-party credit split was made from UCI_Credit_Card (run as a module).
+"""How the bundled splits were made (run as a module).
 
     python -m vfl.datasets.make_splits
 
-A bank holds the label, the credit limit and the repayment status history; an insurer holds
-demographics and payment amounts; a telco-like third party holds the bill amounts. Each party's
-rows are shuffled differently (seeded), so PSI has real work to do.
+credit3: from UCI_Credit_Card, a bank holds the label, the credit limit and the repayment status
+history; an insurer holds demographics and payment amounts; a telco-like third party holds the
+bill amounts. wine: scikit-learn's copy of the UCI wine set (178 rows, 3 classes), a small
+multiclass vertical split (the label party holds 6 of the 13 measurements). Each party's rows
+are shuffled differently (seeded), so PSI has real work to do.
 """
 from __future__ import annotations
 
@@ -20,7 +22,25 @@ SPLITS = {
 }
 
 
+WINE_GUEST = 6          # the first six measurements stay with the label party
+
+
+def wine() -> None:
+    from sklearn.datasets import load_wine
+    data = load_wine(as_frame=True)
+    frame = data.frame.rename(columns={"target": "y"})
+    frame.columns = [c.replace("/", "_") for c in frame.columns]
+    frame.insert(0, "id", [f"w{i:03d}" for i in range(len(frame))])
+    features = [c for c in frame.columns if c not in ("id", "y")]
+    parts = {"guest": ["id", "y"] + features[:WINE_GUEST], "host": ["id"] + features[WINE_GUEST:]}
+    for seed, (side, cols) in enumerate(parts.items(), start=10):
+        part = frame[cols].sample(frac=1.0, random_state=seed)
+        part.to_csv(DATA_DIR / f"wine_hetero_{side}.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+        print("wine", side, part.shape)
+
+
 def main() -> None:
+    wine()
     full = load("UCI_Credit_Card").rename(columns={"default.payment.next.month": "default"})
     for seed, (party, columns) in enumerate(SPLITS.items()):
         cols = ["ID"] + [("default" if c == "default.payment.next.month" else c) for c in columns]

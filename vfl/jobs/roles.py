@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 from sklearn.model_selection import train_test_split
 
 from vfl.errors import DataError
@@ -46,7 +47,11 @@ def _training_summary(model, features: list[str]) -> dict:
         for (party, index), gain in model.feature_importances("gain").items():
             name = features[index] if party == "active" else f"{party}:feature {index}"
             importance[name] = round(gain, 6)
-        return {"trees": len(model.trees_), "tree_seconds": model.tree_seconds_,
+        curves = {"loss_curve": model.loss_curve_, "validation_loss_curve": model.validation_loss_curve_,
+                  "loss_name": {"squared": "half squared error"}.get(model.loss_, "log loss"), "loss_unit": "tree"}
+        if len(model.loss_curve_) > len(model.trees_):                 # early stopping dropped trees
+            curves["kept"] = len(model.trees_)
+        return {"trees": len(model.trees_), "tree_seconds": model.tree_seconds_, **curves,
                 "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))}
     loss = "squared loss" if model._task == "linear" else (
         "Taylor loss" if model.approximation == "taylor" else "log loss")
@@ -155,9 +160,18 @@ def active_predict(transport, spec: JobSpec, frame, model_dir, *, verbose: bool 
         aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose)
     x = aligned.frame[features].to_numpy(float)
     scores = model.decision_function(x, transport=transport, passives=passives)
-    out = pd.DataFrame({me.id_column: aligned.frame[me.id_column].to_numpy(), "score": scores})
-    if spec.task == "classification":
-        out["probability"] = 1.0 / (1.0 + np.exp(-scores))
+    out = pd.DataFrame({me.id_column: aligned.frame[me.id_column].to_numpy()})
+    if scores.ndim == 2:                              # K classes: a score and a probability per class
+        proba = softmax(scores, axis=1)
+        for k in range(scores.shape[1]):
+            out[f"score_{k}"] = scores[:, k]
+        for k in range(scores.shape[1]):
+            out[f"probability_{k}"] = proba[:, k]
+        out["predicted_class"] = proba.argmax(axis=1)
+    else:
+        out["score"] = scores
+        if spec.task == "classification":
+            out["probability"] = 1.0 / (1.0 + np.exp(-scores))
     return {"job": spec.name, "n_scored": int(len(out)), "n_input": int(len(frame)), "predictions": out}
 
 

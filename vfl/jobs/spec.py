@@ -45,7 +45,9 @@ LR_HYPERPARAMETERS = {"learning_rate", "epochs", "batch_size", "lr_schedule", "l
                       "early_stopping", "validation_fraction", "tol", "n_iter_no_change", "standardize",
                       "random_state", "key_bits", "residual_frac_bits", "approximation"}
 SBT_HYPERPARAMETERS = {"n_estimators", "learning_rate", "max_depth", "max_bins", "min_child_weight", "reg_lambda",
-                       "gamma", "first_k_trees_active_only", "frac_bits", "key_bits"}
+                       "gamma", "subsample", "colsample_bytree", "goss", "top_rate", "other_rate", "early_stopping",
+                       "validation_fraction", "n_iter_no_change", "tol", "first_k_trees_active_only", "random_state",
+                       "frac_bits", "key_bits"}
 HYPERPARAMETERS = {"logistic_regression": LR_HYPERPARAMETERS, "linear_regression": LR_HYPERPARAMETERS,
                    "secureboost": SBT_HYPERPARAMETERS,
                    "secureboost_regression": SBT_HYPERPARAMETERS | {"gradient_int_bits"}}
