@@ -2,6 +2,8 @@
 K > 2 classes (softmax, multi-output trees): split for split against the plaintext reference."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -131,9 +133,15 @@ def test_multiclass_save_load_predicts_the_same(small_keypair, tmp_path):
     active.save(tmp_path / "active.json")
     loaded = ActiveSecureBoostClassifier.load(tmp_path / "active.json")
     assert loaded.loss_ == "softmax" and loaded.base_score_ == active.base_score_
+    assert loaded.classes_.tolist() == [0, 1, 2]
     np.testing.assert_array_equal(predict_federated(net, loaded, passives, parts), z)
     with pytest.raises(ValueError, match="softmax model, not a squared one"):
         ActiveSecureBoostRegressor.load(tmp_path / "active.json")
+    doc = json.loads((tmp_path / "active.json").read_text())
+    doc["model"]["trees"][1]["value"] = [0.0] * len(doc["model"]["trees"][1]["value"])
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="leaf values do not match"):
+        ActiveSecureBoostClassifier.load(tmp_path / "bad.json")
 
 
 def test_regression_with_subsample_equals_reference(small_keypair):

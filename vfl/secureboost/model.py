@@ -184,6 +184,11 @@ class _ActiveSecureBoost:
             _set_names(model, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} is malformed: {exc}") from None
+        outputs = np.shape(model.base_score_)
+        if any(t.value.shape[1:] != outputs for t in model.trees_):
+            raise ValueError(f"{path} is malformed: leaf values do not match {outputs or 'one'} output(s)")
+        if loss != "squared":
+            model.classes_ = np.arange(outputs[0] if outputs else 2)
         return model
 
 
