@@ -104,3 +104,50 @@ def test_secureboost_job_over_processes(tmp_path):
     assert report["model"] == "secureboost" and report["trees"] == 3
     assert report["metrics"]["auc"] > 0.9 and "HistGradientBoosting" in report["baseline"]["model"]
     assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()
+
+
+WINE3 = """
+[job]
+name = "wine3"
+model = "secureboost"
+output_dir = "{out}"
+[evaluation]
+test_size = 0.25
+seed = 1
+[model]
+n_estimators = 3
+max_depth = 2
+subsample = 0.8
+random_state = 0
+[parties.winery]
+role = "active"
+data = "{guest}"
+label = "y"
+[parties.lab_a]
+role = "passive"
+data = "{host}"
+features = ["flavanoids", "nonflavanoid_phenols", "proanthocyanins"]
+[parties.lab_b]
+role = "passive"
+data = "{host}"
+features = ["color_intensity", "hue", "od280_od315_of_diluted_wines", "proline"]
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_multiclass_secureboost_three_parties_over_processes(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(WINE3.format(out=tmp_path / "out", guest=datasets.path("wine_hetero_guest"),
+                                host=datasets.path("wine_hetero_host")))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["trees"] == 3 and set(report["bytes_sent"]) == {"winery", "lab_a", "lab_b"}
+    assert report["metrics"]["auc"] > 0.9 and report["metrics"]["accuracy"] > 0.8
+    assert {"lab_a:feature 0", "lab_b:feature 3"} & set(report["feature_importance_gain"])
+    proc = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
+                str(tmp_path / "pred.csv"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert len(pred) == 178 and {"probability_2", "predicted_class"} <= set(pred.columns)
