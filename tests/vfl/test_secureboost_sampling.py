@@ -183,3 +183,18 @@ def test_goss_conflicts_and_bad_classes(small_keypair):
     with pytest.raises(DataError, match="a: 20 classes; at most 16"):
         ActiveSecureBoostClassifier().fit(parts[0], np.arange(20), transport=t, passives=["b"],
                                           private_key=small_keypair[1])
+
+
+def test_own_entries_stay_exact_for_large_sums():
+    from vfl.secureboost.splits import own_entries
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-1, 4, size=(300, 1)).astype(np.int32)
+    for bound in (2 ** 20, 2 ** 52):                  # float bin sums exact / not exact: both paths
+        gi = rng.integers(-bound, bound, size=(300, 2))
+        hi = rng.integers(0, bound, size=(300, 2))
+        (f, gl, hl), = own_entries(codes, gi, hi, [4], [0])
+        ok = codes[:, 0] >= 0
+        assert gl[0].tolist() == [int(v) for v in gi[ok].sum(axis=0)]
+        top = max(b for b in range(4) if (codes[:, 0] == b).any() and b < codes[ok, 0].max())
+        assert gl[-1].tolist() == [int(v) for v in gi[ok & (codes[:, 0] <= top)].sum(axis=0)]
+        assert hl[0].tolist() == [int(v) for v in hi[ok].sum(axis=0)]

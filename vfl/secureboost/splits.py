@@ -100,15 +100,24 @@ def own_entries(codes: np.ndarray, gi: np.ndarray, hi: np.ndarray, n_bins: list[
     (f, gl, hl) with (entries, K) sums; entry j >= 1 is ``candidate_bins``'s j-th bin (entry 0:
     all non-missing). ``codes, gi, hi``: the node's rows that carry gradients this tree."""
     out = []
-    k = gi.shape[1]
+    # float64 bin sums are exact while every partial sum stays below 2^53 (integer inputs)
+    exact = len(gi) * max(int(np.abs(gi).max(initial=0)), int(hi.max(initial=0))) < 2 ** 53
     for f in features:
         nb = n_bins[f]
         col = codes[:, f]
         ok = col != MISSING
-        gsum, hsum = np.zeros((nb, k), np.int64), np.zeros((nb, k), np.int64)
-        np.add.at(gsum, col[ok], gi[ok])
-        np.add.at(hsum, col[ok], hi[ok])
+        gsum, hsum = _bin_sums(col[ok], gi[ok], nb, exact), _bin_sums(col[ok], hi[ok], nb, exact)
         bins = candidate_bins(col, nb)
         gcum, hcum = np.cumsum(gsum, axis=0), np.cumsum(hsum, axis=0)
         out.append((f, np.concatenate([gcum[-1:], gcum[bins]]), np.concatenate([hcum[-1:], hcum[bins]])))
+    return out
+
+
+def _bin_sums(codes: np.ndarray, values: np.ndarray, n_bins: int, exact: bool) -> np.ndarray:
+    """(n_bins, K) int64 sums of ``values`` rows per bin code."""
+    if exact:
+        sums = [np.bincount(codes, weights=values[:, j], minlength=n_bins) for j in range(values.shape[1])]
+        return np.rint(np.column_stack(sums)).astype(np.int64)
+    out = np.zeros((n_bins, values.shape[1]), np.int64)
+    np.add.at(out, codes, values)
     return out
