@@ -12,7 +12,7 @@ import multiprocessing
 import numpy as np
 
 from protocols._workers import process_pool, resolve_workers
-from protocols.psi import group
+from protocols.psi import fastmult, group
 
 MIN_PIECE = 512          # below this a task is not worth the round trip to a worker
 
@@ -36,13 +36,19 @@ def _run(fn, head: tuple, seqs: list, tail: tuple, workers: int | None) -> bytes
 
 def hash_and_mask(items: list[bytes], salt: bytes, scalar: group.Scalar, *,
                   workers: int | None = None) -> np.ndarray:
-    """``H(id)^k`` for each id (its own set, by its owner), as an ``(n, 32)`` uint8 array."""
-    blob = _run(group.hash_mult_blob, (scalar.raw_bytes(),), [items], (salt,), workers)
+    """``H(id)^k`` for each id (its own set, by its owner), as an ``(n, 32)`` uint8 array.
+
+    Own hashed points only: these may take the fast backend (:mod:`protocols.psi.fastmult`).
+    """
+    blob = _run(fastmult.hash_mult_own, (scalar.raw_bytes(),), [items], (salt,), workers)
     return group.blob_to_points(blob)
 
 
 def mask(points: np.ndarray, scalar: group.Scalar, *, workers: int | None = None) -> np.ndarray:
-    """``P^k`` for each point of an ``(n, 32)`` uint8 array (a peer's masked points)."""
+    """``P^k`` for each point of an ``(n, 32)`` uint8 array (a peer's masked points).
+
+    Peer-chosen points: always libsodium (:func:`group.mult_blob`), never the fast backend.
+    """
     blob = np.ascontiguousarray(points, dtype=np.uint8).tobytes()
     # slice the bytes on 32-byte boundaries: pieces are given as views of one buffer
     view = _PointBytes(blob)
