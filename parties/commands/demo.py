@@ -13,14 +13,16 @@ import importlib.resources
 from parties.commands import run as run_command
 
 DEMOS = {"breast-lr": "breast_lr.toml", "breast3-lr": "breast3_lr.toml", "breast-sbt": "breast_sbt.toml",
-         "credit-lr": "credit_lr.toml", "credit3-lr": "credit3_lr.toml"}
+         "breast3-sbt": "breast3_sbt.toml", "credit-lr": "credit_lr.toml", "credit3-lr": "credit3_lr.toml",
+         "credit3-sbt": "credit3_sbt.toml", "wine-sbt": "wine_sbt.toml"}
 
 
 def register(sub) -> None:
     parser = sub.add_parser("demo", help="run a bundled federated job end to end and print its report")
     parser.add_argument("name", nargs="?", default="breast-lr", choices=sorted(DEMOS),
                         help="breast-lr (default, ~30 s), breast3-lr (3 parties), credit-lr and credit3-lr "
-                             "(30000 customers, ~1-2 min)")
+                             "(30000 customers, ~1-2 min); SecureBoost: breast-sbt, breast3-sbt, wine-sbt "
+                             "(3 classes, ~30 s), credit3-sbt (3 parties, 30000 customers, ~1.5 min)")
     parser.add_argument("--output-dir", default=None, help="default: runs/demo-<name>")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
