@@ -65,8 +65,10 @@ def _roc_plot(report: dict, path: str) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     base = report.get("baseline")
     if scores.ndim == 2:                              # K classes: one-vs-rest curve per class
+        from scipy.special import softmax
+        proba = softmax(scores, axis=1)               # the ranking the macro AUC is computed on
         for k in range(scores.shape[1]):
-            fpr, tpr, _ = roc_curve(y == k, scores[:, k])
+            fpr, tpr, _ = roc_curve(y == k, proba[:, k])
             ax.plot(fpr, tpr, label=f"class {k} vs rest")
         ax.plot([], [], " ", label=f"federated macro AUC {report['metrics']['auc']:.4f}")
         if base:

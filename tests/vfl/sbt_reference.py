@@ -79,8 +79,8 @@ def reference_fit(parts, y, p, loss="logistic", n_classes=2):
     """parts: list of feature arrays in party order (active first). Returns (base, trees)."""
     binned = [bin_columns(x, p["max_bins"]) for x in parts]
     rng = np.random.default_rng(p.get("random_state"))
-    train, val = validation_split(len(y), y, early_stopping=p.get("early_stopping", False),
-                                  fraction=p.get("validation_fraction", 0.1), stratify=loss != "squared", rng=rng)
+    train, val = validation_split(len(y), early_stopping=p.get("early_stopping", False),
+                                  fraction=p.get("validation_fraction", 0.1), rng=rng)
     sampling = Sampling(**{k: p[k] for k in ("subsample", "colsample_bytree", "goss", "top_rate", "other_rate")
                            if k in p})
     base = _base(loss, y[train], n_classes)

@@ -176,7 +176,7 @@ def _scripted_active(sk, n, script):
     def role(t):
         t.register_public_key(sk.public_key)
         t.send("insurer", msg.Setup(public_key=sk.public_key, n_rows=n, n_estimators=2, max_depth=2,
-                                    max_bins=8, frac_bits=32))
+                                    max_bins=8, frac_bits=32, sample_rows=n))
         t.recv("insurer", msg.Ready)
         gh = P.encrypt(sk, np.tile([0.5, 0.25], n), frac_bits=32, int_bits=1, sum_terms=n, slots=2, workers=1)
         script(t, gh, msg)
@@ -186,7 +186,9 @@ def _scripted_active(sk, n, script):
 @pytest.mark.parametrize("case,match", [("entry", "was not offered"), ("node", "not a child"),
                                         ("length", "2 values in each"), ("rows", "did not list"),
                                         ("order", "ascending rows"), ("columns", "this party has 3"),
-                                        ("end", "ended training at 7 trees")])
+                                        ("end", "ended training at 7 trees"), ("float_rows", "not integers"),
+                                        ("sample", "expected 40 ascending rows"), ("scale", "another key or scale"),
+                                        ("thin_node", "fewer than 2 sampled rows"), ("twice", "malformed split")])
 def test_passive_rejects_a_deviating_active(small_keypair, case, match):
     parts, _ = make_data(n=40)
     n = 40
@@ -195,7 +197,10 @@ def test_passive_rejects_a_deviating_active(small_keypair, case, match):
 
     def script(t, gh, msg):
         bad = {"length": dict(gh=gh.take(range(n - 1))), "order": dict(rows=rows[::-1].copy()),
-               "columns": dict(features=np.array([0, 3]))}
+               "columns": dict(features=np.array([0, 3])), "float_rows": dict(rows=rows.astype(float)),
+               "sample": dict(rows=rows[:-1], gh=gh.take(range(n - 1))),
+               "scale": dict(gh=PackedEncryptedVector.encrypt(small_keypair[1], np.tile([0.5, 0.25], n), frac_bits=20,
+                                                              int_bits=1, sum_terms=n, slots=2, workers=1))}
         if case in bad:
             t.send("insurer", msg.GradHess(**{"tree": 0, "gh": gh, "rows": rows, "features": cols, **bad[case]}))
             return
@@ -206,13 +211,24 @@ def test_passive_rejects_a_deviating_active(small_keypair, case, match):
         of_row = np.zeros(n, np.int64)
         if case == "rows":
             of_row[0] = 5
+        if case == "thin_node":
+            t.send("insurer", msg.Nodes(tree=0, depth=0, node_ids=np.array([0]), node_of_row=of_row))
+            t.recv("insurer", msg.Histograms)
+            t.send("insurer", msg.Splits(tree=0, depth=0, node_ids=np.array([0]), features=np.array([0]),
+                                         entries=np.array([0]), default_left=np.array([False])))
+            left = t.recv("insurer", msg.LeftRows).left
+            of_row = np.where(left, 1, 2)
+            of_row[np.flatnonzero(left)[1:]] = 2             # node 1 keeps a single row
+            t.send("insurer", msg.Nodes(tree=0, depth=1, node_ids=np.array([1, 2]), node_of_row=of_row))
+            return
         t.send("insurer", msg.Nodes(tree=0, depth=0, node_ids=np.array([1 if case == "node" else 0]),
                                     node_of_row=of_row if case != "node" else of_row + 1))
         if case in ("node", "rows"):
             return
         t.recv("insurer", msg.Histograms)
-        t.send("insurer", msg.Splits(tree=0, depth=0, node_ids=np.array([0]), features=np.array([0]),
-                                     entries=np.array([99]), default_left=np.array([False])))
+        ids, entry = (np.array([0, 0]), 1) if case == "twice" else (np.array([0]), 99)
+        t.send("insurer", msg.Splits(tree=0, depth=0, node_ids=ids, features=np.zeros(len(ids), np.int64),
+                                     entries=np.full(len(ids), entry), default_left=np.zeros(len(ids), bool)))
 
     net = InProcessNetwork(["bank", "insurer"], timeout=10)
     passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1)

@@ -11,7 +11,7 @@ from scipy.special import softmax
 from parties.inprocess import InProcessNetwork
 from sbt_reference import (PARAMS, federated_tree, fit_federated, make_data, predict_federated, reference_fit,
                            reference_predict)
-from vfl.errors import DataError
+from vfl.errors import DataError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost import messages as msg
 from vfl.secureboost.sampling import EarlyStopping, Sampling
@@ -198,3 +198,28 @@ def test_own_entries_stay_exact_for_large_sums():
         top = max(b for b in range(4) if (codes[:, 0] == b).any() and b < codes[ok, 0].max())
         assert gl[-1].tolist() == [int(v) for v in gi[ok & (codes[:, 0] <= top)].sum(axis=0)]
         assert hl[0].tolist() == [int(v) for v in hi[ok].sum(axis=0)]
+
+
+def test_slots_that_do_not_fit_the_key_fail_before_the_passives_are_asked(small_keypair):
+    parts, _ = make_data(n=48)
+    t = InProcessNetwork(["a", "b"])["a"]
+    with pytest.raises(ValueError, match="32 slots of 56 bits .* do not fit a 1024-bit key"):
+        ActiveSecureBoostClassifier(frac_bits=48).fit(parts[0], np.arange(48) % 16, transport=t, passives=["b"],
+                                                      private_key=small_keypair[1])
+    assert t.stats()["b"].messages_sent == 0
+
+
+@pytest.mark.parametrize("n_features", [0, 10 ** 9])       # a float is refused by the codec
+def test_active_refuses_an_implausible_feature_count(small_keypair, n_features):
+    parts, y = make_data(n=40)
+
+    def passive(t):
+        t.recv("bank", msg.Setup)
+        t.send("bank", msg.Ready(n_features=n_features))
+
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    active = ActiveSecureBoostClassifier(n_estimators=1, verbose=False, workers=1)
+    with pytest.raises(ProtocolError, match="insurer declared"):
+        net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
+                                              private_key=small_keypair[1]),
+                 "insurer": passive})

@@ -60,7 +60,7 @@ class _ActiveLinear:
         x = validate_features(X, party)
         labels = validate_labels(y, len(x), party, self._task)
         rng = np.random.default_rng(self.random_state)
-        train, val = split_rows(len(x), labels, self, rng)
+        train, val = split_rows(len(x), self, rng)
         self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
             (np.zeros(x.shape[1]), np.ones(x.shape[1]))
         if private_key is None:

@@ -55,9 +55,8 @@ def validate_labels(y, n_rows: int, party: str, task: str) -> np.ndarray:
     return labels
 
 
-def split_rows(n_rows: int, labels: np.ndarray, est, rng) -> tuple[np.ndarray, np.ndarray]:
-    return validation_split(n_rows, labels, early_stopping=est.early_stopping, fraction=est.validation_fraction,
-                            stratify=est._task == "logistic", rng=rng)
+def split_rows(n_rows: int, est, rng) -> tuple[np.ndarray, np.ndarray]:
+    return validation_split(n_rows, early_stopping=est.early_stopping, fraction=est.validation_fraction, rng=rng)
 
 
 def check_hyperparameters(est) -> None:

@@ -130,10 +130,11 @@ class ActiveTrainer:
         n, f, b = len(self.y), self.p.frac_bits, self.b
         g, h = gradients(b.loss, scores, self.y)
         g, h = g.reshape(n, -1), h.reshape(n, -1)
-        if b.loss == "squared" and np.abs(g).max() >= 2.0 ** b.int_bits:
-            raise ValueError(f"a gradient reached |g| = {np.abs(g).max():.4g}, beyond the declared "
-                             f"gradient_int_bits={b.int_bits}: raise it or rescale the labels")
         sample: RowSample = b.sampling.rows(self.train, np.abs(g).sum(axis=1), self.rng)
+        top = float(np.abs(np.rint(np.ldexp(g[sample.rows], f))).max()) if b.loss == "squared" else 0.0
+        if top >= 2.0 ** (b.int_bits + f):             # the encoded |g| must stay below 2^int_bits
+            raise ValueError(f"a gradient reached |g| = {np.ldexp(top, -f):.4g}, beyond the declared "
+                             f"gradient_int_bits={b.int_bits}: raise it or rescale the labels")
         peers = [] if t < b.active_only_trees else self.passives
         counts = [self.x.shape[1]] + [self.passive_features[p] for p in peers]
         columns = b.sampling.columns(counts, self.rng)
@@ -222,7 +223,10 @@ class ActiveTrainer:
                 or hist.sums.exponent != self.p.frac_bits:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
         workers = 1 if self.pending is not None else self.workers     # the pool is busy with randomizers
-        values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, width)
+        try:
+            values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, width)
+        except OverflowError:
+            raise ProtocolError(f"{name} sent histograms whose plaintexts overflow their slots") from None
         pos = 0
         for i, k in enumerate(to_split):
             for j, size in enumerate(sizes[i].tolist()):

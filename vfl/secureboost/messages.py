@@ -34,6 +34,7 @@ class Setup(Message):
     max_bins: int
     frac_bits: int                  # fixed-point scale of g and h
     n_outputs: int = 1              # K: (g, h) pairs per row (softmax: one per class)
+    sample_rows: int = 0            # |S|: rows whose g, h every tree sends (subsample, GOSS, holdout)
 
 
 @dataclasses.dataclass(frozen=True)

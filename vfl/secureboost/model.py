@@ -30,7 +30,8 @@ from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
 from vfl.secureboost.sampling import Sampling
-from vfl.secureboost.setup import check_hyperparameters, check_setup, validate_labels
+from vfl.secureboost.setup import (check_hyperparameters, check_ready, check_setup, check_slots,
+                                   validate_labels)
 from vfl.secureboost.splits import TreeParams
 
 
@@ -78,19 +79,24 @@ class _ActiveSecureBoost:
         k = n_outputs(self.loss_, n_classes)
         codes, edges = bin_columns(x, self.max_bins)
         rng = np.random.default_rng(self.random_state)
-        train, val = validation_split(len(x), labels, early_stopping=bool(self.early_stopping),
-                                      fraction=self.validation_fraction, stratify=n_classes > 0, rng=rng)
+        train, val = validation_split(len(x), early_stopping=bool(self.early_stopping),
+                                      fraction=self.validation_fraction, rng=rng)
         if private_key is None:
             _, private_key = generate_keypair(self.key_bits)
         transport.register_public_key(private_key.public_key)
         self.base_score_ = base_score(self.loss_, labels[train], n_classes)
+        boosting = self._boosting(self.loss_, k)
+        sample_rows = boosting.sampling.sample_size(len(train))
+        check_slots(private_key.public_key.n_bits, n_outputs=k, frac_bits=self.frac_bits, sample_rows=sample_rows,
+                    int_bits=boosting.int_bits + boosting.sampling.goss_extra_bits)
         setup = msg.Setup(public_key=private_key.public_key, n_rows=len(x), n_estimators=self.n_estimators,
-                          max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits, n_outputs=k)
+                          max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits, n_outputs=k,
+                          sample_rows=sample_rows)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
-            self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
+            self.passive_features_ = {p: check_ready(transport.recv(p, msg.Ready), p) for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
-                                    labels, self._boosting(self.loss_, k), passive_features=self.passive_features_,
+                                    labels, boosting, passive_features=self.passive_features_,
                                     rng=rng, train_rows=train, val_rows=val, verbose=self.verbose,
                                     workers=self.workers)
             self.trees_ = trainer.run(self.base_score_)

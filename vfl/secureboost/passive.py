@@ -49,15 +49,27 @@ class PassiveTrainer:
             served.append(m.tree)
 
     def _check_grad_hess(self, m: msg.GradHess) -> None:
-        rows, cols, width = np.asarray(m.rows), np.asarray(m.features), 2 * self.cfg.n_outputs
-        if rows.ndim != 1 or len(rows) < 2 or (np.diff(rows) <= 0).any() or rows[0] < 0 \
-                or rows[-1] >= self.cfg.n_rows or len(m.gh) != width * len(rows) or m.gh.slots != width:
-            raise ProtocolError(f"{self.active} sent g/h of {len(m.gh)} values for {len(rows)} rows of tree {m.tree}; "
-                                f"expected ascending rows of the job, {width} values in each")
+        rows, cols = self._ints(m.rows, "g/h rows"), self._ints(m.features, "tree columns")
+        width, gh, cfg = 2 * self.cfg.n_outputs, m.gh, self.cfg
+        if rows.ndim != 1 or len(rows) != cfg.sample_rows or (np.diff(rows) <= 0).any() or rows[0] < 0 \
+                or rows[-1] >= cfg.n_rows or len(gh) != width * len(rows) or gh.slots != width:
+            raise ProtocolError(f"{self.active} sent g/h of {len(gh)} values for {len(rows)} rows of tree {m.tree}; "
+                                f"expected {cfg.sample_rows} ascending rows of the job, {width} values in each")
+        if gh.public_key != cfg.public_key or gh.exponent != cfg.frac_bits \
+                or len(rows) * gh.max_slot >= 1 << gh.slot_bits:
+            raise ProtocolError(f"{self.active} sent g/h of tree {m.tree} under another key or scale, "
+                                "or with slots too narrow for their sum")
         if cols.ndim != 1 or len(cols) < 1 or (np.diff(cols) <= 0).any() or cols[0] < 0 \
                 or cols[-1] >= len(self.n_bins):
             raise ProtocolError(f"{self.active} named columns {cols.tolist()[:8]} for tree {m.tree}; this party "
                                 f"has {len(self.n_bins)}")
+
+    def _ints(self, values, what: str) -> np.ndarray:
+        """An integer array from the active (floats would index silently wrong rows)."""
+        a = np.asarray(values)
+        if a.dtype.kind not in "iu":
+            raise ProtocolError(f"{self.active} sent {what} of type {a.dtype}, not integers")
+        return a.astype(np.int64)
 
     def _end(self, m: msg.FitEnd, served: list[int]) -> int:
         """Keep the trees the model keeps (early stopping may drop the last ones grown)."""
@@ -83,6 +95,9 @@ class PassiveTrainer:
                 return
             rows = self._node_rows(req, prev_rows)
             sampled = {k: r[where[r] >= 0] for k, r in rows.items()}
+            if min(len(r) for r in sampled.values()) < 2:
+                raise ProtocolError(f"{self.active} asked to split a node with fewer than 2 sampled rows "
+                                    f"(tree {tree} depth {depth})")
             hist = self._histograms(gh, where, cols, sampled, prev_hist, prev_sampled)
             perms = self._send_histograms(tree, depth, hist, sampled, cols)
             self._answer_splits(tree, depth, rows, perms)
@@ -90,7 +105,7 @@ class PassiveTrainer:
         raise ProtocolError(f"{self.active} did not end tree {tree} at the maximum depth")
 
     def _node_rows(self, req: msg.Nodes, prev_rows: dict) -> dict[int, np.ndarray]:
-        ids, of_row = np.asarray(req.node_ids, np.int64), np.asarray(req.node_of_row, np.int64)
+        ids, of_row = self._ints(req.node_ids, "node ids"), self._ints(req.node_of_row, "row nodes")
         if of_row.shape != (self.cfg.n_rows,) or len(np.unique(ids)) != len(ids):
             raise ProtocolError(f"{self.active} sent a malformed node request")
         if not np.isin(of_row[of_row >= 0], ids).all():
@@ -164,12 +179,13 @@ class PassiveTrainer:
     # -- splits ------------------------------------------------------------------------------
     def _answer_splits(self, tree: int, depth: int, rows: dict, perms: dict) -> None:
         m = self.t.recv(self.active, msg.Splits)
-        n = len(m.node_ids)
-        if (m.tree, m.depth) != (tree, depth) or not (len(m.features) == len(m.entries) == len(m.default_left) == n):
+        ids, feats, entries = (self._ints(v, "split choices") for v in (m.node_ids, m.features, m.entries))
+        n = len(ids)
+        if (m.tree, m.depth) != (tree, depth) or not (len(feats) == len(entries) == len(m.default_left) == n) \
+                or len(np.unique(ids)) != n or np.asarray(m.default_left).dtype != bool:
             raise ProtocolError(f"{self.active} sent malformed split choices for tree {tree} depth {depth}")
         lefts = []
-        for k, f, e, dl in zip(m.node_ids.tolist(), m.features.tolist(), m.entries.tolist(),
-                               np.asarray(m.default_left, bool).tolist()):
+        for k, f, e, dl in zip(ids.tolist(), feats.tolist(), entries.tolist(), np.asarray(m.default_left).tolist()):
             bins = perms.get((k, f))
             if bins is None or not 0 <= e <= len(bins):
                 raise ProtocolError(f"{self.active} chose entry {e} of feature {f} at node {k}, which was not offered")

@@ -42,22 +42,32 @@ class Sampling:
         """Integer bits the GOSS weight adds to |g| and h (0 without GOSS)."""
         return max(0, math.ceil(math.log2(self.goss_weight))) if self.goss else 0
 
+    def _goss_counts(self, n: int) -> tuple[int, int]:
+        n_top = min(max(1, int(self.top_rate * n)), n)
+        return n_top, min(max(1, int(self.other_rate * n)), n - n_top)
+
+    def sample_size(self, n_train: int) -> int:
+        """|S| of every tree: public (declared in the setup, checked by the passives)."""
+        if self.goss:
+            return sum(self._goss_counts(n_train))
+        if self.subsample >= 1.0:
+            return n_train
+        return min(max(2, int(round(self.subsample * n_train))), n_train)
+
     def rows(self, train: np.ndarray, g_abs: np.ndarray, rng: np.random.Generator) -> RowSample:
         """The rows of one tree among the training rows; ``g_abs``: |g| per row of the job."""
         if self.goss:
             return self._goss(train, g_abs, rng)
         if self.subsample >= 1.0:
             return RowSample(train, np.ones(len(train)))
-        k = max(2, int(round(self.subsample * len(train))))
-        rows = np.sort(rng.choice(train, size=min(k, len(train)), replace=False))
+        rows = np.sort(rng.choice(train, size=self.sample_size(len(train)), replace=False))
         return RowSample(rows, np.ones(len(rows)))
 
     def _goss(self, train: np.ndarray, g_abs: np.ndarray, rng: np.random.Generator) -> RowSample:
-        n_top = max(1, int(self.top_rate * len(train)))
-        n_other = max(1, int(self.other_rate * len(train)))
+        n_top, n_other = self._goss_counts(len(train))
         order = train[np.argsort(-g_abs[train], kind="stable")]
         top, rest = order[:n_top], order[n_top:]
-        other = rng.choice(rest, size=min(n_other, len(rest)), replace=False)
+        other = rng.choice(rest, size=n_other, replace=False)
         rows = np.concatenate([top, other])
         weight = np.concatenate([np.ones(len(top)), np.full(len(other), self.goss_weight)])
         keep = np.argsort(rows)

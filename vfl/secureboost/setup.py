@@ -89,6 +89,27 @@ def validate_labels(y, n_rows: int, party: str, loss: str, int_bits: int) -> np.
     return labels
 
 
+MAX_FEATURES = 100_000
+
+
+def check_ready(ready: msg.Ready, name: str) -> int:
+    """A passive's declared feature count (it sizes the column samples)."""
+    n = ready.n_features
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FEATURES:
+        raise ProtocolError(f"{name} declared {n!r} features; expected 1..{MAX_FEATURES}")
+    return n
+
+
+def check_slots(n_bits: int, *, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int) -> None:
+    """The 2K packed (g, h) slots of a row, wide enough for the sum of ``sample_rows`` rows,
+    must fit one plaintext: checked before the passives are asked (not at the first tree)."""
+    max_slot = (1 << (int_bits + frac_bits + 1)) - 1
+    slot_bits = (max_slot * sample_rows).bit_length()
+    if 2 * n_outputs * slot_bits > n_bits - 2:
+        raise ValueError(f"{2 * n_outputs} slots of {slot_bits} bits ({n_outputs} outputs, frac_bits={frac_bits}, "
+                         f"{sample_rows} rows per tree) do not fit a {n_bits}-bit key: lower frac_bits or the classes")
+
+
 def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
     """The passive's guards, applied before any cryptography starts."""
     problems = []
@@ -102,6 +123,8 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
         problems.append(f"frac_bits {setup.frac_bits} is outside 8..48")
     if not 1 <= setup.n_outputs <= MAX_CLASSES:
         problems.append(f"{setup.n_outputs} outputs per row is outside 1..{MAX_CLASSES}")
+    if not 2 <= setup.sample_rows <= setup.n_rows:
+        problems.append(f"a sample of {setup.sample_rows} rows per tree is outside 2..{setup.n_rows}")
     if setup.n_estimators > passive.max_estimators:
         problems.append(f"{setup.n_estimators} trees requested but this party serves at most {passive.max_estimators}")
     key_ok = setup.public_key.n_bits in SECURE_KEY_BITS or passive.allow_insecure_key_size_for_tests
