@@ -43,7 +43,7 @@ MODELS = {"logistic_regression": "classification", "linear_regression": "regress
 ROLES = ("active", "passive")
 LR_HYPERPARAMETERS = {"learning_rate", "epochs", "batch_size", "lr_schedule", "lr_decay", "penalty", "alpha",
                       "early_stopping", "validation_fraction", "tol", "n_iter_no_change", "standardize",
-                      "random_state", "key_bits", "residual_frac_bits", "approximation"}
+                      "random_state", "key_bits", "residual_frac_bits", "approximation", "protocol"}
 SBT_HYPERPARAMETERS = {"n_estimators", "learning_rate", "max_depth", "max_bins", "min_child_weight", "reg_lambda",
                        "gamma", "subsample", "colsample_bytree", "goss", "top_rate", "other_rate", "early_stopping",
                        "validation_fraction", "n_iter_no_change", "tol", "first_k_trees_active_only", "random_state",

@@ -19,13 +19,15 @@ class LrKind(str, enum.Enum):
     DECRYPTED_MASKED_GRADIENT = "lr.decrypted_masked_gradient"
     EPOCH_END = "lr.epoch_end"
     SCORE_REQUEST = "lr.score_request"
+    ENCRYPTED_FEATURES = "lr.encrypted_features"
+    ENCRYPTED_GRADIENT = "lr.encrypted_gradient"
 
 
 @dataclasses.dataclass(frozen=True)
 class Setup(Message):
     """Active → passive: the key and everything the passive must agree to before training."""
     KIND = LrKind.SETUP.value
-    public_key: PublicKey
+    public_key: PublicKey | None    # the active's key ("label_key"); None with "feature_key"
     task: str                       # "logistic" or "linear"
     n_rows: int                     # rows of the aligned table the job trains on
     train_index: np.ndarray         # positions of training rows (validation: the rest listed below)
@@ -39,6 +41,7 @@ class Setup(Message):
     penalty: str
     alpha: float
     residual_frac_bits: int
+    protocol: str = "label_key"     # or "feature_key": every passive encrypts its features once, under its own key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,26 @@ class DecryptedMaskedGradient(Message):
     """Active → passive: the decrypted X_pᵀd + r as decimal strings (exact big integers)."""
     KIND = LrKind.DECRYPTED_MASKED_GRADIENT.value
     values: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class EncryptedFeatures(Message):
+    """Passive → active, once ("feature_key"): its training rows' features, fixed-point and
+    packed ``per_ct`` to a plaintext in slots of ``slot_bits``, under the passive's own key
+    (the key comes first so the receiver knows it before the ciphertexts)."""
+    KIND = LrKind.ENCRYPTED_FEATURES.value
+    public_key: PublicKey
+    features: EncryptedVector       # row-major: row i's group g at i * groups + g
+    slot_bits: int
+    per_ct: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EncryptedGradient(Message):
+    """Active → passive ("feature_key"): [[Σ_i d_i·X_i]] over the batch, one ciphertext per
+    feature group, under the passive's key; re-randomized before it leaves."""
+    KIND = LrKind.ENCRYPTED_GRADIENT.value
+    gradient: EncryptedVector
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 from protocols.paillier import generate_keypair
 from vfl.errors import NotFittedError
 from vfl.linear import messages as msg
+from vfl.linear.feature_key import FeatureKeyActiveTrainer, FeatureKeyPassiveTrainer
 from vfl.linear.persist import load_model, save_model
 from vfl.linear.setup import build_setup, check_setup, split_rows, validate_features, validate_labels
 from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
@@ -43,13 +44,13 @@ class _ActiveLinear:
                  alpha: float = 1e-4, early_stopping: bool = False, validation_fraction: float = 0.1,
                  tol: float | None = None, n_iter_no_change: int = 5, standardize: bool = True,
                  random_state: int | None = None, key_bits: int = 2048, residual_frac_bits: int = 24,
-                 approximation: str = "none", verbose: bool = True):
+                 approximation: str = "none", protocol: str = "label_key", verbose: bool = True):
         self.learning_rate, self.epochs, self.batch_size = learning_rate, epochs, batch_size
         self.lr_schedule, self.lr_decay, self.penalty, self.alpha = lr_schedule, lr_decay, penalty, alpha
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.tol, self.n_iter_no_change, self.standardize = tol, n_iter_no_change, standardize
         self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
-        self.approximation, self.verbose = approximation, verbose
+        self.approximation, self.protocol, self.verbose = approximation, protocol, verbose
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
@@ -63,16 +64,22 @@ class _ActiveLinear:
         train, val = split_rows(len(x), self, rng)
         self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
             (np.zeros(x.shape[1]), np.ones(x.shape[1]))
-        if private_key is None:
+        label_key = self.protocol == "label_key"       # else every passive brings its own key
+        if private_key is None and label_key:
             _, private_key = generate_keypair(self.key_bits)
-        transport.register_public_key(private_key.public_key)
-        setup = build_setup(self, self._task, private_key.public_key, len(x), train, val, rng)
+        if label_key:
+            transport.register_public_key(private_key.public_key)
+        setup = build_setup(self, self._task, private_key.public_key if label_key else None, len(x), train, val, rng)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
-            trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
-                                    tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-                                    approximation=self.approximation, verbose=self.verbose)
+            options = dict(tol=self.tol, n_iter_no_change=self.n_iter_no_change, approximation=self.approximation,
+                           verbose=self.verbose)
+            if label_key:
+                trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels, **options)
+            else:
+                trainer = FeatureKeyActiveTrainer(transport, list(passives), None, setup, self._scale(x), labels,
+                                                  passive_features=self.passive_features_, **options)
             history = trainer.run()
         self.coef_, self.intercept_ = trainer.coef, trainer.intercept
         self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.val_loss
@@ -145,7 +152,8 @@ class ActiveLinearRegression(_ActiveLinear):
 
 
 class PassiveLinearModel:
-    """A feature party of hetero linear/logistic regression. Holds no labels and no key.
+    """A feature party of hetero linear/logistic regression. Holds no labels, and no key except
+    its own per-job key under ``protocol="feature_key"`` (docs/hetero_lr.md).
 
     ``max_epochs`` caps how many epochs it will serve in one job; a job asking for more, or with a
     batch not larger than this party's feature count (the gradient would reveal features), is
@@ -153,8 +161,9 @@ class PassiveLinearModel:
     """
 
     def __init__(self, *, max_epochs: int = 100, mask_bits: int = 64, feature_frac_bits: int = 16,
-                 standardize: bool = True, allow_insecure_key_size_for_tests: bool = False):
+                 standardize: bool = True, key_bits: int = 2048, allow_insecure_key_size_for_tests: bool = False):
         self.max_epochs, self.mask_bits, self.feature_frac_bits = max_epochs, mask_bits, feature_frac_bits
+        self.key_bits = key_bits              # its own key, with protocol "feature_key" only
         self.standardize = standardize
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
 
@@ -170,8 +179,13 @@ class PassiveLinearModel:
             self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
                 (np.zeros(x.shape[1]), np.ones(x.shape[1]))
             transport.send(active, msg.Ready(n_features=x.shape[1]))
-            trainer = PassiveTrainer(transport, active, setup, (x - self.mean_) / self.scale_,
-                                     mask_bits=self.mask_bits, feature_frac_bits=self.feature_frac_bits)
+            scaled, options = (x - self.mean_) / self.scale_, dict(mask_bits=self.mask_bits,
+                                                                  feature_frac_bits=self.feature_frac_bits)
+            if setup.protocol == "feature_key":
+                trainer = FeatureKeyPassiveTrainer(transport, active, setup, scaled, key_bits=self.key_bits,
+                                                   allow_small_key=self.allow_insecure_key_size_for_tests, **options)
+            else:
+                trainer = PassiveTrainer(transport, active, setup, scaled, **options)
             self.n_epochs_ = trainer.run()
         self.coef_, self.task_, self.n_features_in_ = trainer.coef, setup.task, x.shape[1]
         return self

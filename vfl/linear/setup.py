@@ -12,6 +12,7 @@ from vfl.linear import messages as msg
 from vfl.linear.optim import PENALTIES, SCHEDULES
 
 TASKS = ("logistic", "linear")
+PROTOCOLS = ("label_key", "feature_key")     # who holds the Paillier key: docs/hetero_lr.md
 MIN_MASK_BITS = 40
 
 
@@ -69,6 +70,8 @@ def check_hyperparameters(est) -> None:
         (est.alpha >= 0, f"alpha must be >= 0, got {est.alpha}"),
         (8 <= est.residual_frac_bits <= 48, f"residual_frac_bits must be in 8..48, got {est.residual_frac_bits}"),
         (est.approximation in ("none", "taylor"), f"approximation must be 'none' or 'taylor', got {est.approximation!r}"),
+        (getattr(est, "protocol", "label_key") in PROTOCOLS,
+         f"protocol must be one of {PROTOCOLS}, got {getattr(est, 'protocol', None)!r}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -82,7 +85,7 @@ def build_setup(est, task: str, public_key, n_rows: int, train, val, rng) -> msg
                      batch_seed=int(rng.integers(2**62)) if est.random_state is not None else secrets.randbits(62),
                      learning_rate=float(est.learning_rate), lr_schedule=est.lr_schedule,
                      lr_decay=float(est.lr_decay), penalty=est.penalty, alpha=float(est.alpha),
-                     residual_frac_bits=int(est.residual_frac_bits))
+                     residual_frac_bits=int(est.residual_frac_bits), protocol=est.protocol)
 
 
 def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
@@ -107,9 +110,15 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
     if setup.batch_size <= n_features:
         problems.append(f"batch size {setup.batch_size} must exceed this party's {n_features} features "
                         "(smaller batches let the gradient reveal features)")
-    key_ok = setup.public_key.n_bits in SECURE_KEY_BITS or passive.allow_insecure_key_size_for_tests
-    if not key_ok:
-        problems.append(f"a {setup.public_key.n_bits}-bit key is below the 2048-bit minimum")
+    if setup.protocol not in PROTOCOLS:
+        problems.append(f"unknown protocol {setup.protocol!r}")
+    elif setup.protocol == "label_key":
+        if setup.public_key is None:
+            problems.append("no public key in the setup")
+        elif setup.public_key.n_bits not in SECURE_KEY_BITS and not passive.allow_insecure_key_size_for_tests:
+            problems.append(f"a {setup.public_key.n_bits}-bit key is below the 2048-bit minimum")
+    elif passive.key_bits not in SECURE_KEY_BITS and not passive.allow_insecure_key_size_for_tests:
+        problems.append(f"this party's own key of {passive.key_bits} bits is below the 2048-bit minimum")
     if passive.mask_bits < MIN_MASK_BITS:
         problems.append(f"mask_bits must be >= {MIN_MASK_BITS}")
     if problems:

@@ -105,15 +105,22 @@ class ActiveTrainer:
         self.t.broadcast(msg.Residual(enc), self.passives)
         # The next batch's randomizers do not depend on its residuals: make them while the
         # passives compute their gradients.
-        upcoming = prefetch_randomizers(self.sk, next_size) if next_size else None
-        grad = self.x[rows].T @ d / len(rows)
-        self.coef = apply_update(self.coef, grad, lr, cfg.penalty, cfg.alpha)
-        self.intercept -= lr * float(d.mean())
+        upcoming = self._prefetch(next_size) if next_size else None
+        self._own_update(rows, d, lr)
         for p in self.passives:
             masked = self.t.recv(p, msg.MaskedGradient).gradient
             values = masked.decrypt_ints(self.sk)
             self.t.send(p, msg.DecryptedMaskedGradient(tuple(str(v) for v in values)))
         return self._loss(z, rows), upcoming
+
+    def _own_update(self, rows: np.ndarray, d: np.ndarray, lr: float) -> None:
+        """The active's own weights and intercept, from its plaintext gradient."""
+        grad = self.x[rows].T @ d / len(rows)
+        self.coef = apply_update(self.coef, grad, lr, self.cfg.penalty, self.cfg.alpha)
+        self.intercept -= lr * float(d.mean())
+
+    def _prefetch(self, count: int):
+        return prefetch_randomizers(self.sk, count)
 
     def run(self) -> History:
         cfg, start = self.cfg, time.perf_counter()
@@ -123,7 +130,7 @@ class ActiveTrainer:
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
             losses, sizes, epoch_start = [], [], time.perf_counter()
             batches = epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch)
-            pending = prefetch_randomizers(self.sk, len(batches[0]))
+            pending = self._prefetch(len(batches[0]))
             for i, rows in enumerate(batches):
                 next_size = len(batches[i + 1]) if i + 1 < len(batches) else 0
                 loss, pending = self._batch(cfg.train_index[rows], lr, pending, next_size)

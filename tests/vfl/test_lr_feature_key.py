@@ -1,0 +1,110 @@
+"""Hetero LR with the passives' own keys (protocol="feature_key"): the same model as the
+label-key protocol, no encryption by the active, and the passive's guards."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parties.inprocess import InProcessNetwork
+from vfl import datasets
+from vfl.errors import ProtocolError
+from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression
+from vfl.linear import messages as msg
+from vfl.linear.feature_key import Layout, pack_rows, unpack
+
+
+@pytest.fixture(scope="module")
+def breast():
+    guest, host = datasets.load_hetero("breast")
+    df = guest.merge(host, on="id", suffixes=("_g", "_h"))
+    xg = df[[c for c in df.columns if c.endswith("_g")]].to_numpy()
+    xh = host.set_index("id").loc[df["id"]].to_numpy()
+    return xg, xh, df["y"].to_numpy()
+
+
+def _fit(xa, xps, y, sk, *, cls=ActiveLogisticRegression, record=False, **params):
+    names = ["bank"] + [f"p{i}" for i in range(len(xps))]
+    net = InProcessNetwork(names, timeout=60, record=record)
+    active = cls(epochs=3, batch_size=64, learning_rate=0.3, random_state=0, verbose=False, **params)
+    passives = [PassiveLogisticRegression(allow_insecure_key_size_for_tests=True, key_bits=1024) for _ in xps]
+    roles = {"bank": lambda t: active.fit(xa, y, transport=t, passives=names[1:], private_key=sk)}
+    for name, model, x in zip(names[1:], passives, xps):
+        roles[name] = lambda t, m=model, x=x: m.fit(x, transport=t, active="bank")
+    net.run(roles)
+    return net, active, passives
+
+
+@pytest.mark.parametrize("parties", [1, 2])
+def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties):
+    xg, xh, y = breast
+    xps = [xh] if parties == 1 else [xh[:, :10], xh[:, 10:]]
+    _, a1, p1 = _fit(xg, xps, y, small_keypair[1])
+    net, a2, p2 = _fit(xg, xps, y, small_keypair[1], protocol="feature_key", record=True)
+    np.testing.assert_array_equal(a1.coef_, a2.coef_)
+    assert a1.intercept_ == a2.intercept_ and a1.loss_curve_ == a2.loss_curve_
+    for m1, m2 in zip(p1, p2):
+        np.testing.assert_array_equal(m1.coef_, m2.coef_)
+    # the active encrypted nothing: the passives received no residuals, only gradients under their keys
+    kinds = {type(m).__name__ for _, m in net["p0"].received}
+    assert "Residual" not in kinds and "EncryptedGradient" in kinds
+    got = [m for _, m in net["bank"].received if isinstance(m, msg.EncryptedFeatures)]
+    assert len(got) == parties and got[0].public_key.n_bits == 1024
+    assert len(got[0].features) == len(y) * -(-xps[0].shape[1] // got[0].per_ct)       # every row, once
+
+
+def test_feature_key_linear_regression_matches_label_key(small_keypair):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6))
+    y = x @ np.array([1.5, -2.0, 0.5, 1.0, 0.0, 3.0]) + 0.1 * rng.normal(size=300)
+    _, a1, p1 = _fit(x[:, :3], [x[:, 3:]], y, small_keypair[1], cls=ActiveLinearRegression)
+    _, a2, p2 = _fit(x[:, :3], [x[:, 3:]], y, small_keypair[1], cls=ActiveLinearRegression, protocol="feature_key")
+    np.testing.assert_array_equal(a1.coef_, a2.coef_)
+    np.testing.assert_array_equal(p1[0].coef_, p2[0].coef_)
+
+
+def test_signed_slots_round_trip():
+    layout = Layout(n_features=7, slot_bits=20, per_ct=3)
+    rng = np.random.default_rng(0)
+    q = rng.integers(-2 ** 12, 2 ** 12, size=(5, 7)).astype(object)
+    packed = pack_rows(q, layout)
+    assert len(packed) == 5 * layout.groups
+    d = rng.integers(-50, 50, size=5)
+    totals = [sum(int(d[i]) * packed[i * layout.groups + g] for i in range(5)) for g in range(layout.groups)]
+    assert unpack(totals, layout) == [int(v) for v in (d @ q.astype(np.int64))]
+    with pytest.raises(ValueError, match="beyond the last slot"):
+        unpack([totals[0] + (1 << 60), *totals[1:]], layout)
+
+
+def test_passive_refuses_a_gradient_of_another_scale(breast, small_keypair):
+    from protocols.paillier import EncryptedVector
+    xg, xh, y = breast
+
+    def active(t):
+        setup = msg.Setup(public_key=None, task="logistic", n_rows=len(y), train_index=np.arange(len(y)),
+                          val_index=np.arange(0), epochs=1, batch_size=64, batch_seed=1, learning_rate=0.1,
+                          lr_schedule="constant", lr_decay=0.0, penalty="none", alpha=0.0, residual_frac_bits=24,
+                          protocol="feature_key")
+        t.send("p", setup)
+        t.recv("p", msg.Ready)
+        theirs = t.recv("p", msg.EncryptedFeatures).public_key
+        t.recv("p", msg.PartialScores)
+        t.send("p", msg.EncryptedGradient(EncryptedVector.encrypt(theirs, [1.0], frac_bits=20, int_bits=8)))
+
+    net = InProcessNetwork(["bank", "p"], timeout=10)
+    passive = PassiveLogisticRegression(allow_insecure_key_size_for_tests=True, key_bits=1024)
+    with pytest.raises(ProtocolError, match="under another key, length or scale"):
+        net.run({"bank": active, "p": lambda t: passive.fit(xh, transport=t, active="bank")})
+
+
+def test_passive_refuses_a_small_own_key_and_unknown_protocols(breast, small_keypair):
+    xg, xh, y = breast
+    for passive, protocol, match in [(PassiveLogisticRegression(key_bits=1024), "feature_key", "own key of 1024"),
+                                     (PassiveLogisticRegression(), "carrier_pigeon", "unknown protocol")]:
+        net = InProcessNetwork(["bank", "p"], timeout=10)
+        active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False, protocol="feature_key")
+        active.protocol = protocol                         # bypass the active's own check
+        from vfl.linear import setup as lr_setup
+        with pytest.raises((ProtocolError, ValueError), match=match if protocol == "feature_key" else "protocol"):
+            net.run({"bank": lambda t: active.fit(xg, y, transport=t, passives=["p"], private_key=small_keypair[1]),
+                     "p": lambda t, m=passive: m.fit(xh, transport=t, active="bank")})
+        del lr_setup

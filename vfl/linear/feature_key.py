@@ -1,0 +1,171 @@
+"""Hetero LR with the passives' own keys (``protocol="feature_key"``): no encryption per epoch.
+
+The residuals change every batch; a passive's features do not. So instead of the active
+encrypting [[d]] for every row of every epoch, each passive encrypts its training features
+**once**, under a key of its own that only it holds, and the active computes each batch's
+gradient on those ciphertexts with its plaintext residuals:
+
+0. Setup (once): passive p draws a Paillier key pair (≥ 2048 bits), encodes its standardized,
+   clipped features at ``feature_frac_bits`` and packs ``per_ct`` of them per plaintext in signed
+   slots of ``slot_bits`` (wide enough for a batch's sum); it sends [[X_p]] with its public key.
+   The active checks key size, row count and layout.
+Per mini-batch B:
+1. Each passive sends z_p = X_p[B]·w_p (as in the label-key protocol).
+2. The active computes z and d (exact logistic, Taylor or squared residual, the same fixed-point
+   integers as in the label-key protocol), updates its own weights, and per passive one signed
+   multi-exponentiation per feature group: [[G_p]] = Π_{i∈B} [[X_i]]^{d_i} = [[Σ_i d_i·X_i]],
+   re-randomized (a fresh r^n) before it leaves.
+3. The passive decrypts G_p with its own key, splits the signed slots into X_p[B]ᵀ·d, divides by
+   |B| and updates w_p.
+
+What each party learns: the active learns nothing from [[X_p]] or [[G_p]] (IND-CPA under a key
+it does not hold) and, as before, z_p. The passive learns X_p[B]ᵀ·d, exactly what it unmasks in
+the label-key protocol, and never sees [[d]]. Both sides compute the same integers as the
+label-key protocol, so the two give the same model (tested). Cost: the passive's one-time
+encryption of its rows; per batch the active's multi-exponentiation with |d|-sized exponents
+and one obfuscation, the passive's one decryption per feature group.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from protocols.paillier import EncryptedVector, generate_keypair
+from protocols.paillier.encoding import decode_floats, scalars_to_fixed
+from vfl.errors import ProtocolError
+from vfl.linear import messages as msg
+from vfl.linear.optim import apply_update
+from vfl.linear.training import FEATURE_INT_BITS, RESIDUAL_INT_BITS, ActiveTrainer, PassiveTrainer
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How a passive packs its features: ``per_ct`` signed slots of ``slot_bits`` per plaintext."""
+    n_features: int
+    slot_bits: int
+    per_ct: int
+
+    @property
+    def groups(self) -> int:
+        return -(-self.n_features // self.per_ct)
+
+
+def slot_bits(feature_frac_bits: int, residual_frac_bits: int, max_batch: int) -> int:
+    """Room for |Σ_{i<max_batch} d_i·x_i| in a signed slot (plus one bit of margin)."""
+    x_bits = FEATURE_INT_BITS + feature_frac_bits
+    d_bits = RESIDUAL_INT_BITS + residual_frac_bits
+    return x_bits + d_bits + int(max_batch).bit_length() + 2
+
+
+def layout_for(n_features: int, setup: msg.Setup, feature_frac_bits: int, n_bits: int) -> Layout:
+    bits = slot_bits(feature_frac_bits, setup.residual_frac_bits, 2 * setup.batch_size)   # tails merge
+    per_ct = max(1, min(n_features, (n_bits - 3) // bits))
+    return Layout(n_features, bits, per_ct)
+
+
+def pack_rows(q: np.ndarray, layout: Layout) -> list[int]:
+    """Row-major packed plaintexts: group g of row i is Σ_j q[i, g·per_ct + j]·2^(slot_bits·j)."""
+    out = []
+    for row in q.tolist():
+        for g in range(layout.groups):
+            acc = 0
+            for v in reversed(row[g * layout.per_ct:(g + 1) * layout.per_ct]):
+                acc = (acc << layout.slot_bits) + v
+            out.append(acc)
+    return out
+
+
+def unpack(totals: list[int], layout: Layout) -> list[int]:
+    """The signed slots of each group's total, features in order."""
+    out, half, mask = [], 1 << (layout.slot_bits - 1), (1 << layout.slot_bits) - 1
+    for g, total in enumerate(totals):
+        count = min(layout.per_ct, layout.n_features - g * layout.per_ct)
+        for _ in range(count):
+            v = total & mask
+            v = v - (1 << layout.slot_bits) if v >= half else v
+            out.append(v)
+            total = (total - v) >> layout.slot_bits
+        if total:
+            raise ValueError("bits beyond the last slot")
+    return out
+
+
+class FeatureKeyActiveTrainer(ActiveTrainer):
+    """The label party, computing each passive's gradient on that passive's ciphertexts."""
+
+    def __init__(self, *args, passive_features: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passive_features = passive_features
+
+    def run(self):
+        self.features = {p: self._receive_features(p) for p in self.passives}
+        self.position = np.full(self.cfg.n_rows, -1, np.int64)
+        self.position[self.cfg.train_index] = np.arange(len(self.cfg.train_index))
+        return super().run()
+
+    def _receive_features(self, name: str) -> tuple[EncryptedVector, Layout]:
+        """A passive's [[X_p]], checked against its declared feature count and the batch size."""
+        m = self.t.recv(name, msg.EncryptedFeatures)
+        n_features = self.passive_features[name]
+        enc, n_train = m.features, len(self.cfg.train_index)
+        need = slot_bits(0, self.cfg.residual_frac_bits, 2 * self.cfg.batch_size)
+        ok = isinstance(m.per_ct, int) and isinstance(m.slot_bits, int) and 1 <= m.per_ct <= n_features \
+            and need <= m.slot_bits and m.per_ct * m.slot_bits <= m.public_key.n_bits - 3
+        layout = Layout(n_features, m.slot_bits, m.per_ct) if ok else None
+        if layout is None or len(enc) != n_train * layout.groups or enc.public_key != m.public_key:
+            raise ProtocolError(f"{name} sent encrypted features that do not match {n_train} rows of "
+                                f"{n_features} features")
+        return enc, layout
+
+    def _prefetch(self, count: int):
+        return None                         # nothing to encrypt per batch
+
+    def _batch(self, rows: np.ndarray, lr: float, randomizers, next_size: int):
+        z = self._scores(rows)
+        d = self._residual(z, rows)
+        self._own_update(rows, d, lr)
+        scalars = d.reshape(1, -1)
+        for p in self.passives:
+            enc, layout = self.features[p]
+            idx = self.position[rows] * layout.groups
+            parts = [enc[idx + g].matmul(scalars, frac_bits=self.cfg.residual_frac_bits,
+                                         scalar_bits=RESIDUAL_INT_BITS + self.cfg.residual_frac_bits)
+                     for g in range(layout.groups)]
+            self.t.send(p, msg.EncryptedGradient(EncryptedVector.concat(parts)))
+        return self._loss(z, rows), None
+
+
+class FeatureKeyPassiveTrainer(PassiveTrainer):
+    """A feature party that encrypts its training rows once, under its own key."""
+
+    def __init__(self, *args, key_bits: int = 2048, allow_small_key: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_bits, self.allow_small_key = key_bits, allow_small_key
+
+    def run(self) -> int:
+        cfg = self.cfg
+        public, self.sk = generate_keypair(self.key_bits, allow_insecure_key_size_for_tests=self.allow_small_key)
+        self.layout = layout_for(self.x.shape[1], cfg, self.frac_bits, public.n_bits)
+        q, _ = scalars_to_fixed(self.x[cfg.train_index], self.frac_bits)        # as the label-key protocol
+        q = np.asarray(q, dtype=object).reshape(len(cfg.train_index), -1)
+        plain = pack_rows(q, self.layout)
+        top = (self.layout.per_ct - 1) * self.layout.slot_bits + FEATURE_INT_BITS + self.frac_bits + 1
+        enc = EncryptedVector.encrypt(self.sk, np.asarray(plain, dtype=object), frac_bits=0, int_bits=top)
+        self.t.send(self.active, msg.EncryptedFeatures(public_key=public, features=enc,
+                                                       slot_bits=self.layout.slot_bits, per_ct=self.layout.per_ct))
+        self.t.register_public_key(public)
+        return super().run()
+
+    def _batch(self, rows: np.ndarray, lr: float) -> None:
+        self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
+        enc = self.t.recv(self.active, msg.EncryptedGradient).gradient
+        if enc.public_key != self.sk.public_key or len(enc) != self.layout.groups \
+                or enc.exponent != self.cfg.residual_frac_bits:
+            raise ProtocolError(f"{self.active} sent an encrypted gradient under another key, length or scale")
+        try:
+            ints = unpack(enc.decrypt_ints(self.sk), self.layout)
+        except (OverflowError, ValueError):
+            raise ProtocolError(f"{self.active} sent an encrypted gradient outside its possible range") from None
+        gradient = decode_floats(ints, self.frac_bits + self.cfg.residual_frac_bits) / len(rows)
+        self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)
