@@ -151,3 +151,19 @@ def test_multiclass_secureboost_three_parties_over_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert len(pred) == 178 and {"probability_2", "predicted_class"} <= set(pred.columns)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_feature_key_lr_over_processes_gives_the_label_key_model(trained, tmp_path):
+    tmp, _, label_key = trained
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
+                              host=datasets.path("breast_hetero_host")).replace(
+        "random_state = 0", 'random_state = 0\nprotocol = "feature_key"'))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["metrics"] == label_key["metrics"] and report["loss_curve"] == label_key["loss_curve"]
+    lab = [json.loads((d / "out" / "model" / "lab.json").read_text())["arrays"]["coef"] for d in (tmp, tmp_path)]
+    assert lab[0] == lab[1]
