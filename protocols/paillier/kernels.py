@@ -6,7 +6,7 @@ import secrets
 import gmpy2
 from gmpy2 import mpz
 
-from protocols.paillier.multiexp import multiexp_columns
+from protocols.paillier.multiexp import multiexp_columns, offset_multiexp
 
 
 def encrypt_chunk(key, residues: list) -> list:
@@ -42,6 +42,11 @@ def obfuscate_chunk(public_key, ciphertexts: list) -> list:
                 break
         out.append(c * gmpy2.powmod(r, n, n2) % n2)
     return out
+
+
+def weighted_sum_chunk(public_key, tasks: list) -> list:
+    """Each task is (bases, signed scalars, scalar_bits); one offset multi-exponentiation per task."""
+    return [offset_multiexp(bases, scalars, public_key.nsquare, bits) for bases, scalars, bits in tasks]
 
 
 def matmul_chunk(public_key, tasks: list) -> list:

@@ -43,15 +43,22 @@ def _bucket_window(bases: list[mpz], digits: list[int], buckets_count: int, modu
     return acc
 
 
-def multiexp(bases: list[mpz], scalars: list[int], modulus: mpz, window: int | None = None) -> mpz:
-    """Π bases[i]^scalars[i] mod ``modulus`` for non-negative integer scalars."""
+def multiexp(bases: list[mpz], scalars: list[int], modulus: mpz, window: int | None = None,
+             bits: int | None = None) -> mpz:
+    """Π bases[i]^scalars[i] mod ``modulus`` for non-negative integer scalars.
+
+    ``bits``: a declared bound on the scalars' bit length, so the number of windows (and the
+    window width) does not depend on the largest scalar actually given.
+    """
     if len(bases) != len(scalars):
         raise ValueError(f"{len(bases)} bases but {len(scalars)} scalars")
     modulus = mpz(modulus)
     top = max(scalars, default=0)
     if top < 0 or min(scalars, default=0) < 0:
         raise ValueError("multiexp takes non-negative scalars; use signed_multiexp")
-    bits = int(top).bit_length()
+    if bits is not None and int(top).bit_length() > bits:
+        raise ValueError(f"a scalar has more than the declared {bits} bits")
+    bits = int(top).bit_length() if bits is None else bits
     if bits == 0:
         return mpz(1)
     c = window or best_window(len(bases), bits)
@@ -84,6 +91,27 @@ def signed_multiexp(bases: list[mpz], scalars: list[int], modulus: mpz) -> mpz:
     if neg_b:
         result = result * gmpy2.invert(multiexp(neg_b, neg_k, modulus), modulus) % modulus
     return result
+
+
+def offset_multiexp(bases: list[mpz], scalars: list[int], modulus: mpz, scalar_bits: int) -> mpz:
+    """Π bases[i]^scalars[i] for signed |scalars[i]| < 2^scalar_bits, with the same sequence of
+    operations whatever the signs and sizes (bases must be invertible).
+
+    ``signed_multiexp`` splits by sign, so its time tells how many scalars are negative. Here
+    every scalar is shifted by 2^scalar_bits into [1, 2^(scalar_bits+1)), one multi-exponentiation
+    runs with a fixed window count, and one correction (Π bases)^(−2^scalar_bits) removes the
+    shift. Only the bucket step's skipping of zero digits still depends on the digits.
+    """
+    shift = 1 << scalar_bits
+    if any(not -shift < k < shift for k in scalars):
+        raise ValueError(f"a scalar is outside ±2^{scalar_bits}")
+    modulus = mpz(modulus)
+    bits = scalar_bits + 1
+    raised = multiexp(bases, [k + shift for k in scalars], modulus, window=best_window(len(bases), bits), bits=bits)
+    product = mpz(1)
+    for b in bases:
+        product = product * b % modulus
+    return raised * gmpy2.invert(gmpy2.powmod(product, shift, modulus), modulus) % modulus
 
 
 def multiexp_columns(public_key, bases: list[mpz], columns: list[list[int]]) -> list[mpz]:

@@ -278,6 +278,31 @@ class EncryptedVector:
             cts = [a * b % n2 for a, b in zip(cts, part)]
         return self._new(cts, self.exponent + frac_bits, mag)
 
+    def weighted_sum(self, weights, *, frac_bits: int, scalar_bits: int,
+                     workers: int | None = None) -> "EncryptedVector":
+        """``[[Σ_i w_i·v_i]]`` (a vector of length 1) for plaintext weights |encoded w| < 2^scalar_bits.
+
+        Unlike :meth:`matmul` the work does not depend on the weights' signs or largest size
+        (:func:`~protocols.paillier.multiexp.offset_multiexp`): use it where the party that owns
+        the weights computes and someone else can time it. The ciphertexts must be invertible
+        mod n² (checked when they were received).
+        """
+        ints, k_bits = scalars_to_fixed(np.asarray(weights).reshape(-1), frac_bits)
+        if len(ints) != len(self):
+            raise ValueError(f"{len(ints)} weights for {len(self)} ciphertexts")
+        if k_bits > scalar_bits:
+            raise EncodingError(f"weights need {k_bits} bits, more than the declared {scalar_bits}")
+        mag = self.mag_bits + scalar_bits + max(len(self) - 1, 0).bit_length()
+        check_headroom(mag, self.public_key.n_bits, "weighted sum")
+        # each worker takes a share of the bases: its offset correction is self-contained
+        parts = max(min(resolve_workers(workers), len(ints) // MATMUL_SPLIT_MIN), 1)
+        step = -(-len(ints) // parts) if ints else 1
+        tasks = [(self.ciphertexts[a:a + step], ints[a:a + step], scalar_bits) for a in range(0, len(ints), step)]
+        n2, ct = self.public_key.nsquare, mpz(1)
+        for part in map_chunks(kernels.weighted_sum_chunk, self.public_key, tasks, workers=workers, min_chunk=1):
+            ct = ct * part % n2
+        return self._new([ct], self.exponent + frac_bits, mag)
+
     def __rmatmul__(self, matrix) -> "EncryptedVector":
         return self.matmul(matrix)
 

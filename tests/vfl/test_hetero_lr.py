@@ -249,3 +249,24 @@ def test_passive_refuses_a_residual_that_breaks_the_setup(small_keypair):
 def generate_other_key():
     from protocols.paillier import generate_keypair
     return generate_keypair(512, allow_insecure_key_size_for_tests=True)[0]
+
+
+def test_active_decrypts_no_more_than_a_gradient(breast, small_keypair):
+    """A passive that sends the residuals back as its "gradient" would have them decrypted."""
+    from protocols.paillier import PackedEncryptedVector
+    from vfl.linear import messages as msg
+    xg, xh, y, train, _ = breast
+
+    def passive(t):
+        setup = t.recv("bank", msg.Setup)
+        t.send("bank", msg.Ready(n_features=2))
+        rows = len(setup.train_index) if setup.batch_size >= len(setup.train_index) else setup.batch_size
+        t.send("bank", msg.PartialScores(np.zeros(rows)))
+        residual = t.recv("bank", msg.Residual).residual
+        t.send("bank", msg.MaskedGradient(PackedEncryptedVector.from_vector(residual)))
+
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False)
+    with pytest.raises(ProtocolError, match="insurer sent a masked gradient of 64 values for its 2 features"):
+        net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
+                                              private_key=small_keypair[1]), "insurer": passive})

@@ -25,7 +25,7 @@ def breast():
 def _fit(xa, xps, y, sk, *, cls=ActiveLogisticRegression, record=False, **params):
     names = ["bank"] + [f"p{i}" for i in range(len(xps))]
     net = InProcessNetwork(names, timeout=60, record=record)
-    active = cls(epochs=3, batch_size=64, learning_rate=0.3, random_state=0, verbose=False, **params)
+    active = cls(epochs=3, batch_size=64, learning_rate=0.3, random_state=0, verbose=False, key_bits=1024, **params)
     passives = [PassiveLogisticRegression(allow_insecure_key_size_for_tests=True, key_bits=1024) for _ in xps]
     roles = {"bank": lambda t: active.fit(xa, y, transport=t, passives=names[1:], private_key=sk)}
     for name, model, x in zip(names[1:], passives, xps):
@@ -108,3 +108,46 @@ def test_passive_refuses_a_small_own_key_and_unknown_protocols(breast, small_key
             net.run({"bank": lambda t: active.fit(xg, y, transport=t, passives=["p"], private_key=small_keypair[1]),
                      "p": lambda t, m=passive: m.fit(xh, transport=t, active="bank")})
         del lr_setup
+
+
+def test_offset_multiexp_equals_signed_multiexp_and_weighted_sum_decrypts(small_keypair):
+    from gmpy2 import mpz
+
+    from protocols.paillier import EncryptedVector
+    from protocols.paillier.multiexp import offset_multiexp, signed_multiexp
+    pk, sk = small_keypair
+    rng = np.random.default_rng(3)
+    bases = [mpz(int(v)) for v in rng.integers(2, 2 ** 62, size=40)]
+    for scalars in ([int(v) for v in rng.integers(-2 ** 20, 2 ** 20, size=40)], [-5] * 40, [0] * 40, [7] * 40):
+        assert offset_multiexp(bases, scalars, pk.nsquare, 21) == signed_multiexp(bases, scalars, pk.nsquare)
+    with pytest.raises(ValueError, match="outside"):
+        offset_multiexp(bases[:1], [2 ** 21], pk.nsquare, 21)
+    v, w = rng.normal(size=30), rng.normal(size=30) * 0.4
+    enc = EncryptedVector.encrypt(sk, v, frac_bits=16, int_bits=4)
+    total = enc.weighted_sum(w, frac_bits=24, scalar_bits=25).decrypt(sk)
+    expected = (enc.matmul(w.reshape(1, -1), frac_bits=24)).decrypt(sk)
+    assert total.tolist() == expected.tolist() and abs(total[0] - v @ w) < 1e-4
+
+
+@pytest.mark.parametrize("case,match", [("key", "512-bit key, below the 1024-bit minimum"),
+                                        ("invertible", "not valid ciphertexts"), ("rows", "do not match")])
+def test_active_refuses_bad_encrypted_features(breast, small_keypair, case, match):
+    from gmpy2 import mpz
+
+    from protocols.paillier import EncryptedVector, generate_keypair
+    xg, xh, y = breast
+    pk = generate_keypair(512 if case == "key" else 1024, allow_insecure_key_size_for_tests=True)[0]
+
+    def passive(t):
+        t.recv("bank", msg.Setup)
+        t.send("bank", msg.Ready(n_features=3))
+        n = len(y) - (1 if case == "rows" else 0)
+        enc = EncryptedVector.encrypt(pk, np.zeros(n), frac_bits=0, int_bits=200)
+        if case == "invertible":
+            enc = EncryptedVector(pk, [mpz(pk.n)] + enc.ciphertexts[1:], 0, enc.mag_bits)
+        t.send("bank", msg.EncryptedFeatures(public_key=pk, features=enc, slot_bits=75, per_ct=3))
+
+    net = InProcessNetwork(["bank", "p"], timeout=10)
+    active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False, key_bits=1024, protocol="feature_key")
+    with pytest.raises(ProtocolError, match=match):
+        net.run({"bank": lambda t: active.fit(xg, y, transport=t, passives=["p"]), "p": passive})

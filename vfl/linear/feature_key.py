@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import gmpy2
 import numpy as np
+from gmpy2 import mpz
 
 from protocols.paillier import EncryptedVector, generate_keypair
 from protocols.paillier.encoding import decode_floats, scalars_to_fixed
@@ -58,10 +60,17 @@ def slot_bits(feature_frac_bits: int, residual_frac_bits: int, max_batch: int) -
     return x_bits + d_bits + int(max_batch).bit_length() + 2
 
 
+def _weight_bits(setup: msg.Setup) -> int:
+    """Declared bound on an encoded residual: |d·2^residual_frac_bits| < 2^this."""
+    return RESIDUAL_INT_BITS + setup.residual_frac_bits
+
+
 def layout_for(n_features: int, setup: msg.Setup, feature_frac_bits: int, n_bits: int) -> Layout:
     bits = slot_bits(feature_frac_bits, setup.residual_frac_bits, 2 * setup.batch_size)   # tails merge
-    per_ct = max(1, min(n_features, (n_bits - 3) // bits))
-    return Layout(n_features, bits, per_ct)
+    if bits > n_bits - 3:
+        raise ProtocolError(f"a {bits}-bit slot does not fit this party's {n_bits}-bit key: lower the "
+                            "precision or the batch size")
+    return Layout(n_features, bits, min(n_features, (n_bits - 3) // bits))
 
 
 def pack_rows(q: np.ndarray, layout: Layout) -> list[int]:
@@ -94,9 +103,9 @@ def unpack(totals: list[int], layout: Layout) -> list[int]:
 class FeatureKeyActiveTrainer(ActiveTrainer):
     """The label party, computing each passive's gradient on that passive's ciphertexts."""
 
-    def __init__(self, *args, passive_features: dict, **kwargs):
+    def __init__(self, *args, min_key_bits: int = 2048, **kwargs):
         super().__init__(*args, **kwargs)
-        self.passive_features = passive_features
+        self.min_key_bits = min_key_bits
 
     def run(self):
         self.features = {p: self._receive_features(p) for p in self.passives}
@@ -105,17 +114,27 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
         return super().run()
 
     def _receive_features(self, name: str) -> tuple[EncryptedVector, Layout]:
-        """A passive's [[X_p]], checked against its declared feature count and the batch size."""
+        """A passive's [[X_p]], checked against its declared feature count, the batch size, the key
+        size and invertibility (before the first batch needs any of it)."""
         m = self.t.recv(name, msg.EncryptedFeatures)
         n_features = self.passive_features[name]
-        enc, n_train = m.features, len(self.cfg.train_index)
+        enc, n_train, key = m.features, len(self.cfg.train_index), m.public_key
         need = slot_bits(0, self.cfg.residual_frac_bits, 2 * self.cfg.batch_size)
         ok = isinstance(m.per_ct, int) and isinstance(m.slot_bits, int) and 1 <= m.per_ct <= n_features \
-            and need <= m.slot_bits and m.per_ct * m.slot_bits <= m.public_key.n_bits - 3
+            and need <= m.slot_bits and m.per_ct * m.slot_bits <= key.n_bits - 3
         layout = Layout(n_features, m.slot_bits, m.per_ct) if ok else None
-        if layout is None or len(enc) != n_train * layout.groups or enc.public_key != m.public_key:
+        if layout is None or len(enc) != n_train * layout.groups or enc.public_key != key or enc.exponent != 0 \
+                or enc.mag_bits + _weight_bits(self.cfg) + (2 * self.cfg.batch_size).bit_length() > key.n_bits - 3:
             raise ProtocolError(f"{name} sent encrypted features that do not match {n_train} rows of "
-                                f"{n_features} features")
+                                f"{n_features} features and the batch size")
+        if key.n_bits < self.min_key_bits:
+            raise ProtocolError(f"{name} encrypted its features under a {key.n_bits}-bit key, below "
+                                f"the {self.min_key_bits}-bit minimum")
+        product = mpz(1)
+        for c in enc.ciphertexts:                 # one gcd: every ciphertext must be invertible
+            product = product * c % key.n
+        if gmpy2.gcd(product, key.n) != 1:
+            raise ProtocolError(f"{name} sent encrypted features that are not valid ciphertexts")
         return enc, layout
 
     def _prefetch(self, count: int):
@@ -125,12 +144,14 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
         z = self._scores(rows)
         d = self._residual(z, rows)
         self._own_update(rows, d, lr)
-        scalars = d.reshape(1, -1)
+        # exact logistic residuals lie in (−1, 1): a tighter declared bound, shorter exponents
+        exact_logistic = self.cfg.task == "logistic" and not self.taylor
+        bits = (1 if exact_logistic else RESIDUAL_INT_BITS) + self.cfg.residual_frac_bits
         for p in self.passives:
             enc, layout = self.features[p]
             idx = self.position[rows] * layout.groups
-            parts = [enc[idx + g].matmul(scalars, frac_bits=self.cfg.residual_frac_bits,
-                                         scalar_bits=RESIDUAL_INT_BITS + self.cfg.residual_frac_bits)
+            # the work must not depend on d (its signs are labels): offset_multiexp, not matmul
+            parts = [enc[idx + g].weighted_sum(d, frac_bits=self.cfg.residual_frac_bits, scalar_bits=bits)
                      for g in range(layout.groups)]
             self.t.send(p, msg.EncryptedGradient(EncryptedVector.concat(parts)))
         return self._loss(z, rows), None
@@ -163,9 +184,12 @@ class FeatureKeyPassiveTrainer(PassiveTrainer):
         if enc.public_key != self.sk.public_key or len(enc) != self.layout.groups \
                 or enc.exponent != self.cfg.residual_frac_bits:
             raise ProtocolError(f"{self.active} sent an encrypted gradient under another key, length or scale")
+        limit = len(rows) << (FEATURE_INT_BITS + self.frac_bits + RESIDUAL_INT_BITS + self.cfg.residual_frac_bits)
         try:
             ints = unpack(enc.decrypt_ints(self.sk), self.layout)
         except (OverflowError, ValueError):
-            raise ProtocolError(f"{self.active} sent an encrypted gradient outside its possible range") from None
+            ints = [limit]
+        if any(not -limit < v < limit for v in ints):
+            raise ProtocolError(f"{self.active} sent an encrypted gradient outside its possible range")
         gradient = decode_floats(ints, self.frac_bits + self.cfg.residual_frac_bits) / len(rows)
         self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)

@@ -74,12 +74,12 @@ class _ActiveLinear:
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
             options = dict(tol=self.tol, n_iter_no_change=self.n_iter_no_change, approximation=self.approximation,
-                           verbose=self.verbose)
+                           verbose=self.verbose, passive_features=self.passive_features_)
             if label_key:
                 trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels, **options)
             else:
                 trainer = FeatureKeyActiveTrainer(transport, list(passives), None, setup, self._scale(x), labels,
-                                                  passive_features=self.passive_features_, **options)
+                                                  min_key_bits=min(2048, self.key_bits), **options)
             history = trainer.run()
         self.coef_, self.intercept_ = trainer.coef, trainer.intercept
         self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.val_loss

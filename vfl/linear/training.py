@@ -60,8 +60,9 @@ class ActiveTrainer:
 
     def __init__(self, transport, passives: list[str], private_key, setup: msg.Setup, x: np.ndarray,
                  y: np.ndarray, *, tol: float, n_iter_no_change: int, approximation: str = "none",
-                 verbose: bool = True):
+                 verbose: bool = True, passive_features: dict | None = None):
         self.t, self.passives, self.sk, self.cfg = transport, passives, private_key, setup
+        self.passive_features = passive_features or {}      # from their Ready messages
         self.x, self.y = x, y
         self.tol, self.patience, self.verbose = tol, n_iter_no_change, verbose
         self.taylor = approximation == "taylor"
@@ -109,6 +110,9 @@ class ActiveTrainer:
         self._own_update(rows, d, lr)
         for p in self.passives:
             masked = self.t.recv(p, msg.MaskedGradient).gradient
+            expected = self.passive_features.get(p)
+            if expected is not None and len(masked) != expected:     # decrypt no more than a gradient
+                raise ProtocolError(f"{p} sent a masked gradient of {len(masked)} values for its {expected} features")
             values = masked.decrypt_ints(self.sk)
             self.t.send(p, msg.DecryptedMaskedGradient(tuple(str(v) for v in values)))
         return self._loss(z, rows), upcoming
