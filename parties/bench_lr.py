@@ -56,22 +56,26 @@ def _ours(args) -> dict:
             "bytes_sent": bytes_sent(spec, result.stats)}
 
 
-def _phe(rows: int, features: int, batches: int, total_rows: int) -> dict:
+def _phe_fixture(rows: int, features: int):
+    """A phe key pair (ours, converted) and a seeded residual vector and feature matrix."""
     pk, sk = generate_keypair(2048)
     ppub = to_phe_public(pk)
-    ppriv = to_phe_private(sk, ppub)
     rng = np.random.default_rng(0)
-    d, x = rng.normal(size=rows) * 0.3, rng.normal(size=(rows, features))
+    return ppub, to_phe_private(sk, ppub), rng.normal(size=rows) * 0.3, rng.normal(size=(rows, features))
+
+
+def _timed(fn):
     t0 = time.perf_counter()
-    enc = [ppub.encrypt(float(v)) for v in d]
-    t_enc = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    grads = [sum((enc[i] * float(x[i, j]) for i in range(1, rows)), enc[0] * float(x[0, j])) for j in range(features)]
-    t_mat = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    masked = [g + secrets.randbits(64) for g in grads]
-    plain = [ppriv.decrypt(m) for m in masked]
-    t_batch = time.perf_counter() - t0
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _phe(rows: int, features: int, batches: int, total_rows: int) -> dict:
+    ppub, ppriv, d, x = _phe_fixture(rows, features)
+    enc, t_enc = _timed(lambda: [ppub.encrypt(float(v)) for v in d])
+    grads, t_mat = _timed(lambda: [sum((enc[i] * float(x[i, j]) for i in range(1, rows)), enc[0] * float(x[0, j]))
+                                   for j in range(features)])
+    plain, t_batch = _timed(lambda: [ppriv.decrypt(g + secrets.randbits(64)) for g in grads])
     per_row = (t_enc + t_mat) / rows
     return {"rows_measured": rows, "encrypt_s_per_row": t_enc / rows, "matmul_s_per_row": t_mat / rows,
             "mask_decrypt_s_per_batch": t_batch, "epoch_seconds_scaled": per_row * total_rows + t_batch * batches,
@@ -79,20 +83,11 @@ def _phe(rows: int, features: int, batches: int, total_rows: int) -> dict:
 
 
 def _phe_feature_key(rows: int, features: int, batches: int, total_rows: int) -> dict:
-    pk, sk = generate_keypair(2048)
-    ppub = to_phe_public(pk)
-    ppriv = to_phe_private(sk, ppub)
-    rng = np.random.default_rng(0)
-    d, x = rng.normal(size=rows) * 0.3, rng.normal(size=(rows, features))
-    t0 = time.perf_counter()
-    enc = [[ppub.encrypt(float(v)) for v in row] for row in x]
-    t_enc = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    grads = [sum((enc[i][j] * float(d[i]) for i in range(1, rows)), enc[0][j] * float(d[0])) for j in range(features)]
-    t_mat = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    plain = [ppriv.decrypt(g) for g in grads]
-    t_batch = time.perf_counter() - t0
+    ppub, ppriv, d, x = _phe_fixture(rows, features)
+    enc, t_enc = _timed(lambda: [[ppub.encrypt(float(v)) for v in row] for row in x])
+    grads, t_mat = _timed(lambda: [sum((enc[i][j] * float(d[i]) for i in range(1, rows)), enc[0][j] * float(d[0]))
+                                   for j in range(features)])
+    plain, t_batch = _timed(lambda: [ppriv.decrypt(g) for g in grads])
     return {"rows_measured": rows, "encrypt_s_per_row": t_enc / rows, "matmul_s_per_row": t_mat / rows,
             "decrypt_s_per_batch": t_batch, "setup_seconds_scaled": t_enc / rows * total_rows,
             "epoch_seconds_scaled": t_mat / rows * total_rows + t_batch * batches, "checked": len(plain) == features}
