@@ -60,11 +60,6 @@ def slot_bits(feature_frac_bits: int, residual_frac_bits: int, max_batch: int) -
     return x_bits + d_bits + int(max_batch).bit_length() + 2
 
 
-def _weight_bits(setup: msg.Setup) -> int:
-    """Declared bound on an encoded residual: |d·2^residual_frac_bits| < 2^this."""
-    return RESIDUAL_INT_BITS + setup.residual_frac_bits
-
-
 def layout_for(n_features: int, setup: msg.Setup, feature_frac_bits: int, n_bits: int) -> Layout:
     bits = slot_bits(feature_frac_bits, setup.residual_frac_bits, 2 * setup.batch_size)   # tails merge
     if bits > n_bits - 3:
@@ -124,7 +119,7 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
             and need <= m.slot_bits and m.per_ct * m.slot_bits <= key.n_bits - 3
         layout = Layout(n_features, m.slot_bits, m.per_ct) if ok else None
         if layout is None or len(enc) != n_train * layout.groups or enc.public_key != key or enc.exponent != 0 \
-                or enc.mag_bits + _weight_bits(self.cfg) + (2 * self.cfg.batch_size).bit_length() > key.n_bits - 3:
+                or enc.mag_bits + self._weight_bits() + (2 * self.cfg.batch_size).bit_length() > key.n_bits - 3:
             raise ProtocolError(f"{name} sent encrypted features that do not match {n_train} rows of "
                                 f"{n_features} features and the batch size")
         if key.n_bits < self.min_key_bits:
@@ -137,6 +132,12 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
             raise ProtocolError(f"{name} sent encrypted features that are not valid ciphertexts")
         return enc, layout
 
+    def _weight_bits(self) -> int:
+        """Declared bound on an encoded residual, |d·2^residual_frac_bits| < 2^this. Exact
+        logistic residuals lie in (−1, 1): a tighter bound, shorter exponents."""
+        exact_logistic = self.cfg.task == "logistic" and not self.taylor
+        return (1 if exact_logistic else RESIDUAL_INT_BITS) + self.cfg.residual_frac_bits
+
     def _prefetch(self, count: int):
         return None                         # nothing to encrypt per batch
 
@@ -144,9 +145,7 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
         z = self._scores(rows)
         d = self._residual(z, rows)
         self._own_update(rows, d, lr)
-        # exact logistic residuals lie in (−1, 1): a tighter declared bound, shorter exponents
-        exact_logistic = self.cfg.task == "logistic" and not self.taylor
-        bits = (1 if exact_logistic else RESIDUAL_INT_BITS) + self.cfg.residual_frac_bits
+        bits = self._weight_bits()
         for p in self.passives:
             enc, layout = self.features[p]
             idx = self.position[rows] * layout.groups

@@ -152,12 +152,10 @@ class ActiveTrainer:
             return
         rows, f = job.rows, self.p.frac_bits
         pairs = np.ldexp(np.stack([job.gi[rows], job.hi[rows]], axis=2).reshape(-1).astype(np.float64), -f)
-        pending, self.pending = self.pending, None
-        randomizers = pending.result() if pending else None
-        if randomizers is not None and len(randomizers) != len(rows):
-            randomizers = None
+        pending, self.pending = self.pending, None      # every tree samples the same number of rows
         gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=f, int_bits=job.int_bits, sum_terms=len(rows),
-                                           slots=2 * self.b.n_outputs, workers=self.workers, randomizers=randomizers)
+                                           slots=2 * self.b.n_outputs, workers=self.workers,
+                                           randomizers=pending.result() if pending else None)
         for name, cols in job.passive_columns.items():
             self.t.send(name, msg.GradHess(tree=job.index, gh=gh, rows=rows.astype(np.int64),
                                            features=cols.astype(np.int64)))
@@ -181,7 +179,7 @@ class ActiveTrainer:
                                        node_of_row=request), job.peers)
             choices, lefts = {}, {}
             if to_split:
-                choices = self._choices(job, depth, to_split, node_of_row, sums)
+                choices = self._choices(job, depth, to_split, inside, sums)
                 lefts = self._exchange_splits(job, depth, choices, node_of_row)
             frontier = self._apply(job, tree, frontier, choices, lefts, node_of_row, sums)
             if not to_split:
@@ -192,10 +190,11 @@ class ActiveTrainer:
         return float(h.sum()) * 2.0 ** -self.p.frac_bits >= 2 * self.p.min_child_weight and bool((h > 0).all())
 
     # -- finding the best split per node ------------------------------------------------------
-    def _choices(self, job: TreeJob, depth, to_split, node_of_row, sums) -> dict[int, Choice]:
+    def _choices(self, job: TreeJob, depth, to_split, inside: dict, sums) -> dict[int, Choice]:
+        """``inside``: per node, the mask of its sampled rows."""
         best: dict[int, Choice] = {}
         for k in to_split:
-            rows = np.flatnonzero(job.carries & (node_of_row == k))
+            rows = np.flatnonzero(inside[k])
             for f, gl, hl in own_entries(self.codes[rows], job.gi[rows], job.hi[rows], self.n_bins, job.own_columns):
                 self._consider(best, k, 0, int(f), gl, hl, sums[k])
         for p, name in enumerate(self.passives, start=1):
