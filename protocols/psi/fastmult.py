@@ -1,7 +1,7 @@
 """Batch X25519 for a party's OWN hashed ids: Intel crypto_mb (AVX-512 IFMA), guarded; else libsodium.
 
 Why. Half of the PSI's scalar multiplications are ``H(own id)^k``. Intel's multi-buffer
-``mbx_x25519_mb8`` (PyPI ``ipp-crypto``, runtime libraries from ``intel-cmplr-lib-rt``) does
+``mbx_x25519_mb8`` (PyPI ``ipp-crypto``, Apache-2.0, a default dependency on Linux x86_64) does
 eight of them per call at ≈7 µs each on this project's CPU, against ≈31 µs in libsodium, with
 byte-identical results on such inputs. So the wire format does not change: a party with this
 path and one without interoperate.
@@ -13,8 +13,15 @@ curve, and landing in a guarded range (≈3·2^128 of 2^255 values) takes ≈2^1
 active party that picks the salt. Every multiplication of a point received from a peer stays
 on :func:`protocols.psi.group.mult_blob` (libsodium), the vetted path.
 
+No Intel compiler runtime. The wheel's ``libcrypto_mb.so`` lists four libraries of Intel's
+compiler runtime (``intel-cmplr-lib-rt``, proprietary EULA) as NEEDED but imports no symbol from
+them: its only undefined symbols are glibc's and OpenSSL 3's. So it is loaded from an in-memory
+copy (``memfd``) whose dynamic section lacks those four entries, and only if the file is the
+build this was checked on (:data:`LIBRARY_SHA256`). ``RTLD_NOW`` resolves every symbol at load,
+so a build that did use them would fail to load, not fail later. Nothing is written to disk.
+
 Guards, in order.
-  - Loaded only on Linux x86_64 when the wheels are installed, the CPU has the features
+  - Loaded only on Linux x86_64 when ipp-crypto is installed, the CPU has the features
     (``mbx_is_crypto_mb_applicable`` and ``/proc/cpuinfo``: calling it without them would be
     SIGILL, which no self-test survives) and ``$VFL_PSI_FAST`` is not ``0``.
   - Load-time self-test against libsodium: RFC 7748 vectors and a few hundred random inputs.
@@ -31,10 +38,12 @@ never logged; the scalar's copy handed to C is zeroed after use.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 import platform
 import secrets
+import struct
 import threading
 from importlib import metadata
 
@@ -51,7 +60,10 @@ LANES = 8                          # points per mbx_x25519_mb8 call
 SPOT_EVERY = 64                    # one libsodium re-check per this many fast results
 SELF_TEST_INPUTS = 256
 LIBRARY = ("ipp-crypto", "libcrypto_mb.so.13")
-RUNTIME = ("intel-cmplr-lib-rt", ("libintlc.so.5", "libimf.so", "libsvml.so", "libirng.so"))
+# ipp-crypto 2026.2.0's libcrypto_mb.so.13.3: NEEDED entries checked to be unused (no undefined
+# symbol but glibc's and OpenSSL's, no version requirement on them)
+LIBRARY_SHA256 = "75adfaef19bd54503b1403b34b00a885fb3690235839559ca8119cc608745d0c"
+UNUSED_NEEDED = frozenset({"libintlc.so.5", "libimf.so", "libsvml.so", "libirng.so"})
 CPU_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512ifma", "avx512_vbmi2", "bmi2")   # /proc/cpuinfo spelling
 
 _W3_MAX = np.uint64((1 << 63) - 1)          # top 64-bit limb of 2^255 - 1
@@ -104,16 +116,76 @@ def _cpu_has_flags() -> bool:
     return False
 
 
+def without_needed(image: bytes, names: frozenset[str]) -> bytes:
+    """A copy of an ELF64 little-endian shared object without the DT_NEEDED entries in ``names``.
+
+    The dynamic array is rewritten in place, later entries moved up and DT_NULL at the end, as
+    ``patchelf --remove-needed`` does. Every name must be present: a different layout is refused.
+    """
+    data = bytearray(image)
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not an ELF64 little-endian file")
+    (e_type,) = struct.unpack_from("<H", data, 0x10)
+    (e_phoff,) = struct.unpack_from("<Q", data, 0x20)
+    e_phentsize, e_phnum = struct.unpack_from("<HH", data, 0x36)
+    if e_type != 3:                      # ET_DYN
+        raise ValueError("not a shared object")
+    headers = [struct.unpack_from("<IIQQQQQQ", data, e_phoff + i * e_phentsize) for i in range(e_phnum)]
+    loads = [h for h in headers if h[0] == 1]                    # PT_LOAD
+    dynamic = [h for h in headers if h[0] == 2]                  # PT_DYNAMIC
+    if len(dynamic) != 1:
+        raise ValueError("no single PT_DYNAMIC segment")
+    _, _, dyn_off, _, _, dyn_size, _, _ = dynamic[0]
+    entries = [struct.unpack_from("<qQ", data, dyn_off + 16 * i) for i in range(dyn_size // 16)]
+
+    def file_offset(vaddr: int) -> int:
+        for _, _, off, va, _, filesz, _, _ in loads:
+            if va <= vaddr < va + filesz:
+                return vaddr - va + off
+        raise ValueError(f"address {vaddr:#x} is in no loaded segment")
+
+    strtabs = [v for t, v in entries if t == 5]                  # DT_STRTAB
+    if len(strtabs) != 1:
+        raise ValueError("no single DT_STRTAB")
+    strtab = file_offset(strtabs[0])
+
+    def name(off: int) -> str:
+        start = strtab + off
+        return bytes(data[start:data.index(0, start)]).decode("ascii", "replace")
+
+    needed = {name(v) for t, v in entries if t == 1}
+    if not names <= needed:
+        raise ValueError(f"DT_NEEDED lacks {sorted(names - needed)}")
+    kept = [(t, v) for t, v in entries if not (t == 1 and name(v) in names)]
+    kept += [(0, 0)] * (len(entries) - len(kept))              # DT_NULL padding
+    for i, (t, v) in enumerate(kept):
+        struct.pack_into("<qQ", data, dyn_off + 16 * i, t, v)
+    return bytes(data)
+
+
+def _dlopen_image(image: bytes, soname: str) -> ctypes.CDLL:
+    """Load a shared object from memory (memfd); nothing touches the disk. Called once per
+    process: the loader caches objects by path, and ``/proc/self/fd/N`` paths get reused."""
+    fd = os.memfd_create(soname, os.MFD_CLOEXEC)
+    try:
+        os.write(fd, image)
+        return ctypes.CDLL(f"/proc/self/fd/{fd}")              # ctypes asks for RTLD_NOW
+    finally:
+        os.close(fd)                     # the mapping outlives the descriptor
+
+
 def _open_library():
     """``mbx_x25519_mb8`` as a ctypes function, or an exception saying why not."""
     if platform.system() != "Linux" or platform.machine() != "x86_64":
         raise OSError("crypto_mb is only used on Linux x86_64")
     if not _cpu_has_flags():
         raise OSError("the CPU lacks AVX-512 IFMA (or a companion feature)")
-    dist, names = RUNTIME
-    for name in names:           # crypto_mb's NEEDED libraries: not on the loader path of a venv
-        ctypes.CDLL(_locate(dist, name), mode=ctypes.RTLD_GLOBAL)
-    lib = ctypes.CDLL(_locate(*LIBRARY))
+    with open(_locate(*LIBRARY), "rb") as fh:
+        image = fh.read()
+    digest = hashlib.sha256(image).hexdigest()
+    if digest != LIBRARY_SHA256:
+        raise OSError(f"libcrypto_mb is not the checked ipp-crypto 2026.2.0 build (sha256 {digest[:16]}…)")
+    lib = _dlopen_image(without_needed(image, UNUSED_NEEDED), LIBRARY[1])
     lib.mbx_is_crypto_mb_applicable.restype = ctypes.c_int
     lib.mbx_is_crypto_mb_applicable.argtypes = [ctypes.c_uint64]
     if not lib.mbx_is_crypto_mb_applicable(0):

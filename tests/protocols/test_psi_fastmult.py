@@ -1,13 +1,19 @@
 """The fast X25519 backend for own hashed ids: same bytes as libsodium, guarded, falls back.
 
-Tests that need the real crypto_mb library skip where it is not installed or the CPU lacks
-AVX-512 IFMA; the fallback and guard logic is tested everywhere (with a fake library).
+Tests that need the real crypto_mb library skip off Linux x86_64 (where ipp-crypto is a
+dependency) or where the CPU lacks AVX-512 IFMA; the fallback and guard logic is tested everywhere (with a fake library).
 """
 import contextlib
 import ctypes
+import hashlib
 import itertools
 import os
+import platform
+import re
 import secrets
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -95,14 +101,77 @@ def test_rfc7748_vectors_hold_in_libsodium():
         assert crypto_scalarmult(bytes.fromhex(k), bytes.fromhex(u)).hex() == want
 
 
-def test_installed_wheel_on_a_capable_cpu_is_used():
+def _library_image() -> bytes:
     try:
-        fastmult._locate(*fastmult.LIBRARY)
+        path = fastmult._locate(*fastmult.LIBRARY)
     except Exception as exc:
+        if platform.system() == "Linux" and platform.machine() == "x86_64":
+            pytest.fail(f"ipp-crypto is a dependency on Linux x86_64 but is not installed: {exc}")
         pytest.skip(f"ipp-crypto not installed: {exc}")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def test_installed_wheel_on_a_capable_cpu_is_used():
+    _library_image()
     if not fastmult._cpu_has_flags():
         pytest.skip("no AVX-512 IFMA on this CPU")
     assert fastmult.backend() == "crypto_mb", fastmult.status()
+
+
+_LOAD = """
+import sys
+from protocols.psi import fastmult
+image = open(sys.argv[1], "rb").read()
+if sys.argv[2] == "patched":
+    image = fastmult.without_needed(image, fastmult.UNUSED_NEEDED)
+print(fastmult._dlopen_image(image, "libcrypto_mb.so.13").mbx_x25519_mb8 is not None)
+"""
+
+
+def test_library_loads_without_the_intel_runtime_only_once_patched():
+    """In fresh processes (the loader caches by path): the wheel's file as is does not load,
+    since Intel's runtime is not installed; the patched copy does, every symbol resolved."""
+    image = _library_image()
+    assert hashlib.sha256(image).hexdigest() == fastmult.LIBRARY_SHA256
+    path = fastmult._locate(*fastmult.LIBRARY)
+
+    def load(how):
+        return subprocess.run([sys.executable, "-c", _LOAD, path, how], capture_output=True,
+                              text=True, timeout=60)
+
+    plain = load("as-is")
+    assert plain.returncode != 0 and re.search("libsvml|libintlc|libimf|libirng", plain.stderr)
+    patched = load("patched")
+    assert patched.returncode == 0 and patched.stdout.strip() == "True", patched.stderr
+
+
+def test_patch_removes_exactly_the_unused_entries(tmp_path):
+    image = _library_image()
+    patched = fastmult.without_needed(image, fastmult.UNUSED_NEEDED)
+    assert len(patched) == len(image) and patched != image
+    if not shutil.which("readelf"):
+        pytest.skip("no readelf here")
+    needed = {}
+    for name, data in (("before", image), ("after", patched)):
+        (tmp_path / name).write_bytes(data)
+        dump = subprocess.run(["readelf", "-d", str(tmp_path / name)], capture_output=True,
+                              check=True, text=True).stdout
+        needed[name] = set(re.findall(r"Shared library: \[(.+?)\]", dump))
+    assert needed["before"] - needed["after"] == fastmult.UNUSED_NEEDED
+    assert needed["after"] == {"libcrypto.so.3", "libm.so.6", "libdl.so.2", "libc.so.6"}
+
+
+def test_patch_refuses_what_it_was_not_checked_on(monkeypatch):
+    image = _library_image()
+    with pytest.raises(ValueError, match="libnot_there"):
+        fastmult.without_needed(image, frozenset({"libsvml.so", "libnot_there.so"}))
+    with pytest.raises(ValueError, match="ELF"):
+        fastmult.without_needed(b"#!/bin/sh\n" + bytes(100), fastmult.UNUSED_NEEDED)
+    monkeypatch.setattr(fastmult, "LIBRARY_SHA256", "0" * 64)
+    fastmult.reload()
+    if fastmult._cpu_has_flags():
+        assert fastmult.backend() == "libsodium" and "not the checked" in fastmult.status()
 
 
 # --- fallback ----------------------------------------------------------------------------
