@@ -9,6 +9,7 @@ from parties.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.errors import ProtocolError
 from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression
+from vfl.linear import feature_key
 from vfl.linear import messages as msg
 from vfl.linear.feature_key import Layout, pack_rows, unpack
 
@@ -34,8 +35,10 @@ def _fit(xa, xps, y, sk, *, cls=ActiveLogisticRegression, record=False, **params
     return net, active, passives
 
 
-@pytest.mark.parametrize("parties", [1, 2])
-def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties):
+@pytest.mark.parametrize("parties,chunk", [(1, None), (2, None), (1, 97)])
+def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties, chunk, monkeypatch):
+    if chunk:                                       # [[X_p]] in several chunks, the last one short
+        monkeypatch.setattr(feature_key, "FEATURE_CHUNK", chunk)
     xg, xh, y = breast
     xps = [xh] if parties == 1 else [xh[:, :10], xh[:, 10:]]
     _, a1, p1 = _fit(xg, xps, y, small_keypair[1])
@@ -49,7 +52,11 @@ def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties):
     assert "Residual" not in kinds and "EncryptedGradient" in kinds
     got = [m for _, m in net["bank"].received if isinstance(m, msg.EncryptedFeatures)]
     assert len(got) == parties and got[0].public_key.n_bits == 1024
-    assert len(got[0].features) == len(y) * -(-xps[0].shape[1] // got[0].per_ct)       # every row, once
+    assert got[0].n_ciphertexts == len(y) * -(-xps[0].shape[1] // got[0].per_ct)       # every row, once
+    chunks = [m.features for sender, m in net["bank"].received
+              if sender == "p0" and isinstance(m, msg.EncryptedFeatureChunk)]
+    assert sum(len(c) for c in chunks) == got[0].n_ciphertexts
+    assert len(chunks) == -(-got[0].n_ciphertexts // (chunk or feature_key.FEATURE_CHUNK))
 
 
 def test_feature_key_linear_regression_matches_label_key(small_keypair):
@@ -86,7 +93,11 @@ def test_passive_refuses_a_gradient_of_another_scale(breast, small_keypair):
                           protocol="feature_key")
         t.send("p", setup)
         t.recv("p", msg.Ready)
-        theirs = t.recv("p", msg.EncryptedFeatures).public_key
+        header = t.recv("p", msg.EncryptedFeatures)
+        received = 0
+        while received < header.n_ciphertexts:
+            received += len(t.recv("p", msg.EncryptedFeatureChunk).features)
+        theirs = header.public_key
         t.recv("p", msg.PartialScores)
         t.send("p", msg.EncryptedGradient(EncryptedVector.encrypt(theirs, [1.0], frac_bits=20, int_bits=8)))
 
@@ -129,8 +140,12 @@ def test_offset_multiexp_equals_signed_multiexp_and_weighted_sum_decrypts(small_
     assert total.tolist() == expected.tolist() and abs(total[0] - v @ w) < 1e-4
 
 
-@pytest.mark.parametrize("case,match", [("key", "512-bit key, below the 1024-bit minimum"),
-                                        ("invertible", "not valid ciphertexts"), ("rows", "do not match")])
+@pytest.mark.parametrize("case,match", [
+    ("key", "512-bit key, below the 1024-bit minimum"), ("invertible", "not valid ciphertexts"),
+    ("rows", "announced encrypted features that do not match"),
+    ("extra", "expected lr.partial_scores, received lr.encrypted_feature_chunk"),
+    ("overlong", "after 300 of 569 ciphertexts"), ("scale", "after 0 of 569 ciphertexts"),
+    ("empty_chunk", "does not match its header")])
 def test_active_refuses_bad_encrypted_features(breast, small_keypair, case, match):
     from gmpy2 import mpz
 
@@ -145,7 +160,16 @@ def test_active_refuses_bad_encrypted_features(breast, small_keypair, case, matc
         enc = EncryptedVector.encrypt(pk, np.zeros(n), frac_bits=0, int_bits=200)
         if case == "invertible":
             enc = EncryptedVector(pk, [mpz(pk.n)] + enc.ciphertexts[1:], 0, enc.mag_bits)
-        t.send("bank", msg.EncryptedFeatures(public_key=pk, features=enc, slot_bits=75, per_ct=3))
+        t.send("bank", msg.EncryptedFeatures(public_key=pk, slot_bits=75, per_ct=3, n_ciphertexts=n))
+        if case == "scale":              # (a chunk under another key never gets here: the codec drops it)
+            enc = EncryptedVector.encrypt(pk, np.zeros(n), frac_bits=8, int_bits=200)
+        if case == "empty_chunk":
+            t.send("bank", msg.EncryptedFeatureChunk(enc[:0]))
+        t.send("bank", msg.EncryptedFeatureChunk(enc[:300]))
+        t.send("bank", msg.EncryptedFeatureChunk(enc[:300] if case == "overlong" else enc[300:]))
+        if case == "extra":
+            t.send("bank", msg.EncryptedFeatureChunk(enc[:1]))
+            t.send("bank", msg.PartialScores(np.zeros(n)))   # what the active reads next otherwise
 
     net = InProcessNetwork(["bank", "p"], timeout=10)
     active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False, key_bits=1024, protocol="feature_key")

@@ -7,8 +7,9 @@ gradient on those ciphertexts with its plaintext residuals:
 
 0. Setup (once): passive p draws a Paillier key pair (≥ 2048 bits), encodes its standardized,
    clipped features at ``feature_frac_bits`` and packs ``per_ct`` of them per plaintext in signed
-   slots of ``slot_bits`` (wide enough for a batch's sum); it sends [[X_p]] with its public key.
-   The active checks key size, row count and layout.
+   slots of ``slot_bits`` (wide enough for a batch's sum); it sends its public key and layout,
+   then [[X_p]] in chunks of :data:`FEATURE_CHUNK` ciphertexts as it encrypts them.
+   The active checks key size, row count and layout, and every chunk against the header.
 Per mini-batch B:
 1. Each passive sends z_p = X_p[B]·w_p (as in the label-key protocol).
 2. The active computes z and d (exact logistic, Taylor or squared residual, the same fixed-point
@@ -39,6 +40,11 @@ from vfl.errors import ProtocolError
 from vfl.linear import messages as msg
 from vfl.linear.optim import apply_update
 from vfl.linear.training import FEATURE_INT_BITS, RESIDUAL_INT_BITS, ActiveTrainer, PassiveTrainer
+from vfl.progress import progress
+
+# ciphertexts per EncryptedFeatureChunk: 32 MiB at 2048-bit keys, far below the codec's message
+# limit, so the row count is bounded by the active's memory, not by one message
+FEATURE_CHUNK = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,27 +116,35 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
 
     def _receive_features(self, name: str) -> tuple[EncryptedVector, Layout]:
         """A passive's [[X_p]], checked against its declared feature count, the batch size, the key
-        size and invertibility (before the first batch needs any of it)."""
+        size and invertibility (before the first batch needs any of it), chunk by chunk."""
         m = self.t.recv(name, msg.EncryptedFeatures)
         n_features = self.passive_features[name]
-        enc, n_train, key = m.features, len(self.cfg.train_index), m.public_key
+        n_train, key = len(self.cfg.train_index), m.public_key
         need = slot_bits(0, self.cfg.residual_frac_bits, 2 * self.cfg.batch_size)
         ok = isinstance(m.per_ct, int) and isinstance(m.slot_bits, int) and 1 <= m.per_ct <= n_features \
             and need <= m.slot_bits and m.per_ct * m.slot_bits <= key.n_bits - 3
         layout = Layout(n_features, m.slot_bits, m.per_ct) if ok else None
-        if layout is None or len(enc) != n_train * layout.groups or enc.public_key != key or enc.exponent != 0 \
-                or enc.mag_bits + self._weight_bits() + (2 * self.cfg.batch_size).bit_length() > key.n_bits - 3:
-            raise ProtocolError(f"{name} sent encrypted features that do not match {n_train} rows of "
+        if layout is None or m.n_ciphertexts != n_train * layout.groups:
+            raise ProtocolError(f"{name} announced encrypted features that do not match {n_train} rows of "
                                 f"{n_features} features and the batch size")
         if key.n_bits < self.min_key_bits:
             raise ProtocolError(f"{name} encrypted its features under a {key.n_bits}-bit key, below "
                                 f"the {self.min_key_bits}-bit minimum")
-        product = mpz(1)
-        for c in enc.ciphertexts:                 # one gcd: every ciphertext must be invertible
-            product = product * c % key.n
+        limit = key.n_bits - 3 - self._weight_bits() - (2 * self.cfg.batch_size).bit_length()
+        ciphertexts, mag_bits, product = [], 0, mpz(1)
+        while len(ciphertexts) < m.n_ciphertexts:
+            enc = self.t.recv(name, msg.EncryptedFeatureChunk).features
+            if not len(enc) or len(ciphertexts) + len(enc) > m.n_ciphertexts or enc.public_key != key \
+                    or enc.exponent != 0 or enc.mag_bits > limit:
+                raise ProtocolError(f"{name} sent a chunk of encrypted features (after {len(ciphertexts)} of "
+                                    f"{m.n_ciphertexts} ciphertexts) that does not match its header or the batch size")
+            for c in enc.ciphertexts:             # one gcd at the end: every ciphertext must be invertible
+                product = product * c % key.n
+            ciphertexts.extend(enc.ciphertexts)
+            mag_bits = max(mag_bits, enc.mag_bits)
         if gmpy2.gcd(product, key.n) != 1:
             raise ProtocolError(f"{name} sent encrypted features that are not valid ciphertexts")
-        return enc, layout
+        return EncryptedVector(key, ciphertexts, 0, mag_bits), layout
 
     def _weight_bits(self) -> int:
         """Declared bound on an encoded residual, |d·2^residual_frac_bits| < 2^this. Exact
@@ -171,9 +185,14 @@ class FeatureKeyPassiveTrainer(PassiveTrainer):
         q = np.asarray(q, dtype=object).reshape(len(cfg.train_index), -1)
         plain = pack_rows(q, self.layout)
         top = (self.layout.per_ct - 1) * self.layout.slot_bits + FEATURE_INT_BITS + self.frac_bits + 1
-        enc = EncryptedVector.encrypt(self.sk, np.asarray(plain, dtype=object), frac_bits=0, int_bits=top)
-        self.t.send(self.active, msg.EncryptedFeatures(public_key=public, features=enc,
-                                                       slot_bits=self.layout.slot_bits, per_ct=self.layout.per_ct))
+        plain = np.asarray(plain, dtype=object)
+        self.t.send(self.active, msg.EncryptedFeatures(public_key=public, slot_bits=self.layout.slot_bits,
+                                                       per_ct=self.layout.per_ct, n_ciphertexts=len(plain)))
+        with progress(total=len(plain), desc="encrypting own features (once)", unit="ct") as bar:
+            for start in range(0, len(plain), FEATURE_CHUNK):
+                enc = EncryptedVector.encrypt(self.sk, plain[start:start + FEATURE_CHUNK], frac_bits=0, int_bits=top)
+                self.t.send(self.active, msg.EncryptedFeatureChunk(enc))
+                bar.update(len(enc))
         self.t.register_public_key(public)
         return super().run()
 

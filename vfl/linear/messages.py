@@ -20,6 +20,7 @@ class LrKind(str, enum.Enum):
     EPOCH_END = "lr.epoch_end"
     SCORE_REQUEST = "lr.score_request"
     ENCRYPTED_FEATURES = "lr.encrypted_features"
+    ENCRYPTED_FEATURE_CHUNK = "lr.encrypted_feature_chunk"
     ENCRYPTED_GRADIENT = "lr.encrypted_gradient"
 
 
@@ -81,14 +82,21 @@ class DecryptedMaskedGradient(Message):
 
 @dataclasses.dataclass(frozen=True)
 class EncryptedFeatures(Message):
-    """Passive → active, once ("feature_key"): its training rows' features, fixed-point and
-    packed ``per_ct`` to a plaintext in slots of ``slot_bits``, under the passive's own key
-    (the key comes first so the receiver knows it before the ciphertexts)."""
+    """Passive → active, once ("feature_key"): the header of its encrypted training features,
+    fixed-point and packed ``per_ct`` to a plaintext in slots of ``slot_bits``, under the
+    passive's own key; ``n_ciphertexts`` of them follow, in EncryptedFeatureChunk messages."""
     KIND = LrKind.ENCRYPTED_FEATURES.value
     public_key: PublicKey
-    features: EncryptedVector       # row-major: row i's group g at i * groups + g
     slot_bits: int
     per_ct: int
+    n_ciphertexts: int              # rows × feature groups, row-major: row i's group g at i * groups + g
+
+
+@dataclasses.dataclass(frozen=True)
+class EncryptedFeatureChunk(Message):
+    """Passive → active: the next ciphertexts of [[X_p]], in order (bounded message size)."""
+    KIND = LrKind.ENCRYPTED_FEATURE_CHUNK.value
+    features: EncryptedVector
 
 
 @dataclasses.dataclass(frozen=True)
