@@ -74,14 +74,23 @@ class Pending:
             out.extend(f.result())
         return out
 
+    def cancel(self) -> int:
+        """Drop work no longer wanted: chunks not yet started never run (running ones finish in
+        their worker and are discarded). Returns how many chunks were cancelled."""
+        self._thunk = None
+        futures, self._futures = self._futures or [], []
+        return sum(f.cancel() for f in futures)
 
-def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None = None) -> Pending:
+
+def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None = None,
+                  tasks_per_worker: int = 1) -> Pending:
     """Like :func:`map_chunks` but returns at once: the work runs while the caller does other
-    things (e.g. waits for a peer). With one worker it runs when ``result()`` is called."""
+    things (e.g. waits for a peer). With one worker it runs when ``result()`` is called.
+    ``tasks_per_worker`` > 1 splits it finer, so that ``Pending.cancel()`` can drop more of it."""
     n_workers = resolve_workers(workers)
     if n_workers == 1 or multiprocessing.parent_process() is not None:
         return Pending(thunk=lambda: fn(key, items, *extra))
-    size = -(-len(items) // n_workers) if items else 1
+    size = -(-len(items) // (n_workers * max(1, tasks_per_worker))) if items else 1
     token = _key_token(key)
     return Pending(futures=[process_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
                             for i in range(0, len(items), size)])

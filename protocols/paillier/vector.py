@@ -23,17 +23,22 @@ DEFAULT_SCALAR_FRAC_BITS = 16       # resolution of float plaintext multipliers:
 MATMUL_SPLIT_MIN = 2048             # ciphertexts per worker below which X @ [[v]] stays in one process
 
 
+PREFETCH_CHUNKS_PER_WORKER = 4
+
+
 def prefetch_randomizers(key: PublicKey | PrivateKey, count: int, *, workers: int | None = None):
     """Start computing ``count`` fresh randomizers in the worker pool; returns a handle whose
     ``result()`` is the list to pass as ``EncryptedVector.encrypt(..., randomizers=...)``.
 
     Randomizers do not depend on the plaintexts, so a party can make them while it waits for a
-    peer. Each must be used for exactly one encryption.
+    peer. Each must be used for exactly one encryption. The work is split into a few chunks per
+    worker, so that ``cancel()`` on the handle stops most of it when it is no longer wanted.
     """
-    n_workers = resolve_workers(workers)
-    per = -(-count // n_workers) if count else 0
+    chunks = PREFETCH_CHUNKS_PER_WORKER * resolve_workers(workers)
+    per = -(-count // chunks) if count else 0
     counts = [min(per, count - i) for i in range(0, count, per)] if per else []
-    return submit_chunks(kernels.randomizers_chunk, key, counts, workers=workers)
+    return submit_chunks(kernels.randomizers_chunk, key, counts, workers=workers,
+                         tasks_per_worker=PREFETCH_CHUNKS_PER_WORKER)
 
 
 class EncryptedVector:

@@ -107,19 +107,24 @@ class ActiveTrainer:
         n, k = len(self.y), self.b.n_outputs
         scores = np.full(n, base_score) if k == 1 else np.tile(np.asarray(base_score, float), (n, 1))
         stopper = EarlyStopping(self.b.n_iter_no_change, self.b.tol) if len(self.val) else None
-        for t in progress(range(self.b.n_estimators), desc="SecureBoost trees", disable=not self.verbose):
-            start = time.perf_counter()
-            job = self._job(t, scores)
-            self._send_gradients(job)
-            tree, leaf_of_row = self._grow(job)
-            scores = scores + tree.value[leaf_of_row]
-            self.trees.append(tree)
-            self.tree_seconds.append(time.perf_counter() - start)
-            self.train_loss.append(mean_loss(self.b.loss, scores[self.train], self.y[self.train]))
-            if stopper is not None:
-                self.val_loss.append(mean_loss(self.b.loss, scores[self.val], self.y[self.val]))
-                if stopper.update(self.val_loss[-1], len(self.trees)):
-                    break
+        try:
+            for t in progress(range(self.b.n_estimators), desc="SecureBoost trees", disable=not self.verbose):
+                start = time.perf_counter()
+                job = self._job(t, scores)
+                self._send_gradients(job)
+                tree, leaf_of_row = self._grow(job)
+                scores = scores + tree.value[leaf_of_row]
+                self.trees.append(tree)
+                self.tree_seconds.append(time.perf_counter() - start)
+                self.train_loss.append(mean_loss(self.b.loss, scores[self.train], self.y[self.train]))
+                if stopper is not None:
+                    self.val_loss.append(mean_loss(self.b.loss, scores[self.val], self.y[self.val]))
+                    if stopper.update(self.val_loss[-1], len(self.trees)):
+                        break
+        finally:                            # early stop or a failure: the next tree's randomizers are not needed
+            if self.pending is not None:
+                self.pending.cancel()
+                self.pending = None
         if stopper is not None:
             self.trees = self.trees[:stopper.best_trees]      # the passives drop the later trees too
         self.t.broadcast(msg.FitEnd(n_trees=len(self.trees)), self.passives)

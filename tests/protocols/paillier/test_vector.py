@@ -181,3 +181,17 @@ def test_parallel_results_equal_serial(small_keypair, monkeypatch):
     ea = EncryptedVector.encrypt(sk, a, workers=2)
     np.testing.assert_allclose(ea.decrypt(sk, workers=2), ea.decrypt(sk, workers=1))
     assert (x.T @ ea).decrypt(sk, workers=1).tolist() == ea.matmul(x.T, workers=2).decrypt(sk, workers=1).tolist()
+
+
+def test_prefetched_randomizers_encrypt_and_can_be_cancelled(small_keypair):
+    from protocols.paillier.vector import PREFETCH_CHUNKS_PER_WORKER, prefetch_randomizers
+    pk, sk = small_keypair
+    values = np.arange(-50, 50) / 8
+    used = prefetch_randomizers(sk, len(values), workers=2).result()
+    assert len(used) == len(values)
+    assert EncryptedVector.encrypt(sk, values, randomizers=used).decrypt(sk).tolist() == values.tolist()
+    # a big prefetch: split into several tasks per worker, most not yet started when cancelled
+    big = prefetch_randomizers(sk, 20000, workers=2)
+    assert len(big._futures) == 2 * PREFETCH_CHUNKS_PER_WORKER
+    assert big.cancel() >= 1 and big.result() == []
+    assert prefetch_randomizers(sk, 10, workers=1).cancel() == 0     # deferred: nothing ran
