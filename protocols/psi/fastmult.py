@@ -85,6 +85,7 @@ RFC7748 = (
      "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
 )
 
+_TRIPPED = "disabled after "           # reason prefix once a spot check failed
 _lock = threading.Lock()
 _state: dict = {"loaded": False, "fn": None, "reason": "not loaded yet"}
 
@@ -263,6 +264,19 @@ def _disable(reason: str) -> None:
         _state.update(loaded=True, fn=None, reason=reason)
 
 
+def allowed() -> bool:
+    """False once the fast path is off in this process: ``VFL_PSI_FAST=0``, or a spot-check
+    mismatch here or in one of this process's workers (:func:`tripped`). Loads nothing."""
+    return _enabled_by_env() and not (_state["loaded"] and _state["fn"] is None
+                                      and _state["reason"].startswith(_TRIPPED))
+
+
+def tripped(reason: str = "") -> None:
+    """A worker of this process saw crypto_mb disagree with libsodium: off here, and in the
+    tasks this process hands out from now on (they carry ``allow_fast=False``)."""
+    _disable(f"{_TRIPPED}{reason}")
+
+
 def _raw_mult(fn, scalar_raw: bytes, blob: bytes) -> tuple[bytes, int]:
     """``fn`` over a blob of a multiple of 8 points; returns the outputs and OR of the statuses."""
     out, statuses = _mult_lanes(fn, scalar_raw, np.frombuffer(blob, np.uint8).reshape(-1, 32))
@@ -342,12 +356,15 @@ def _spot_check(scalar_raw: bytes, points: np.ndarray, got: np.ndarray) -> None:
     for i in picks:
         want = _sodium(scalar_raw, points[i].tobytes()) or bytes(32)   # None: libsodium's zero
         if want != got[i].tobytes():
-            _disable("disabled after a spot-check mismatch")
+            _disable(f"{_TRIPPED}a spot-check mismatch in this process")
             log.warning("crypto_mb X25519 disagreed with libsodium; fast path disabled in this process")
             raise FastPathError("crypto_mb X25519 disagreed with libsodium on a spot check; "
                                 "the fast path is now disabled in this process")
 
 
-def hash_mult_own(scalar_raw: bytes, items: list[bytes], salt: bytes) -> bytes:
-    """Hash own ids to points and multiply them (one task for a worker); see :func:`mult_own`."""
+def hash_mult_own(scalar_raw: bytes, items: list[bytes], salt: bytes, allow_fast: bool = True) -> bytes:
+    """Hash own ids to points and multiply them (one task for a worker); see :func:`mult_own`.
+    ``allow_fast=False``: libsodium, because the process handing out the task has seen a mismatch."""
+    if not allow_fast:
+        return group.hash_mult_blob(scalar_raw, items, salt)
     return mult_own(scalar_raw, group.hash_blob(items, salt))

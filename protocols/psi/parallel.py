@@ -13,6 +13,7 @@ import numpy as np
 
 from protocols._workers import process_pool, resolve_workers
 from protocols.psi import fastmult, group
+from protocols.psi.errors import FastPathError
 
 MIN_PIECE = 512          # below this a task is not worth the round trip to a worker
 
@@ -40,7 +41,11 @@ def hash_and_mask(items: list[bytes], salt: bytes, scalar: group.Scalar, *,
 
     Own hashed points only: these may take the fast backend (:mod:`protocols.psi.fastmult`).
     """
-    blob = _run(fastmult.hash_mult_own, (scalar.raw_bytes(),), [items], (salt,), workers)
+    try:
+        blob = _run(fastmult.hash_mult_own, (scalar.raw_bytes(),), [items], (salt, fastmult.allowed()), workers)
+    except FastPathError as exc:         # in a worker, or here: no more fast tasks from this process
+        fastmult.tripped(str(exc)[:80])
+        raise
     return group.blob_to_points(blob)
 
 

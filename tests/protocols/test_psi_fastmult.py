@@ -266,6 +266,30 @@ def test_spot_check_mismatch_raises_and_disables(monkeypatch):
     assert fastmult.mult_own(k, blob) == group.mult_blob(k, blob)      # libsodium from now on
 
 
+def test_a_mismatch_in_a_task_turns_the_fast_path_off_for_later_tasks(monkeypatch):
+    """What a worker reports reaches the process handing out tasks: later tasks say
+    allow_fast=False, so fresh workers (which never saw the mismatch) use libsodium too."""
+    calls = []
+    real = fastmult.hash_mult_own
+
+    def task(scalar_raw, items, salt, allow_fast=True):
+        calls.append(allow_fast)
+        if allow_fast:
+            raise FastPathError("crypto_mb X25519 disagreed with libsodium on a spot check")
+        return real(scalar_raw, items, salt, allow_fast)
+
+    monkeypatch.setattr(fastmult, "hash_mult_own", task)
+    scalar, salt = group.Scalar.generate(), group.new_salt()
+    items = [f"id-{i}".encode() for i in range(50)]
+    assert fastmult.allowed()
+    with pytest.raises(FastPathError):
+        parallel.hash_and_mask(items, salt, scalar, workers=1)
+    assert not fastmult.allowed() and fastmult.backend() == "libsodium" and "spot check" in fastmult.status()
+    got = parallel.hash_and_mask(items, salt, scalar, workers=1)
+    assert calls == [True, False]
+    assert got.tobytes() == group.hash_mult_blob(scalar.raw_bytes(), items, salt)
+
+
 def test_peer_points_never_take_the_fast_path(monkeypatch):
     monkeypatch.setattr(fastmult, "mult_own", lambda *a: pytest.fail("peer points on the fast path"))
     scalar = group.Scalar.generate()
