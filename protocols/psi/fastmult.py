@@ -1,7 +1,7 @@
 """Batch X25519 for a party's OWN hashed ids: Intel crypto_mb (AVX-512 IFMA), guarded; else libsodium.
 
 Why. Half of the PSI's scalar multiplications are ``H(own id)^k``. Intel's multi-buffer
-``mbx_x25519_mb8`` (PyPI ``ipp-crypto``, Apache-2.0, a default dependency on Linux x86_64) does
+``mbx_x25519_mb8`` (PyPI ``ipp-crypto``, Apache-2.0: the ``[fast-psi]`` extra, which ``make`` installs) does
 eight of them per call at ≈7 µs each on this project's CPU, against ≈31 µs in libsodium, with
 byte-identical results on such inputs. So the wire format does not change: a party with this
 path and one without interoperate.
@@ -15,7 +15,7 @@ on :func:`protocols.psi.group.mult_blob` (libsodium), the vetted path.
 
 No Intel compiler runtime. The wheel's ``libcrypto_mb.so`` lists four libraries of Intel's
 compiler runtime (``intel-cmplr-lib-rt``, proprietary EULA) as NEEDED but imports no symbol from
-them: its only undefined symbols are glibc's and OpenSSL 3's. So it is loaded from an in-memory
+them: its only undefined symbols are glibc's and OpenSSL 3's (plus the usual weak crt ones). So it is loaded from an in-memory
 copy (``memfd``) whose dynamic section lacks those four entries, and only if the file is the
 build this was checked on (:data:`LIBRARY_SHA256`). ``RTLD_NOW`` resolves every symbol at load,
 so a build that did use them would fail to load, not fail later. Nothing is written to disk.
@@ -118,26 +118,39 @@ def _cpu_has_flags() -> bool:
 
 
 def without_needed(image: bytes, names: frozenset[str]) -> bytes:
-    """A copy of an ELF64 little-endian shared object without the DT_NEEDED entries in ``names``.
+    """A copy of an x86-64 ELF64 shared object without the DT_NEEDED entries in ``names``.
 
-    The dynamic array is rewritten in place, later entries moved up and DT_NULL at the end, as
-    ``patchelf --remove-needed`` does. Every name must be present: a different layout is refused.
+    The dynamic array (up to its first DT_NULL) is rewritten in place, later entries moved up
+    and DT_NULL at the end, as ``patchelf --remove-needed`` does. Refused with ValueError:
+    another file type or machine, a name not among the DT_NEEDED entries, a version
+    requirement on one of them (symbols would be bound to it), or offsets out of the file.
     """
     data = bytearray(image)
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+    if data[:4] != b"\x7fELF" or len(data) < 64 or data[4] != 2 or data[5] != 1:
         raise ValueError("not an ELF64 little-endian file")
-    (e_type,) = struct.unpack_from("<H", data, 0x10)
+    e_type, e_machine = struct.unpack_from("<HH", data, 0x10)
     (e_phoff,) = struct.unpack_from("<Q", data, 0x20)
     e_phentsize, e_phnum = struct.unpack_from("<HH", data, 0x36)
-    if e_type != 3:                      # ET_DYN
-        raise ValueError("not a shared object")
-    headers = [struct.unpack_from("<IIQQQQQQ", data, e_phoff + i * e_phentsize) for i in range(e_phnum)]
+    if e_type != 3 or e_machine != 62 or e_phentsize != 56:       # ET_DYN, EM_X86_64
+        raise ValueError("not an x86-64 shared object")
+
+    def unpack(fmt: str, offset: int) -> tuple:
+        if not 0 <= offset <= len(data) - struct.calcsize(fmt):
+            raise ValueError(f"offset {offset:#x} is outside the file")
+        return struct.unpack_from(fmt, data, offset)
+
+    headers = [unpack("<IIQQQQQQ", e_phoff + 56 * i) for i in range(e_phnum)]
     loads = [h for h in headers if h[0] == 1]                    # PT_LOAD
     dynamic = [h for h in headers if h[0] == 2]                  # PT_DYNAMIC
     if len(dynamic) != 1:
         raise ValueError("no single PT_DYNAMIC segment")
     _, _, dyn_off, _, _, dyn_size, _, _ = dynamic[0]
-    entries = [struct.unpack_from("<qQ", data, dyn_off + 16 * i) for i in range(dyn_size // 16)]
+    entries = []
+    for i in range(dyn_size // 16):
+        entry = unpack("<qQ", dyn_off + 16 * i)
+        if entry[0] == 0:                                        # DT_NULL ends the array
+            break
+        entries.append(entry)
 
     def file_offset(vaddr: int) -> int:
         for _, _, off, va, _, filesz, _, _ in loads:
@@ -145,34 +158,68 @@ def without_needed(image: bytes, names: frozenset[str]) -> bytes:
                 return vaddr - va + off
         raise ValueError(f"address {vaddr:#x} is in no loaded segment")
 
-    strtabs = [v for t, v in entries if t == 5]                  # DT_STRTAB
-    if len(strtabs) != 1:
+    def tag(t: int) -> list[int]:
+        return [v for k, v in entries if k == t]
+
+    if len(tag(5)) != 1:                                         # DT_STRTAB
         raise ValueError("no single DT_STRTAB")
-    strtab = file_offset(strtabs[0])
+    strtab = file_offset(tag(5)[0])
 
     def name(off: int) -> str:
         start = strtab + off
-        return bytes(data[start:data.index(0, start)]).decode("ascii", "replace")
+        end = data.find(0, start)
+        if not 0 <= start < end:
+            raise ValueError(f"string offset {off:#x} is outside the file")
+        return bytes(data[start:end]).decode("ascii", "replace")
 
-    needed = {name(v) for t, v in entries if t == 1}
+    needed = {name(v) for v in tag(1)}                           # DT_NEEDED
     if not names <= needed:
         raise ValueError(f"DT_NEEDED lacks {sorted(names - needed)}")
+    if tag(0x6FFFFFFE):                                          # DT_VERNEED, DT_VERNEEDNUM
+        at = file_offset(tag(0x6FFFFFFE)[0])
+        for _ in range(tag(0x6FFFFFFF)[0] if tag(0x6FFFFFFF) else 0):
+            _, _, vn_file, _, vn_next = unpack("<HHIII", at)
+            if name(vn_file) in names:
+                raise ValueError(f"symbols are versioned against {name(vn_file)}")
+            at += vn_next
     kept = [(t, v) for t, v in entries if not (t == 1 and name(v) in names)]
-    kept += [(0, 0)] * (len(entries) - len(kept))              # DT_NULL padding
+    kept += [(0, 0)] * (dyn_size // 16 - len(kept))            # DT_NULL padding
     for i, (t, v) in enumerate(kept):
         struct.pack_into("<qQ", data, dyn_off + 16 * i, t, v)
     return bytes(data)
 
 
+_images: dict[str, ctypes.CDLL] = {}    # loaded memfd images by SHA-256 (reload() keeps them)
+_image_fds: list[int] = []              # kept open for the process: /proc/self/fd/N is never reused
+
+
 def _dlopen_image(image: bytes, soname: str) -> ctypes.CDLL:
-    """Load a shared object from memory (memfd); nothing touches the disk. Called once per
-    process: the loader caches objects by path, and ``/proc/self/fd/N`` paths get reused."""
-    fd = os.memfd_create(soname, os.MFD_CLOEXEC)
+    """Load a shared object from memory (a sealed memfd); nothing touches the disk.
+
+    The loader caches objects by path, so the descriptor stays open for the life of the
+    process (its path then never names anything else) and an image is loaded once.
+    """
+    import fcntl                         # Linux only, as is this function's caller
+
+    digest = hashlib.sha256(image).hexdigest()
+    if digest in _images:
+        return _images[digest]
+    fd = os.memfd_create(soname, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        os.write(fd, image)
-        return ctypes.CDLL(f"/proc/self/fd/{fd}")              # ctypes asks for RTLD_NOW
-    finally:
-        os.close(fd)                     # the mapping outlives the descriptor
+        view = memoryview(image)
+        while view:                      # a short write (a file size limit) must not map a short file
+            view = view[os.write(fd, view):]
+        if os.fstat(fd).st_size != len(image):
+            raise OSError(f"wrote {os.fstat(fd).st_size} of {len(image)} bytes of {soname}")
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,     # a mapped file that shrinks would be SIGBUS
+                    fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+        lib = ctypes.CDLL(f"/proc/self/fd/{fd}")                # ctypes asks for RTLD_NOW
+    except BaseException:
+        os.close(fd)
+        raise
+    _image_fds.append(fd)
+    _images[digest] = lib
+    return lib
 
 
 def _open_library():

@@ -1,14 +1,13 @@
 """The fast X25519 backend for own hashed ids: same bytes as libsodium, guarded, falls back.
 
-Tests that need the real crypto_mb library skip off Linux x86_64 (where ipp-crypto is a
-dependency) or where the CPU lacks AVX-512 IFMA; the fallback and guard logic is tested everywhere (with a fake library).
+Tests that need the real crypto_mb library skip where ipp-crypto (the ``[fast-psi]`` extra,
+Linux x86_64) is not installed or the CPU lacks AVX-512 IFMA; the fallback and guard logic is tested everywhere (with a fake library).
 """
 import contextlib
 import ctypes
 import hashlib
 import itertools
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -104,9 +103,7 @@ def test_rfc7748_vectors_hold_in_libsodium():
 def _library_image() -> bytes:
     try:
         path = fastmult._locate(*fastmult.LIBRARY)
-    except Exception as exc:
-        if platform.system() == "Linux" and platform.machine() == "x86_64":
-            pytest.fail(f"ipp-crypto is a dependency on Linux x86_64 but is not installed: {exc}")
+    except Exception as exc:             # the [fast-psi] extra, which `make` installs
         pytest.skip(f"ipp-crypto not installed: {exc}")
     with open(path, "rb") as fh:
         return fh.read()
@@ -117,6 +114,21 @@ def test_installed_wheel_on_a_capable_cpu_is_used():
     if not fastmult._cpu_has_flags():
         pytest.skip("no AVX-512 IFMA on this CPU")
     assert fastmult.backend() == "crypto_mb", fastmult.status()
+
+
+def _libcrypto3_or_skip():
+    try:
+        ctypes.CDLL("libcrypto.so.3")
+    except OSError:
+        pytest.skip("no OpenSSL 3 libcrypto.so.3 here: crypto_mb cannot load (libsodium is used)")
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """A fresh interpreter (the loader caches by path), without LD_LIBRARY_PATH (an Intel
+    oneAPI environment could put the runtime on it)."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=60, env=env)
 
 
 _LOAD = """
@@ -130,20 +142,44 @@ print(fastmult._dlopen_image(image, "libcrypto_mb.so.13").mbx_x25519_mb8 is not 
 
 
 def test_library_loads_without_the_intel_runtime_only_once_patched():
-    """In fresh processes (the loader caches by path): the wheel's file as is does not load,
-    since Intel's runtime is not installed; the patched copy does, every symbol resolved."""
+    """The wheel's file as is does not load, since Intel's runtime is not installed; the patched
+    copy does, every symbol resolved (RTLD_NOW)."""
     image = _library_image()
+    _libcrypto3_or_skip()
     assert hashlib.sha256(image).hexdigest() == fastmult.LIBRARY_SHA256
     path = fastmult._locate(*fastmult.LIBRARY)
-
-    def load(how):
-        return subprocess.run([sys.executable, "-c", _LOAD, path, how], capture_output=True,
-                              text=True, timeout=60)
-
-    plain = load("as-is")
+    plain = _python(_LOAD, path, "as-is")
     assert plain.returncode != 0 and re.search("libsvml|libintlc|libimf|libirng", plain.stderr)
-    patched = load("patched")
+    patched = _python(_LOAD, path, "patched")
     assert patched.returncode == 0 and patched.stdout.strip() == "True", patched.stderr
+
+
+_SHORT_WRITE = """
+import resource
+from protocols.psi import fastmult
+fastmult._cpu_has_flags = lambda: True      # the load fails before anything would run on the CPU
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+print(fastmult.backend(), "|", fastmult.status())
+"""
+
+
+def test_a_short_write_of_the_image_falls_back_instead_of_crashing():
+    """With a file size limit, writing the memfd stops short; mapping it would be SIGBUS."""
+    _library_image()
+    done = _python(_SHORT_WRITE)
+    assert done.returncode == 0, done.stderr[-500:]
+    backend, reason = done.stdout.strip().split(" | ", 1)
+    assert backend == "libsodium" and "File too large" in reason
+
+
+def test_the_image_is_loaded_once_and_its_path_never_reused():
+    image = _library_image()
+    _libcrypto3_or_skip()
+    patched = fastmult.without_needed(image, fastmult.UNUSED_NEEDED)
+    first = fastmult._dlopen_image(patched, "libcrypto_mb.so.13")
+    assert fastmult._dlopen_image(patched, "libcrypto_mb.so.13") is first
+    fd = fastmult._image_fds[-1]
+    assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:")       # still open, still ours
 
 
 def test_patch_removes_exactly_the_unused_entries(tmp_path):
@@ -162,16 +198,67 @@ def test_patch_removes_exactly_the_unused_entries(tmp_path):
     assert needed["after"] == {"libcrypto.so.3", "libm.so.6", "libdl.so.2", "libc.so.6"}
 
 
+def _synthetic_elf(needed: list[str], after_null: str = "", verneed: str = "") -> tuple[bytes, int]:
+    """A minimal x86-64 ET_DYN: one PT_LOAD whose addresses differ from its file offsets
+    (vaddr = offset + 0x10000), a PT_DYNAMIC, a string table; returns it and the dynamic offset."""
+    import struct
+    names = needed + ([after_null] if after_null else []) + ([verneed] if verneed else [])
+    strtab, offsets = b"\0", {}
+    for n in names:
+        offsets[n] = len(strtab)
+        strtab += n.encode() + b"\0"
+    delta, str_off, vn_off, dyn_off = 0x10000, 0x100, 0x200, 0x300
+    dyn = [(1, offsets[n]) for n in needed] + [(5, str_off + delta)]
+    if verneed:
+        dyn += [(0x6FFFFFFE, vn_off + delta), (0x6FFFFFFF, 1)]
+    dyn += [(0, 0)] + ([(1, offsets[after_null])] if after_null else []) + [(0, 0)]
+    size = dyn_off + 16 * len(dyn)
+    out = bytearray(size)
+    out[:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
+    struct.pack_into("<HHIQQQIHHHHHH", out, 16, 3, 62, 1, 0, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    struct.pack_into("<IIQQQQQQ", out, 64, 1, 4, 0, delta, delta, size, size, 0x1000)
+    struct.pack_into("<IIQQQQQQ", out, 120, 2, 4, dyn_off, dyn_off + delta, dyn_off + delta,
+                     16 * len(dyn), 16 * len(dyn), 8)
+    out[str_off:str_off + len(strtab)] = strtab
+    if verneed:
+        struct.pack_into("<HHIII", out, vn_off, 1, 0, offsets[verneed], 0, 0)
+    for i, (t, v) in enumerate(dyn):
+        struct.pack_into("<qQ", out, dyn_off + 16 * i, t, v)
+    return bytes(out), dyn_off
+
+
+def _dynamic(image: bytes, dyn_off: int) -> list[tuple[int, int]]:
+    import struct
+    return [struct.unpack_from("<qQ", image, dyn_off + 16 * i) for i in range((len(image) - dyn_off) // 16)]
+
+
+def test_patch_on_a_synthetic_library_moves_entries_up_and_pads_with_null():
+    image, dyn_off = _synthetic_elf(["liba.so", "libb.so", "libc.so.6"], after_null="liba.so")
+    out = fastmult.without_needed(image, frozenset({"liba.so", "libc.so.6"}))
+    assert out[:dyn_off] == image[:dyn_off]                        # only the dynamic array changes
+    before, after = _dynamic(image, dyn_off), _dynamic(out, dyn_off)
+    assert after[0] == before[1] and after[1] == before[3]          # libb.so, then DT_STRTAB
+    assert all(t == 0 for t, _ in after[2:]) and len(after) == len(before)
+    with pytest.raises(ValueError, match="lacks"):                  # past DT_NULL is not an entry
+        fastmult.without_needed(_synthetic_elf(["libb.so"], after_null="liba.so")[0], frozenset({"liba.so"}))
+    with pytest.raises(ValueError, match="versioned against liba.so"):
+        fastmult.without_needed(_synthetic_elf(["liba.so"], verneed="liba.so")[0], frozenset({"liba.so"}))
+    with pytest.raises(ValueError, match="outside the file|x86-64|ELF64"):
+        fastmult.without_needed(image[:dyn_off + 8], frozenset({"liba.so"}))
+
+
 def test_patch_refuses_what_it_was_not_checked_on(monkeypatch):
     image = _library_image()
     with pytest.raises(ValueError, match="libnot_there"):
         fastmult.without_needed(image, frozenset({"libsvml.so", "libnot_there.so"}))
     with pytest.raises(ValueError, match="ELF"):
         fastmult.without_needed(b"#!/bin/sh\n" + bytes(100), fastmult.UNUSED_NEEDED)
+    # another build: refused before anything is loaded, whatever the CPU
     monkeypatch.setattr(fastmult, "LIBRARY_SHA256", "0" * 64)
+    monkeypatch.setattr(fastmult, "_cpu_has_flags", lambda: True)
+    monkeypatch.setattr(fastmult, "_dlopen_image", lambda *a: pytest.fail("loaded an unchecked build"))
     fastmult.reload()
-    if fastmult._cpu_has_flags():
-        assert fastmult.backend() == "libsodium" and "not the checked" in fastmult.status()
+    assert fastmult.backend() == "libsodium" and "not the checked" in fastmult.status()
 
 
 # --- fallback ----------------------------------------------------------------------------

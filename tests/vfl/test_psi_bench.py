@@ -55,3 +55,18 @@ def test_end_to_end_over_processes_reports_wall_time():
     assert e2e["size"] == e2e["expected"] == 1500 and e2e["seconds"] > 0
     assert e2e["passive"]["size"] == 1500
     assert "two party processes over ZeroMQ" in bench.render(result)
+
+
+def test_interleaved_rounds_rotate_and_keep_every_result():
+    order, sizes = [], iter([5, 5, 5, 5, 5, 4])          # side b's last round disagrees
+
+    def side(name):
+        def run():
+            order.append(name)
+            return next(sizes)
+        return run
+
+    best = bench._interleaved_best({"a": side("a"), "b": side("b")}, 3)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert best["a"][1] == [5, 5, 5] and best["b"][1] == [5, 5, 4]
+    assert all(secs >= 0 for secs, _ in best.values())

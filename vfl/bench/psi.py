@@ -16,6 +16,7 @@ Every figure is measured in this run, on the same two sets of N ids with 50% ove
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -82,13 +83,17 @@ def _best(fn, repeats: int) -> tuple[float, object]:
 
 
 def _interleaved_best(sides: dict, rounds: int) -> dict:
-    """Best time and last result per side, the sides taking turns within each round."""
-    best = {name: (float("inf"), None) for name in sides}
-    for _ in range(max(1, rounds)):
-        for name, fn in sides.items():
+    """Best time per side and every round's result, the sides taking turns within each round
+    (the order rotating from round to round, garbage collected before each timing)."""
+    best = {name: (float("inf"), []) for name in sides}
+    names = list(sides)
+    for r in range(max(1, rounds)):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gc.collect()
             start = time.perf_counter()
-            out = fn()
-            best[name] = (min(best[name][0], time.perf_counter() - start), out)
+            out = sides[name]()
+            secs = time.perf_counter() - start
+            best[name] = (min(best[name][0], secs), best[name][1] + [out])
     return best
 
 
@@ -133,7 +138,8 @@ def run(args) -> dict:
             sides["openmined"] = lambda: run_openmined(a, b)
         except ImportError as exc:
             result["openmined"] = {"error": f"openmined-psi not installed ({exc})"}
-    for name, (secs, size) in _interleaved_best(sides, args.repeats).items():
+    for name, (secs, sizes) in _interleaved_best(sides, args.repeats).items():
+        size = sizes[0] if len(set(sizes)) == 1 else sizes      # a list: the rounds disagreed
         result[name] = {"seconds": secs, "ids_per_s_per_core": n / secs, "size": size}
     if "seconds" in result.get("openmined", {}):
         result["ratio"] = result["openmined"]["seconds"] / result["ours"]["seconds"]
