@@ -96,7 +96,11 @@ def _enabled_by_env() -> bool:
 
 def _locate(dist_name: str, filename: str) -> str:
     """Path of a file an installed wheel put outside site-packages (its ``.data/data/lib``)."""
-    dist = metadata.distribution(dist_name)          # PackageNotFoundError if not installed
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"{dist_name} is not installed (the [fast-psi] extra: "
+                                f"pip install 'vfl-engine[fast-psi]')") from None
     for f in dist.files or ():
         if f.name == filename:
             path = str(dist.locate_file(f))
