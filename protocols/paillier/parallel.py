@@ -7,6 +7,7 @@ The private key only travels to this party's own worker processes, over a local 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
 import os
 
@@ -65,8 +66,13 @@ class Pending:
 
     def __init__(self, futures=None, thunk=None):
         self._futures, self._thunk = futures, thunk
+        self._state = "pending"
 
     def result(self) -> list:
+        """The results, once: randomizers must not be handed out twice."""
+        if self._state != "pending":
+            raise concurrent.futures.CancelledError(f"this work was {self._state}")
+        self._state = "taken"
         if self._thunk is not None:
             return self._thunk()
         out: list = []
@@ -75,10 +81,12 @@ class Pending:
         return out
 
     def cancel(self) -> int:
-        """Drop work no longer wanted: chunks not yet started never run (running ones finish in
-        their worker and are discarded). Returns how many chunks were cancelled."""
-        self._thunk = None
-        futures, self._futures = self._futures or [], []
+        """Drop work no longer wanted. Chunks the pool has not handed to a worker yet never run;
+        the pool's few already-queued or running ones finish and are discarded. Returns how
+        many chunks were cancelled."""
+        if self._state == "pending":
+            self._state = "cancelled"
+        futures, self._futures, self._thunk = self._futures or [], [], None
         return sum(f.cancel() for f in futures)
 
 

@@ -85,9 +85,8 @@ RFC7748 = (
      "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
 )
 
-_TRIPPED = "disabled after "           # reason prefix once a spot check failed
 _lock = threading.Lock()
-_state: dict = {"loaded": False, "fn": None, "reason": "not loaded yet"}
+_state: dict = {"loaded": False, "fn": None, "reason": "not loaded yet", "tripped": False}
 
 
 def _enabled_by_env() -> bool:
@@ -292,7 +291,7 @@ def _load():
 def reload() -> None:
     """Forget the loaded state (tests simulate a missing library with it)."""
     with _lock:
-        _state.update(loaded=False, fn=None, reason="not loaded yet")
+        _state.update(loaded=False, fn=None, reason="not loaded yet", tripped=False)
 
 
 def backend() -> str:
@@ -310,22 +309,17 @@ def status() -> str:
     return _state["reason"]
 
 
-def _disable(reason: str) -> None:
-    with _lock:
-        _state.update(loaded=True, fn=None, reason=reason)
-
-
 def allowed() -> bool:
     """False once the fast path is off in this process: ``VFL_PSI_FAST=0``, or a spot-check
     mismatch here or in one of this process's workers (:func:`tripped`). Loads nothing."""
-    return _enabled_by_env() and not (_state["loaded"] and _state["fn"] is None
-                                      and _state["reason"].startswith(_TRIPPED))
+    return _enabled_by_env() and not _state["tripped"]
 
 
-def tripped(reason: str = "") -> None:
-    """A worker of this process saw crypto_mb disagree with libsodium: off here, and in the
-    tasks this process hands out from now on (they carry ``allow_fast=False``)."""
-    _disable(f"{_TRIPPED}{reason}")
+def tripped(reason: str) -> None:
+    """crypto_mb disagreed with libsodium here or in a worker of this process: off here, and in
+    the tasks this process hands out from now on (they carry ``allow_fast=False``)."""
+    with _lock:
+        _state.update(loaded=True, fn=None, reason=f"disabled after {reason}", tripped=True)
 
 
 def _raw_mult(fn, scalar_raw: bytes, blob: bytes) -> tuple[bytes, int]:
@@ -407,7 +401,7 @@ def _spot_check(scalar_raw: bytes, points: np.ndarray, got: np.ndarray) -> None:
     for i in picks:
         want = _sodium(scalar_raw, points[i].tobytes()) or bytes(32)   # None: libsodium's zero
         if want != got[i].tobytes():
-            _disable(f"{_TRIPPED}a spot-check mismatch in this process")
+            tripped("a spot-check mismatch in this process")
             log.warning("crypto_mb X25519 disagreed with libsodium; fast path disabled in this process")
             raise FastPathError("crypto_mb X25519 disagreed with libsodium on a spot check; "
                                 "the fast path is now disabled in this process")

@@ -32,7 +32,12 @@ def _run(fn, head: tuple, seqs: list, tail: tuple, workers: int | None) -> bytes
         return fn(*head, *(s[0:n] for s in seqs), *tail)
     pool = process_pool(n_workers)
     futures = [pool.submit(fn, *head, *(s[a:b] for s in seqs), *tail) for a, b in _split(n, n_workers)]
-    return b"".join(f.result() for f in futures)
+    try:
+        return b"".join([f.result() for f in futures])
+    except BaseException:
+        for f in futures:                # a failed piece: the others' work (and scalar) is not needed
+            f.cancel()
+        raise
 
 
 def hash_and_mask(items: list[bytes], salt: bytes, scalar: group.Scalar, *,
@@ -43,8 +48,9 @@ def hash_and_mask(items: list[bytes], salt: bytes, scalar: group.Scalar, *,
     """
     try:
         blob = _run(fastmult.hash_mult_own, (scalar.raw_bytes(),), [items], (salt, fastmult.allowed()), workers)
-    except FastPathError as exc:         # in a worker, or here: no more fast tasks from this process
-        fastmult.tripped(str(exc)[:80])
+    except FastPathError:                # in a worker, or here: no more fast tasks from this process
+        if fastmult.allowed():
+            fastmult.tripped("a spot-check mismatch in a worker")
         raise
     return group.blob_to_points(blob)
 

@@ -371,9 +371,20 @@ def test_a_mismatch_in_a_task_turns_the_fast_path_off_for_later_tasks(monkeypatc
     assert fastmult.allowed()
     with pytest.raises(FastPathError):
         parallel.hash_and_mask(items, salt, scalar, workers=1)
-    assert not fastmult.allowed() and fastmult.backend() == "libsodium" and "spot check" in fastmult.status()
+    assert not fastmult.allowed() and fastmult.backend() == "libsodium" and "spot-check" in fastmult.status()
     got = parallel.hash_and_mask(items, salt, scalar, workers=1)
     assert calls == [True, False]
+    assert got.tobytes() == group.hash_mult_blob(scalar.raw_bytes(), items, salt)
+
+
+def test_the_error_survives_the_pipe_and_pool_tasks_accept_the_flag():
+    import pickle
+    err = pickle.loads(pickle.dumps(FastPathError("crypto_mb X25519 disagreed")))
+    assert isinstance(err, FastPathError) and "disagreed" in str(err)
+    scalar, salt = group.Scalar.generate(), group.new_salt()
+    items = [f"id-{i}".encode() for i in range(3 * parallel.MIN_PIECE)]
+    fastmult.tripped("a test")                            # as after a worker's mismatch
+    got = parallel.hash_and_mask(items, salt, scalar, workers=2)  # real pool, allow_fast=False
     assert got.tobytes() == group.hash_mult_blob(scalar.raw_bytes(), items, salt)
 
 

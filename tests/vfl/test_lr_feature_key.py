@@ -35,7 +35,7 @@ def _fit(xa, xps, y, sk, *, cls=ActiveLogisticRegression, record=False, **params
     return net, active, passives
 
 
-@pytest.mark.parametrize("parties,chunk", [(1, None), (2, None), (1, 97)])
+@pytest.mark.parametrize("parties,chunk", [(1, None), (2, None), (1, 97), (2, 97)])
 def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties, chunk, monkeypatch):
     if chunk:                                       # [[X_p]] in several chunks, the last one short
         monkeypatch.setattr(feature_key, "FEATURE_CHUNK", chunk)
@@ -57,6 +57,11 @@ def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties, c
               if sender == "p0" and isinstance(m, msg.EncryptedFeatureChunk)]
     assert sum(len(c) for c in chunks) == got[0].n_ciphertexts
     assert len(chunks) == -(-got[0].n_ciphertexts // (chunk or feature_key.FEATURE_CHUNK))
+    if parties == 2 and chunk:           # the active reads both headers, then a chunk from each in turn
+        order = [(sender, type(m).__name__) for sender, m in net["bank"].received
+                 if isinstance(m, (msg.EncryptedFeatures, msg.EncryptedFeatureChunk))]
+        assert order[:4] == [("p0", "EncryptedFeatures"), ("p1", "EncryptedFeatures"),
+                             ("p0", "EncryptedFeatureChunk"), ("p1", "EncryptedFeatureChunk")]
 
 
 def test_feature_key_linear_regression_matches_label_key(small_keypair):

@@ -223,3 +223,33 @@ def test_active_refuses_an_implausible_feature_count(small_keypair, n_features):
         net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
                                               private_key=small_keypair[1]),
                  "insurer": passive})
+
+
+def test_early_stop_cancels_the_prefetched_randomizers(small_keypair, monkeypatch):
+    """With a real pool (workers=2) the key holder prefetches the next tree's randomizers;
+    an early stop must cancel the one left over, not leave it running."""
+    import vfl.secureboost.active as active_module
+    handles = []
+    real = active_module.prefetch_randomizers
+
+    def spy(*args, **kwargs):
+        handles.append(real(*args, **kwargs))
+        handles[-1].cancelled = 0
+        cancel = handles[-1].cancel
+        handles[-1].cancel = lambda h=handles[-1]: setattr(h, "cancelled", h.cancelled + 1) or cancel()
+        return handles[-1]
+
+    monkeypatch.setattr(active_module, "prefetch_randomizers", spy)
+    parts, y = make_data(n=200, seed=13)
+    y = np.where(np.random.default_rng(1).random(len(y)) < 0.35, 1 - y, y)
+    net = InProcessNetwork(["bank", "insurer"], timeout=120)
+    model = ActiveSecureBoostClassifier(**{**PARAMS, "n_estimators": 25, "max_depth": 3, "learning_rate": 0.8,
+                                           "early_stopping": True, "validation_fraction": 0.3,
+                                           "n_iter_no_change": 1, "random_state": 4}, verbose=False, workers=2)
+    passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1)
+    net.run({"bank": lambda t: model.fit(parts[0], y, transport=t, passives=["insurer"],
+                                         private_key=small_keypair[1]),
+             "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
+    grown = len(model.validation_loss_curve_)
+    assert grown < 25 and len(handles) == grown                 # one prefetch after every tree grown
+    assert [h.cancelled for h in handles] == [0] * (grown - 1) + [1]

@@ -101,6 +101,19 @@ def unpack(totals: list[int], layout: Layout) -> list[int]:
     return out
 
 
+class _Incoming:
+    """A passive's [[X_p]] while its chunks arrive."""
+
+    def __init__(self, checked: tuple):
+        self.header, self.layout = checked
+        self.ciphertexts: list = []
+        self.mag_bits, self.product = 0, mpz(1)
+
+    @property
+    def done(self) -> bool:
+        return len(self.ciphertexts) >= self.header.n_ciphertexts
+
+
 class FeatureKeyActiveTrainer(ActiveTrainer):
     """The label party, computing each passive's gradient on that passive's ciphertexts."""
 
@@ -109,14 +122,30 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
         self.min_key_bits = min_key_bits
 
     def run(self):
-        self.features = {p: self._receive_features(p) for p in self.passives}
+        self.features = self._receive_all_features()
         self.position = np.full(self.cfg.n_rows, -1, np.int64)
         self.position[self.cfg.train_index] = np.arange(len(self.cfg.train_index))
         return super().run()
 
-    def _receive_features(self, name: str) -> tuple[EncryptedVector, Layout]:
-        """A passive's [[X_p]], checked against its declared feature count, the batch size, the key
-        size and invertibility (before the first batch needs any of it), chunk by chunk."""
+    def _receive_all_features(self) -> dict[str, tuple[EncryptedVector, Layout]]:
+        """Every passive's [[X_p]]: the headers first, then one chunk from each passive in turn,
+        so that no passive's chunks pile up unread while another's are checked."""
+        todo = {p: _Incoming(self._check_header(p)) for p in self.passives}
+        while any(not inc.done for inc in todo.values()):
+            for name, inc in todo.items():
+                if not inc.done:
+                    self._take_chunk(name, inc)
+        out = {}
+        for name, inc in todo.items():
+            key = inc.header.public_key
+            if gmpy2.gcd(inc.product, key.n) != 1:    # one gcd: every ciphertext must be invertible
+                raise ProtocolError(f"{name} sent encrypted features that are not valid ciphertexts")
+            out[name] = EncryptedVector(key, inc.ciphertexts, 0, inc.mag_bits), inc.layout
+        return out
+
+    def _check_header(self, name: str) -> msg.EncryptedFeatures:
+        """A passive's announced [[X_p]], checked against its declared feature count, the batch
+        size and the key size (before the first batch needs any of it)."""
         m = self.t.recv(name, msg.EncryptedFeatures)
         n_features = self.passive_features[name]
         n_train, key = len(self.cfg.train_index), m.public_key
@@ -130,21 +159,23 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
         if key.n_bits < self.min_key_bits:
             raise ProtocolError(f"{name} encrypted its features under a {key.n_bits}-bit key, below "
                                 f"the {self.min_key_bits}-bit minimum")
+        return m, layout
+
+    def _take_chunk(self, name: str, inc: "_Incoming") -> None:
+        """The next chunk of a passive's [[X_p]], checked against its header."""
+        m, key = inc.header, inc.header.public_key
         limit = key.n_bits - 3 - self._weight_bits() - (2 * self.cfg.batch_size).bit_length()
-        ciphertexts, mag_bits, product = [], 0, mpz(1)
-        while len(ciphertexts) < m.n_ciphertexts:
-            enc = self.t.recv(name, msg.EncryptedFeatureChunk).features
-            if not len(enc) or len(ciphertexts) + len(enc) > m.n_ciphertexts or enc.public_key != key \
-                    or enc.exponent != 0 or enc.mag_bits > limit:
-                raise ProtocolError(f"{name} sent a chunk of encrypted features (after {len(ciphertexts)} of "
-                                    f"{m.n_ciphertexts} ciphertexts) that does not match its header or the batch size")
-            for c in enc.ciphertexts:             # one gcd at the end: every ciphertext must be invertible
-                product = product * c % key.n
-            ciphertexts.extend(enc.ciphertexts)
-            mag_bits = max(mag_bits, enc.mag_bits)
-        if gmpy2.gcd(product, key.n) != 1:
-            raise ProtocolError(f"{name} sent encrypted features that are not valid ciphertexts")
-        return EncryptedVector(key, ciphertexts, 0, mag_bits), layout
+        enc = self.t.recv(name, msg.EncryptedFeatureChunk).features
+        if not len(enc) or len(inc.ciphertexts) + len(enc) > m.n_ciphertexts or enc.public_key != key \
+                or enc.exponent != 0 or enc.mag_bits > limit:
+            raise ProtocolError(f"{name} sent a chunk of encrypted features (after {len(inc.ciphertexts)} of "
+                                f"{m.n_ciphertexts} ciphertexts) that does not match its header or the batch size")
+        product = inc.product
+        for c in enc.ciphertexts:
+            product = product * c % key.n
+        inc.product = product
+        inc.ciphertexts.extend(enc.ciphertexts)
+        inc.mag_bits = max(inc.mag_bits, enc.mag_bits)
 
     def _weight_bits(self) -> int:
         """Declared bound on an encoded residual, |d·2^residual_frac_bits| < 2^this. Exact
@@ -173,12 +204,15 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
 class FeatureKeyPassiveTrainer(PassiveTrainer):
     """A feature party that encrypts its training rows once, under its own key."""
 
-    def __init__(self, *args, key_bits: int = 2048, allow_small_key: bool = False, **kwargs):
+    def __init__(self, *args, key_bits: int = 2048, allow_small_key: bool = False, verbose: bool = False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.key_bits, self.allow_small_key = key_bits, allow_small_key
+        self.key_bits, self.allow_small_key, self.verbose = key_bits, allow_small_key, verbose
 
     def run(self) -> int:
         cfg = self.cfg
+        if not len(cfg.train_index):
+            raise ProtocolError(f"{self.active} asked to train on no rows")
         public, self.sk = generate_keypair(self.key_bits, allow_insecure_key_size_for_tests=self.allow_small_key)
         self.layout = layout_for(self.x.shape[1], cfg, self.frac_bits, public.n_bits)
         q, _ = scalars_to_fixed(self.x[cfg.train_index], self.frac_bits)        # as the label-key protocol
@@ -188,7 +222,8 @@ class FeatureKeyPassiveTrainer(PassiveTrainer):
         plain = np.asarray(plain, dtype=object)
         self.t.send(self.active, msg.EncryptedFeatures(public_key=public, slot_bits=self.layout.slot_bits,
                                                        per_ct=self.layout.per_ct, n_ciphertexts=len(plain)))
-        with progress(total=len(plain), desc="encrypting own features (once)", unit="ct") as bar:
+        with progress(total=len(plain), desc="encrypting own features (once)", unit="ct",
+                      disable=not self.verbose) as bar:
             for start in range(0, len(plain), FEATURE_CHUNK):
                 enc = EncryptedVector.encrypt(self.sk, plain[start:start + FEATURE_CHUNK], frac_bits=0, int_bits=top)
                 self.t.send(self.active, msg.EncryptedFeatureChunk(enc))

@@ -161,8 +161,11 @@ class PassiveLinearModel:
     """
 
     def __init__(self, *, max_epochs: int = 100, mask_bits: int = 64, feature_frac_bits: int = 16,
-                 standardize: bool = True, key_bits: int = 2048, allow_insecure_key_size_for_tests: bool = False):
+                 standardize: bool = True, key_bits: int = 2048, allow_insecure_key_size_for_tests: bool = False,
+                 verbose: bool = False):
         self.max_epochs, self.mask_bits, self.feature_frac_bits = max_epochs, mask_bits, feature_frac_bits
+        self.verbose = verbose                # progress bar of the one-time encryption ("feature_key");
+        # off by default: a served feature party's stderr is its log
         self.key_bits = key_bits              # its own key, with protocol "feature_key" only
         self.standardize = standardize
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
@@ -183,7 +186,8 @@ class PassiveLinearModel:
                                                                   feature_frac_bits=self.feature_frac_bits)
             if setup.protocol == "feature_key":
                 trainer = FeatureKeyPassiveTrainer(transport, active, setup, scaled, key_bits=self.key_bits,
-                                                   allow_small_key=self.allow_insecure_key_size_for_tests, **options)
+                                                   allow_small_key=self.allow_insecure_key_size_for_tests,
+                                                   verbose=self.verbose, **options)
             else:
                 trainer = PassiveTrainer(transport, active, setup, scaled, **options)
             self.n_epochs_ = trainer.run()

@@ -157,10 +157,13 @@ class ActiveTrainer:
             return
         rows, f = job.rows, self.p.frac_bits
         pairs = np.ldexp(np.stack([job.gi[rows], job.hi[rows]], axis=2).reshape(-1).astype(np.float64), -f)
-        pending, self.pending = self.pending, None      # every tree samples the same number of rows
+        # every tree samples the same number of rows; a failing result() leaves the handle for
+        # run()'s cleanup to cancel
+        randomizers = self.pending.result() if self.pending is not None else None
+        self.pending = None
         gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=f, int_bits=job.int_bits, sum_terms=len(rows),
                                            slots=2 * self.b.n_outputs, workers=self.workers,
-                                           randomizers=pending.result() if pending else None)
+                                           randomizers=randomizers)
         for name, cols in job.passive_columns.items():
             self.t.send(name, msg.GradHess(tree=job.index, gh=gh, rows=rows.astype(np.int64),
                                            features=cols.astype(np.int64)))

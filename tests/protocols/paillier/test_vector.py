@@ -184,6 +184,7 @@ def test_parallel_results_equal_serial(small_keypair, monkeypatch):
 
 
 def test_prefetched_randomizers_encrypt_and_can_be_cancelled(small_keypair):
+    import concurrent.futures
     from protocols.paillier.vector import PREFETCH_CHUNKS_PER_WORKER, prefetch_randomizers
     pk, sk = small_keypair
     values = np.arange(-50, 50) / 8
@@ -193,5 +194,11 @@ def test_prefetched_randomizers_encrypt_and_can_be_cancelled(small_keypair):
     # a big prefetch: split into several tasks per worker, most not yet started when cancelled
     big = prefetch_randomizers(sk, 20000, workers=2)
     assert len(big._futures) == 2 * PREFETCH_CHUNKS_PER_WORKER
-    assert big.cancel() >= 1 and big.result() == []
+    assert big.cancel() >= 1
+    with pytest.raises(concurrent.futures.CancelledError):
+        big.result()
     assert prefetch_randomizers(sk, 10, workers=1).cancel() == 0     # deferred: nothing ran
+    once = prefetch_randomizers(sk, 10, workers=2)
+    assert len(once.result()) == 10
+    with pytest.raises(concurrent.futures.CancelledError, match="taken"):
+        once.result()                                                 # never the same randomizers twice
