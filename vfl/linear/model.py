@@ -18,10 +18,11 @@ import numpy as np
 
 from protocols.paillier import generate_keypair
 from vfl.errors import NotFittedError
+from vfl.holdout import validation_split
 from vfl.linear import messages as msg
 from vfl.linear.feature_key import FeatureKeyActiveTrainer, FeatureKeyPassiveTrainer
 from vfl.linear.persist import load_model, save_model
-from vfl.linear.setup import build_setup, check_setup, split_rows, validate_features, validate_labels
+from vfl.linear.setup import build_setup, check_setup, validate_features, validate_labels
 from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
 
 
@@ -61,7 +62,8 @@ class _ActiveLinear:
         x = validate_features(X, party)
         labels = validate_labels(y, len(x), party, self._task)
         rng = np.random.default_rng(self.random_state)
-        train, val = split_rows(len(x), self, rng)
+        train, val = validation_split(len(x), early_stopping=self.early_stopping,
+                                      fraction=self.validation_fraction, rng=rng)
         self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
             (np.zeros(x.shape[1]), np.ones(x.shape[1]))
         label_key = self.protocol == "label_key"       # else every passive brings its own key

@@ -7,7 +7,6 @@ import numpy as np
 
 from protocols.paillier.keys import SECURE_KEY_BITS
 from vfl.errors import DataError, ProtocolError
-from vfl.holdout import validation_split
 from vfl.linear import messages as msg
 from vfl.linear.optim import PENALTIES, SCHEDULES
 
@@ -54,10 +53,6 @@ def validate_labels(y, n_rows: int, party: str, task: str) -> np.ndarray:
         found = sorted(set(np.unique(labels).tolist()) - {0.0, 1.0})[:5]
         raise DataError(f"{party}: logistic regression needs labels 0/1, found {found}")
     return labels
-
-
-def split_rows(n_rows: int, est, rng) -> tuple[np.ndarray, np.ndarray]:
-    return validation_split(n_rows, early_stopping=est.early_stopping, fraction=est.validation_fraction, rng=rng)
 
 
 def check_hyperparameters(est) -> None:

@@ -44,11 +44,12 @@ class PassiveTrainer:
                 raise ProtocolError(f"{self.active} sent g/h for tree {m.tree}; expected a tree after {last}")
             if len(served) >= self.max_trees:
                 raise ProtocolError(f"{self.active} asks for more than the {self.max_trees} trees agreed")
-            self._check_grad_hess(m)
-            self._tree(m)
+            rows, cols = self._check_grad_hess(m)
+            self._tree(m.tree, m.gh, rows, cols)
             served.append(m.tree)
 
-    def _check_grad_hess(self, m: msg.GradHess) -> None:
+    def _check_grad_hess(self, m: msg.GradHess) -> tuple[np.ndarray, np.ndarray]:
+        """The tree's sampled rows and columns, as checked int64 arrays."""
         rows, cols = self._ints(m.rows, "g/h rows"), self._ints(m.features, "tree columns")
         width, gh, cfg = 2 * self.cfg.n_outputs, m.gh, self.cfg
         if rows.ndim != 1 or len(rows) != cfg.sample_rows or (np.diff(rows) <= 0).any() or rows[0] < 0 \
@@ -63,6 +64,7 @@ class PassiveTrainer:
                 or cols[-1] >= len(self.n_bins):
             raise ProtocolError(f"{self.active} named columns {cols.tolist()[:8]} for tree {m.tree}; this party "
                                 f"has {len(self.n_bins)}")
+        return rows, cols
 
     def _ints(self, values, what: str) -> np.ndarray:
         """An integer array from the active (floats would index silently wrong rows)."""
@@ -78,11 +80,10 @@ class PassiveTrainer:
         self.lookup = {key: v for key, v in self.lookup.items() if key[0] < m.n_trees}
         return sum(t < m.n_trees for t in served)
 
-    def _tree(self, m: msg.GradHess) -> None:
-        tree, gh = m.tree, m.gh
+    def _tree(self, tree: int, gh: PackedEncryptedVector, sampled_rows: np.ndarray, columns: np.ndarray) -> None:
         where = np.full(self.cfg.n_rows, -1, np.int64)      # job row -> its ciphertext (-1: not sampled)
-        where[np.asarray(m.rows, np.int64)] = np.arange(len(m.rows))
-        cols = np.asarray(m.features, np.int64).tolist()
+        where[sampled_rows] = np.arange(len(sampled_rows))
+        cols = columns.tolist()
         prev_hist: dict[int, PackedEncryptedVector] = {}
         prev_rows: dict[int, np.ndarray] = {}           # all rows of the previous depth's nodes
         prev_sampled: dict[int, np.ndarray] = {}        # their sampled rows
