@@ -1,10 +1,11 @@
 """Audit log: one JSON line per message this party sends, and a report that sums it.
 
-Each line: ``time`` (UTC ISO-8601), ``party``, ``job``, ``peer``, ``kind``, ``phase``,
+Each message line: ``time`` (UTC ISO-8601), ``party``, ``job``, ``peer``, ``kind``, ``phase``,
 ``seq``, ``bytes`` (header + frames, as on the wire before encryption) and ``sha256`` of
 those bytes. The log holds no payload, so a compliance officer can read what left the
 building without reading customer data. Heartbeats and flow-control frames carry no data and
-are not logged.
+are not logged. Event lines (``time``, ``party``, ``job``, ``event`` and plain fields) record
+facts no message shows, such as which implementation computed the PSI.
 """
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class AuditLog:
         entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
                  "party": self.party, "job": job, "peer": peer, "kind": kind, "phase": phase,
                  "seq": seq, "bytes": nbytes, "sha256": sha256}
+        self._write(entry)
+
+    def event(self, *, job: str, event: str, **fields) -> None:
+        """A fact about the job that no message shows (e.g. ``event="psi", backend=...``)."""
+        self._write({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                     "party": self.party, "job": job, "event": event, **fields})
+
+    def _write(self, entry: dict) -> None:
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
@@ -46,9 +55,11 @@ def job_report(entries: Iterable[dict] | str | os.PathLike, job: str | None = No
     """Bytes and messages sent, per peer, per phase and per kind (optionally for one job)."""
     if isinstance(entries, (str, os.PathLike)):
         entries = read_entries(entries)
-    rows = [e for e in entries if job is None or e["job"] == job]
-    report = {"jobs": sorted({e["job"] for e in rows}), "messages": len(rows),
-              "bytes": sum(e["bytes"] for e in rows)}
+    entries = [e for e in entries if job is None or e["job"] == job]
+    rows = [e for e in entries if "event" not in e]
+    report = {"jobs": sorted({e["job"] for e in entries}), "messages": len(rows),
+              "bytes": sum(e["bytes"] for e in rows),
+              "events": [{k: v for k, v in e.items() if k not in ("time", "party")} for e in entries if "event" in e]}
     for key in ("peer", "phase", "kind"):
         sums: dict = collections.defaultdict(lambda: {"messages": 0, "bytes": 0})
         for e in rows:
@@ -63,4 +74,7 @@ def render_report(report: dict) -> str:
     for key in ("peer", "phase"):
         for name, row in report[f"per_{key}"].items():
             lines.append(f"  {key} {name:<20} {row['messages']:>8} msgs {row['bytes']:>16,} bytes")
+    for event in report.get("events", []):
+        details = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("job", "event"))
+        lines.append(f"  event {event['event']:<18} job {event['job']}: {details}")
     return "\n".join(lines)

@@ -94,6 +94,10 @@ class LinkTransport(Transport):
         """Make ciphertexts under ``public_key`` decodable when they arrive."""
         self.keyring.register(public_key)
 
+    def note(self, event: str, **fields) -> None:
+        if self.audit is not None:
+            self.audit.event(job=self.job, event=event, **fields)
+
     @contextlib.contextmanager
     def in_phase(self, name: str):
         """Label messages sent inside the block with phase ``name`` in the audit log."""

@@ -65,6 +65,13 @@ class Transport(abc.ABC):
     def register_public_key(self, public_key) -> None:
         """Let this party decode ciphertexts under ``public_key`` (its own key, say)."""
 
+    def note(self, event: str, **fields) -> None:
+        """Record ``event`` (with plain-data ``fields``) in this party's audit log, if it keeps one.
+
+        For facts a compliance officer asks about that no message shows, e.g. which
+        implementation computed the PSI. Never for secrets or customer data.
+        """
+
     def in_phase(self, name: str):
         """Context manager: count what is sent inside it under phase ``name`` (e.g. "psi")."""
         return contextlib.nullcontext()

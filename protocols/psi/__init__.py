@@ -2,8 +2,7 @@
 
 Sans-IO: :class:`ActivePsi` and :class:`PassivePsi` consume and produce the messages of
 :mod:`protocols.psi.messages`; ``vfl.psi`` moves them over a transport. Group: X25519 on
-Curve25519 points, libsodium through PyNaCl (why: :mod:`protocols.psi.group`); a party's own
-hashed ids may use Intel crypto_mb instead, guarded, same bytes (:mod:`protocols.psi.fastmult`).
+Curve25519 points, libsodium through PyNaCl (why: :mod:`protocols.psi.group`).
 ``H`` is the keyed hash to the curve, ``a`` the active scalar, ``b_i`` passive i's.
 
 Steps
@@ -36,8 +35,7 @@ What each party learns (semi-honest parties; no collusion with the active party)
 """
 from protocols.psi._common import DEFAULT_CHUNK, secure_permutation
 from protocols.psi.active import ActiveOutcome, ActivePsi
-from protocols.psi.errors import (FastPathError, InvalidPointError, PsiError, PsiInputError,
-                                  PsiProtocolError)
+from protocols.psi.errors import InvalidPointError, PsiError, PsiInputError, PsiProtocolError
 from protocols.psi.messages import (PROTOCOL_VERSION, PsiAbort, PsiActiveMasked, PsiAlignment,
                                     PsiDoubleMasked, PsiKind, PsiPassiveMasked, PsiSetup)
 from protocols.psi.passive import PassiveOutcome, PassivePsi
@@ -46,5 +44,5 @@ __all__ = [
     "ActivePsi", "PassivePsi", "ActiveOutcome", "PassiveOutcome", "DEFAULT_CHUNK",
     "secure_permutation", "PROTOCOL_VERSION", "PsiKind", "PsiSetup", "PsiPassiveMasked",
     "PsiActiveMasked", "PsiDoubleMasked", "PsiAlignment", "PsiAbort",
-    "PsiError", "PsiInputError", "PsiProtocolError", "InvalidPointError", "FastPathError",
+    "PsiError", "PsiInputError", "PsiProtocolError", "InvalidPointError",
 ]

@@ -17,6 +17,3 @@ class PsiProtocolError(PsiError):
 class InvalidPointError(PsiProtocolError):
     """A peer sent something that is not a valid group element array."""
 
-
-class FastPathError(PsiError):
-    """The fast X25519 backend disagreed with libsodium (it is then off for the process)."""

@@ -21,14 +21,15 @@ number of tries depends only on the id and the public salt, never on a secret sc
 
 Peer input. X25519 is safe on any 32-byte input (twist-secure, cofactor cleared by clamping),
 so points received from a peer are not re-validated; libsodium rejects small-order points,
-which surfaces as :class:`~protocols.psi.errors.InvalidPointError`. Peer points always go
-through :func:`mult_blob` (libsodium); only a party's own hashed ids may take the faster,
-guarded batch backend of :mod:`protocols.psi.fastmult` (same bytes).
+which surfaces as :class:`~protocols.psi.errors.InvalidPointError`. Every multiplication, of
+a party's own hashed ids and of a peer's points alike, is libsodium's: :func:`backend` names it
+for the PSI report and the audit log.
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
+from importlib import metadata
 
 import gmpy2
 import numpy as np
@@ -68,6 +69,15 @@ class Scalar:
     def raw_bytes(self) -> bytes:
         """The secret bytes, for this party's own worker processes only."""
         return self._raw
+
+
+def backend() -> str:
+    """The implementation of the group operations, as the PSI report and audit log record it."""
+    try:
+        version = metadata.version("pynacl")
+    except metadata.PackageNotFoundError:      # running from a source tree without metadata
+        version = "unknown version"
+    return f"libsodium X25519 (PyNaCl {version})"
 
 
 def new_salt() -> bytes:
@@ -123,7 +133,7 @@ def mult_blob(scalar_raw: bytes, blob: bytes) -> bytes:
 
 
 def hash_mult_blob(scalar_raw: bytes, items: list[bytes], salt: bytes) -> bytes:
-    """Hash ids to points and multiply them with libsodium (the reference for the fast path)."""
+    """Hash ids to points and multiply them with one scalar: ``H(id)^k`` for a party's own ids."""
     return mult_blob(scalar_raw, hash_blob(items, salt))
 
 

@@ -12,8 +12,7 @@ import multiprocessing
 import numpy as np
 
 from protocols._workers import process_pool, resolve_workers
-from protocols.psi import fastmult, group
-from protocols.psi.errors import FastPathError
+from protocols.psi import group
 
 MIN_PIECE = 512          # below this a task is not worth the round trip to a worker
 
@@ -42,24 +41,12 @@ def _run(fn, head: tuple, seqs: list, tail: tuple, workers: int | None) -> bytes
 
 def hash_and_mask(items: list[bytes], salt: bytes, scalar: group.Scalar, *,
                   workers: int | None = None) -> np.ndarray:
-    """``H(id)^k`` for each id (its own set, by its owner), as an ``(n, 32)`` uint8 array.
-
-    Own hashed points only: these may take the fast backend (:mod:`protocols.psi.fastmult`).
-    """
-    try:
-        blob = _run(fastmult.hash_mult_own, (scalar.raw_bytes(),), [items], (salt, fastmult.allowed()), workers)
-    except FastPathError:                # in a worker, or here: no more fast tasks from this process
-        if fastmult.allowed():
-            fastmult.tripped("a spot-check mismatch in a worker")
-        raise
-    return group.blob_to_points(blob)
+    """``H(id)^k`` for each id (its own set, by its owner), as an ``(n, 32)`` uint8 array."""
+    return group.blob_to_points(_run(group.hash_mult_blob, (scalar.raw_bytes(),), [items], (salt,), workers))
 
 
 def mask(points: np.ndarray, scalar: group.Scalar, *, workers: int | None = None) -> np.ndarray:
-    """``P^k`` for each point of an ``(n, 32)`` uint8 array (a peer's masked points).
-
-    Peer-chosen points: always libsodium (:func:`group.mult_blob`), never the fast backend.
-    """
+    """``P^k`` for each point of an ``(n, 32)`` uint8 array (a peer's masked points)."""
     blob = np.ascontiguousarray(points, dtype=np.uint8).tobytes()
     # slice the bytes on 32-byte boundaries: pieces are given as views of one buffer
     view = _PointBytes(blob)

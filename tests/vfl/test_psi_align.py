@@ -145,3 +145,17 @@ def test_missing_id_column_at_the_active_is_named():
 def test_role_must_be_known():
     with pytest.raises(ValueError, match="role"):
         align(None, pd.DataFrame({"id": [1]}), "id", role="arbiter")
+
+
+def test_report_and_audit_log_name_the_backend(tmp_path):
+    frames = {"bank": pd.DataFrame({"id": range(50)}), "insurer": pd.DataFrame({"id": range(25, 80)})}
+    net = InProcessNetwork(list(frames), timeout=20.0, audit_dir=str(tmp_path))
+    results = net.run({"bank": lambda t: align_active(t, frames["bank"], "id"),
+                       "insurer": lambda t: align_passive(t, frames["insurer"], "id", active="bank")}, timeout=60)
+    from parties.audit import job_report
+    from protocols.psi.group import backend
+    for name, result in results.items():
+        assert result.report.backend == backend() and backend().startswith("libsodium X25519 (PyNaCl ")
+        report = job_report(tmp_path / f"{name}.audit.jsonl")
+        assert report["events"] == [{"job": net.job, "event": "psi", "backend": backend()}]
+        assert report["messages"] > 0          # events are not counted as messages

@@ -5,10 +5,8 @@ Every figure is measured in this run, on the same two sets of N ids with 50% ove
   intersect and align, messages passed in memory;
 - openmined-psi (P-256, RAW container, reveal intersection): server setup, client request,
   server response, client intersection, also in one thread;
-- the curve primitive: X25519 in libsodium (PyNaCl; every multiplication of a peer's points),
-  in Intel crypto_mb (this party's own hashed ids, when :mod:`protocols.psi.fastmult` has it)
-  and in OpenSSL (``cryptography``, if installed, for comparison);
-- when the fast backend is in use, this PSI again with libsodium only (``VFL_PSI_FAST=0``);
+- the curve primitive: X25519 in libsodium (PyNaCl, what this PSI uses) and in OpenSSL
+  (``cryptography``, if installed, for comparison);
 - ``--repeats`` rounds (default 3), each timing every side once, in turn, so that a machine
   that slows down or speeds up mid-run affects all sides alike; the best time per side counts;
 - optionally (``--e2e-n``) this PSI end to end: two party processes over loopback ZeroMQ,
@@ -27,7 +25,7 @@ import time
 import numpy as np
 
 from protocols.psi import ActivePsi, PassivePsi
-from protocols.psi import fastmult, group
+from protocols.psi import group
 
 
 def add_arguments(parser) -> None:
@@ -105,10 +103,6 @@ def primitive_rates(count: int = 4000) -> dict:
     out = {"hash_to_curve_per_s": count / secs}
     secs, _ = _best(lambda: group.mult_blob(scalar.raw_bytes(), blob), 3)
     out["x25519_libsodium_per_s"] = count / secs
-    out["x25519_crypto_mb_per_s"] = None
-    if fastmult.backend() == "crypto_mb":          # guards and spot checks included
-        secs, _ = _best(lambda: fastmult.mult_own(scalar.raw_bytes(), blob), 3)
-        out["x25519_crypto_mb_per_s"] = count / secs
     try:
         from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
     except ImportError:
@@ -127,11 +121,8 @@ def run(args) -> dict:
     expected = len(set(a) & set(b))
     result = {"n": n, "overlap": expected, "cpu": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "rounds": max(1, int(args.repeats)), "primitives": primitive_rates(min(4000, max(500, n))),
-              "backend": {"own_hashed_ids": fastmult.backend(), "peer_points": "libsodium",
-                          "why": fastmult.status()}}
+              "backend": group.backend()}
     sides = {"ours": lambda: run_ours(a, b)}
-    if result["backend"]["own_hashed_ids"] != "libsodium":
-        sides["ours_libsodium"] = lambda: _libsodium_only(run_ours, a, b)
     if not args.no_baseline:
         try:
             import private_set_intersection.python  # noqa: F401  (is the baseline installed?)
@@ -144,24 +135,10 @@ def run(args) -> dict:
     if "seconds" in result.get("openmined", {}):
         result["ratio"] = result["openmined"]["seconds"] / result["ours"]["seconds"]
     result["agree"] = result["ours"]["size"] == expected and \
-        result.get("openmined", {}).get("size", expected) == expected and \
-        result.get("ours_libsodium", {}).get("size", expected) == expected
+        result.get("openmined", {}).get("size", expected) == expected
     if args.e2e_n:
         result["e2e"] = run_e2e(int(args.e2e_n))
     return result
-
-
-def _libsodium_only(fn, *args):
-    """``fn(*args)`` with the fast backend off (``VFL_PSI_FAST=0``), for the comparison line."""
-    old = os.environ.get(fastmult.ENV_VAR)
-    os.environ[fastmult.ENV_VAR] = "0"
-    try:
-        return fn(*args)
-    finally:
-        if old is None:
-            del os.environ[fastmult.ENV_VAR]
-        else:
-            os.environ[fastmult.ENV_VAR] = old
 
 
 def run_e2e(n: int, timeout: float = 1200.0) -> dict:
@@ -182,30 +159,22 @@ def run_e2e(n: int, timeout: float = 1200.0) -> dict:
 
 
 def render(r: dict) -> str:
-    p, backend = r["primitives"], r["backend"]["own_hashed_ids"]
-    fast = p.get("x25519_crypto_mb_per_s")
+    p = r["primitives"]
     lines = [f"PSI, {r['n']:,} x {r['n']:,} ids, {r['overlap']:,} shared ({r['cores']} cores; per-core figures "
              f"use one worker)",
-             f"backend: own hashed ids {backend}, peer points libsodium ({r['backend']['why']})",
+             f"backend: {r['backend']}",
              "primitive (one core)          per second",
              f"  hash id to curve             {p['hash_to_curve_per_s']:>10,.0f}",
-             f"  X25519 libsodium (PyNaCl)    {p['x25519_libsodium_per_s']:>10,.0f}   <- peer points"
-             + ("" if fast else ", own ids"),
-             "  X25519 crypto_mb (ipp-crypto) " + (f"{fast:>9,.0f}   <- own hashed ids (guards included)"
-                                                   if fast else "  not in use"),
+             f"  X25519 libsodium (PyNaCl)    {p['x25519_libsodium_per_s']:>10,.0f}   <- what this PSI uses",
              "  X25519 OpenSSL (cryptography) " + (f"{p['x25519_openssl_per_s']:>9,.0f}"
                                                    if p["x25519_openssl_per_s"] else "  not installed"),
              f"both roles, one core                 seconds      ids/s per core   (best of {r.get('rounds', 1)} "
              "interleaved rounds)",
-             _row(f"this PSI ({'crypto_mb + libsodium' if fast else 'libsodium'})", r["ours"])]
-    lib = r.get("ours_libsodium")
-    if lib:
-        lines.append(_row("this PSI (libsodium only)", lib))
+             _row("this PSI (libsodium)", r["ours"])]
     om = r.get("openmined")
     if om and "seconds" in om:
         lines.append(_row("openmined-psi 2.0.6 (P-256)", om))
-        lines.append(f"  ratio (openmined time / ours)  {r['ratio']:.2f}x"
-                     + (f"   (libsodium only: {om['seconds'] / lib['seconds']:.2f}x)" if lib else ""))
+        lines.append(f"  ratio (openmined time / ours)  {r['ratio']:.2f}x")
     elif om:
         lines.append(f"  openmined-psi: {om['error']}")
     lines.append(f"  intersection sizes agree with a plain set intersection: {r['agree']}")
@@ -220,8 +189,7 @@ def _row(label: str, d: dict) -> str:
 
 def compute_bound(n: int, primitives: dict) -> float:
     """Seconds of one core one party needs for n own ids and n peer ids: n hashes, 2n mults."""
-    own = primitives.get("x25519_crypto_mb_per_s") or primitives["x25519_libsodium_per_s"]
-    return n / primitives["hash_to_curve_per_s"] + n / own + n / primitives["x25519_libsodium_per_s"]
+    return n / primitives["hash_to_curve_per_s"] + 2 * n / primitives["x25519_libsodium_per_s"]
 
 
 def _render_e2e(e: dict, primitives: dict) -> list[str]:

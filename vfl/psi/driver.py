@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from protocols.psi import (DEFAULT_CHUNK, ActivePsi, PassivePsi, PsiAbort, PsiActiveMasked, PsiAlignment,
                            PsiError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
+from protocols.psi.group import backend
 from vfl.errors import PeerFailedError, ProtocolError, VFLError
 from vfl.psi.ids import encode_ids, normalize_ids
 from vfl.transport import Transport
@@ -34,6 +35,7 @@ class PsiReport:
     private: bool
     seconds: float
     matched: dict[str, int] | None = None   # active only: per passive, how many active ids it has
+    backend: str = dataclasses.field(default_factory=backend)   # what multiplied the curve points
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -96,6 +98,7 @@ def align_active(transport: Transport, df: pd.DataFrame, id_column, *, passives=
     """
     start = time.perf_counter()
     passives = list(transport.peers if passives is None else passives)
+    transport.note("psi", backend=backend())
     try:
         ids = encode_ids(normalize_ids(df, id_column, transport.party))
         role = ActivePsi(ids, passives, private=private, chunk_size=chunk_size, workers=workers,
@@ -134,6 +137,7 @@ def align_passive(transport: Transport, df: pd.DataFrame, id_column, *, active: 
                   progress: bool | None = None) -> AlignResult:
     """A passive party's side: returns its rows in the common order the active party chose."""
     start = time.perf_counter()
+    transport.note("psi", backend=backend())
     try:
         ids = encode_ids(normalize_ids(df, id_column, transport.party))
         role = PassivePsi(ids, workers=workers, name=transport.party)
