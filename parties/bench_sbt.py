@@ -71,6 +71,7 @@ def _ours(args) -> dict:
 
 def _xgboost(args, joined) -> dict:
     import xgboost
+
     from vfl.metrics import classification_metrics
     x_train, y_train, x_test, y_test = joined
     model = xgboost.XGBClassifier(n_estimators=args.trees, max_depth=args.depth, max_bin=args.bins,

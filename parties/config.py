@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+
 import tomllib
 
 from parties.errors import ConfigError

@@ -17,7 +17,10 @@ _PHE_BASE_BITS = 4      # phe.EncodedNumber.BASE == 16
 
 
 def _phe():
-    import phe  # noqa: PLC0415 - imported lazily: GPLv3, kept at the edge
+    try:
+        import phe  # imported lazily: GPLv3, an optional extra kept at the edge
+    except ImportError:
+        raise ImportError("python-paillier is an optional extra: pip install 'vfl-engine[interop]'") from None
     return phe
 
 

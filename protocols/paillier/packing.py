@@ -13,11 +13,11 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
+from protocols.paillier import kernels
 from protocols.paillier.encoding import DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, decode_floats, to_fixed_point
 from protocols.paillier.errors import DecryptionError
 from protocols.paillier.keys import PrivateKey, PublicKey
 from protocols.paillier.parallel import map_chunks
-from protocols.paillier import kernels
 
 
 def _pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:

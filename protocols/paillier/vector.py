@@ -10,13 +10,20 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
+from protocols._workers import resolve_workers
 from protocols.paillier import kernels
-from protocols.paillier.encoding import (DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, check_headroom, decode_floats,
-                                         from_residues, scalars_to_fixed, to_fixed_point, to_residues)
+from protocols.paillier.encoding import (
+    DEFAULT_FRAC_BITS,
+    DEFAULT_INT_BITS,
+    check_headroom,
+    decode_floats,
+    from_residues,
+    scalars_to_fixed,
+    to_fixed_point,
+    to_residues,
+)
 from protocols.paillier.errors import DecryptionError, EncodingError
 from protocols.paillier.keys import PrivateKey, PublicKey
-from protocols.paillier.multiexp import multiexp_columns
-from protocols._workers import resolve_workers
 from protocols.paillier.parallel import map_chunks, submit_chunks
 
 DEFAULT_SCALAR_FRAC_BITS = 16       # resolution of float plaintext multipliers: 2^-16

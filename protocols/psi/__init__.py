@@ -36,8 +36,16 @@ What each party learns (semi-honest parties; no collusion with the active party)
 from protocols.psi._common import DEFAULT_CHUNK, secure_permutation
 from protocols.psi.active import ActiveOutcome, ActivePsi
 from protocols.psi.errors import InvalidPointError, PsiError, PsiInputError, PsiProtocolError
-from protocols.psi.messages import (PROTOCOL_VERSION, PsiAbort, PsiActiveMasked, PsiAlignment,
-                                    PsiDoubleMasked, PsiKind, PsiPassiveMasked, PsiSetup)
+from protocols.psi.messages import (
+                                    PROTOCOL_VERSION,
+                                    PsiAbort,
+                                    PsiActiveMasked,
+                                    PsiAlignment,
+                                    PsiDoubleMasked,
+                                    PsiKind,
+                                    PsiPassiveMasked,
+                                    PsiSetup,
+)
 from protocols.psi.passive import PassiveOutcome, PassivePsi
 
 __all__ = [

@@ -7,11 +7,16 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from protocols.psi import group, parallel
-from protocols.psi._common import (DEFAULT_CHUNK, Inbox, as_keys, check_ids, chunk_bounds,
-                                   secure_permutation)
+from protocols.psi._common import DEFAULT_CHUNK, Inbox, as_keys, check_ids, chunk_bounds, secure_permutation
 from protocols.psi.errors import PsiInputError, PsiProtocolError
-from protocols.psi.messages import (PROTOCOL_VERSION, PsiActiveMasked, PsiAlignment, PsiDoubleMasked,
-                                    PsiPassiveMasked, PsiSetup)
+from protocols.psi.messages import (
+    PROTOCOL_VERSION,
+    PsiActiveMasked,
+    PsiAlignment,
+    PsiDoubleMasked,
+    PsiPassiveMasked,
+    PsiSetup,
+)
 
 
 @dataclasses.dataclass(frozen=True)

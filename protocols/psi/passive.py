@@ -9,8 +9,14 @@ import numpy as np
 from protocols.psi import group, parallel
 from protocols.psi._common import check_ids, chunk_bounds, secure_permutation
 from protocols.psi.errors import PsiProtocolError
-from protocols.psi.messages import (PROTOCOL_VERSION, PsiActiveMasked, PsiAlignment, PsiDoubleMasked,
-                                    PsiPassiveMasked, PsiSetup)
+from protocols.psi.messages import (
+    PROTOCOL_VERSION,
+    PsiActiveMasked,
+    PsiAlignment,
+    PsiDoubleMasked,
+    PsiPassiveMasked,
+    PsiSetup,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,8 @@ import os
 import msgpack
 import numpy as np
 import zmq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from parties import codec, streams
 from parties.keys import load_keypair

@@ -38,7 +38,6 @@ def sample_payloads(public_key=None, encrypted_len: int = 5) -> list:
 
 
 def check_echoed(sent: list, received: list, private_key=None) -> None:
-    from protocols.paillier import EncryptedVector
     assert len(sent) == len(received)
     for a, b in zip(sent, received):
         _same(a, b, private_key)

@@ -7,7 +7,8 @@ from typing import Optional
 import msgpack
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parties import codec
 from parties.errors import WireError

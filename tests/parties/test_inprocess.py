@@ -5,13 +5,13 @@ import time
 
 import numpy as np
 import pytest
+from party_scenarios import check_echoed, echo_initiator, echo_passive, sample_payloads
 
 from parties import codec
 from parties.audit import job_report, read_entries
 from parties.errors import PeerSilentError
 from parties.inprocess import InProcessNetwork, local_transports
 from parties.messages import Echo, EchoDigest, JobDone
-from party_scenarios import check_echoed, echo_initiator, echo_passive, sample_payloads
 from vfl.errors import PeerFailedError, PeerTimeoutError, UnexpectedMessageError
 
 
@@ -157,6 +157,7 @@ def test_public_key_registration(small_keypair):
 
 def test_record_keeps_what_each_party_received():
     import numpy as np
+
     from parties.inprocess import InProcessNetwork
     from vfl.linear.messages import PartialScores
 

@@ -38,8 +38,9 @@ def test_context_allows_only_configured_aliases_and_limits():
 
 
 def test_echo_handler_over_in_process_transport():
-    from parties.inprocess import InProcessNetwork
     from party_scenarios import echo_initiator
+
+    from parties.inprocess import InProcessNetwork
     net = InProcessNetwork(["bank", "insurer"])
     ctx = JobContext(net["insurer"], "bank", {"rounds": 2}, {}, 10, 5)
     out = net.run({"bank": echo_initiator([1, "two"]), "insurer": lambda t: get_handler("echo")(ctx)}, timeout=10)

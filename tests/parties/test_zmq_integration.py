@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import zmq
+from party_scenarios import check_echoed, echo_initiator, sample_payloads
 
 from parties import codec
 from parties.audit import job_report, read_entries
@@ -18,7 +19,6 @@ from parties.jobs import run_job, start_job
 from parties.keys import load_keypair, load_public_key, write_keypair
 from parties.launcher import LocalCluster, _die_with_parent
 from parties.messages import Echo, EchoDigest, JobDone
-from party_scenarios import check_echoed, echo_initiator, sample_payloads
 from vfl.errors import PeerFailedError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

@@ -6,8 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.psi import (ActivePsi, PassivePsi, PsiActiveMasked, PsiAlignment, PsiDoubleMasked,
-                           PsiInputError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
+from protocols.psi import (
+    ActivePsi,
+    PassivePsi,
+    PsiActiveMasked,
+    PsiAlignment,
+    PsiDoubleMasked,
+    PsiInputError,
+    PsiPassiveMasked,
+    PsiProtocolError,
+    PsiSetup,
+)
 
 
 def run(sets, *, private=False, chunk_size=64):

@@ -11,8 +11,12 @@ from sklearn.preprocessing import StandardScaler
 from parties.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.errors import DataError, NotFittedError, PeerFailedError, ProtocolError
-from vfl.linear import (ActiveLinearRegression, ActiveLogisticRegression, PassiveLinearRegression,
-                        PassiveLogisticRegression)
+from vfl.linear import (
+    ActiveLinearRegression,
+    ActiveLogisticRegression,
+    PassiveLinearRegression,
+    PassiveLogisticRegression,
+)
 from vfl.metrics import classification_metrics, regression_metrics
 
 
@@ -203,8 +207,9 @@ def test_no_batch_is_smaller_than_the_batch_size():
 ])
 def test_passive_refuses_crafted_setups(small_keypair, change, match):
     import dataclasses
-    from vfl.linear.setup import check_setup
+
     from vfl.linear import messages as msg
+    from vfl.linear.setup import check_setup
     x = np.zeros((100, 3))
     setup = msg.Setup(public_key=small_keypair[0], task="logistic", n_rows=100, train_index=np.arange(80),
                       val_index=np.arange(80, 100), epochs=1, batch_size=16, batch_seed=1, learning_rate=0.1,
@@ -217,6 +222,7 @@ def test_passive_refuses_crafted_setups(small_keypair, change, match):
 def test_passive_refuses_a_residual_that_breaks_the_setup(small_keypair):
     """A residual with another scale would shrink the mask relative to the gradient."""
     import dataclasses
+
     from protocols.paillier import EncryptedVector
     from vfl.linear import messages as msg
     from vfl.linear.training import PassiveTrainer

@@ -8,8 +8,7 @@ import pytest
 from parties.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.errors import ProtocolError
-from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression
-from vfl.linear import feature_key
+from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression, feature_key
 from vfl.linear import messages as msg
 from vfl.linear.feature_key import Layout, pack_rows, unpack
 

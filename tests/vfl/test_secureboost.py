@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sbt_reference import (
+    PARAMS,
+    federated_tree,
+    fit_federated,
+    make_data,
+    predict_federated,
+    reference_fit,
+    reference_predict,
+)
 
 from parties.inprocess import InProcessNetwork
 from protocols.paillier import PackedEncryptedVector
 from vfl.errors import DataError, NotFittedError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
-from sbt_reference import (PARAMS, federated_tree, fit_federated, make_data, predict_federated, reference_fit,
-                           reference_predict)
+
 
 # -- tests ---------------------------------------------------------------------------------------
 def test_two_party_trees_equal_reference_split_for_split(small_keypair, monkeypatch):

@@ -6,11 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from sbt_reference import (
+    PARAMS,
+    federated_tree,
+    fit_federated,
+    make_data,
+    predict_federated,
+    reference_fit,
+    reference_predict,
+)
 from scipy.special import softmax
 
 from parties.inprocess import InProcessNetwork
-from sbt_reference import (PARAMS, federated_tree, fit_federated, make_data, predict_federated, reference_fit,
-                           reference_predict)
 from vfl.errors import DataError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost import messages as msg

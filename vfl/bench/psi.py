@@ -24,8 +24,7 @@ import time
 
 import numpy as np
 
-from protocols.psi import ActivePsi, PassivePsi
-from protocols.psi import group
+from protocols.psi import ActivePsi, PassivePsi, group
 
 
 def add_arguments(parser) -> None:

@@ -10,8 +10,6 @@ are shuffled differently (seeded), so PSI has real work to do.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from vfl.datasets import DATA_DIR, load
 
 SPLITS = {

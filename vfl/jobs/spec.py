@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+
 import tomllib
 
 from vfl.errors import VFLError

@@ -1,6 +1,11 @@
 """Hetero (vertically split) linear and logistic regression; the label party holds the key."""
-from vfl.linear.model import (ActiveLinearRegression, ActiveLogisticRegression, PassiveLinearModel,
-                              PassiveLinearRegression, PassiveLogisticRegression)
+from vfl.linear.model import (
+                              ActiveLinearRegression,
+                              ActiveLogisticRegression,
+                              PassiveLinearModel,
+                              PassiveLinearRegression,
+                              PassiveLogisticRegression,
+)
 
 __all__ = ["ActiveLogisticRegression", "ActiveLinearRegression", "PassiveLinearModel",
            "PassiveLogisticRegression", "PassiveLinearRegression"]

@@ -24,8 +24,8 @@ from scipy.special import expit
 
 from protocols.masking import random_masks
 from protocols.paillier import EncryptedVector, PackedEncryptedVector
-from protocols.paillier.vector import prefetch_randomizers
 from protocols.paillier.encoding import decode_floats
+from protocols.paillier.vector import prefetch_randomizers
 from vfl.errors import ProtocolError
 from vfl.linear import messages as msg
 from vfl.linear.optim import apply_update, learning_rate_at, logistic_loss, taylor_logistic_loss

@@ -12,8 +12,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from protocols.psi import (DEFAULT_CHUNK, ActivePsi, PassivePsi, PsiAbort, PsiActiveMasked, PsiAlignment,
-                           PsiError, PsiPassiveMasked, PsiProtocolError, PsiSetup)
+from protocols.psi import (
+    DEFAULT_CHUNK,
+    ActivePsi,
+    PassivePsi,
+    PsiAbort,
+    PsiActiveMasked,
+    PsiAlignment,
+    PsiError,
+    PsiPassiveMasked,
+    PsiProtocolError,
+    PsiSetup,
+)
 from protocols.psi.group import backend
 from vfl.errors import PeerFailedError, ProtocolError, VFLError
 from vfl.psi.ids import encode_ids, normalize_ids

@@ -22,8 +22,7 @@ from vfl.secureboost import messages as msg
 from vfl.secureboost.binning import MISSING
 from vfl.secureboost.losses import gradients, mean_loss
 from vfl.secureboost.sampling import EarlyStopping, RowSample, Sampling
-from vfl.secureboost.splits import (Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value,
-                                   own_entries)
+from vfl.secureboost.splits import Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value, own_entries
 
 LOGISTIC_INT_BITS = 1    # logistic and softmax losses: |g| <= 1, 0 <= h <= 1/4
 

@@ -30,8 +30,7 @@ from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
 from vfl.secureboost.sampling import Sampling
-from vfl.secureboost.setup import (check_hyperparameters, check_ready, check_setup, check_slots,
-                                   validate_labels)
+from vfl.secureboost.setup import check_hyperparameters, check_ready, check_setup, check_slots, validate_labels
 from vfl.secureboost.splits import TreeParams
 
 

@@ -6,8 +6,14 @@ import phe
 import pytest
 
 from protocols.paillier import EncryptedVector
-from protocols.paillier.interop import (from_phe_numbers, from_phe_private, from_phe_public, to_phe_numbers,
-                                        to_phe_private, to_phe_public)
+from protocols.paillier.interop import (
+    from_phe_numbers,
+    from_phe_private,
+    from_phe_public,
+    to_phe_numbers,
+    to_phe_private,
+    to_phe_public,
+)
 
 VALUES = np.array([1.5, -2.25, 3e-5, -1234.5678, 0.0])
 

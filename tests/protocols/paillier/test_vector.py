@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from protocols.paillier import (DecryptionError, EncodingError, EncryptedVector, KeyMismatchError,
-                                generate_keypair)
+from protocols.paillier import DecryptionError, EncodingError, EncryptedVector, KeyMismatchError, generate_keypair
 
 FLOATS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 VECTORS = st.lists(FLOATS, min_size=1, max_size=6).map(np.array)
@@ -185,6 +185,7 @@ def test_parallel_results_equal_serial(small_keypair, monkeypatch):
 
 def test_prefetched_randomizers_encrypt_and_can_be_cancelled(small_keypair):
     import concurrent.futures
+
     from protocols.paillier.vector import PREFETCH_CHUNKS_PER_WORKER, prefetch_randomizers
     pk, sk = small_keypair
     values = np.arange(-50, 50) / 8
