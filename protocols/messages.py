@@ -7,7 +7,7 @@ Each protocol defines its messages in its own ``messages.py`` as frozen dataclas
 subclass :class:`Message` and set a unique ``KIND`` string (from that protocol's kind enum).
 Both roles import the same module, so a misspelt key cannot make one side wait forever.
 
-Field types the wire codec (``parties.codec``) carries:
+Field types the wire codec (``parties.transport.codec``) carries:
 ``None, bool, int, float, str, bytes``, lists/tuples/dicts of those, ``numpy.ndarray``
 (numeric dtypes, zero-copy frames), and from ``protocols.paillier`` a ``PublicKey`` or an
 ``EncryptedVector`` (fixed-width big-endian ciphertext frames). Nothing is ever pickled.

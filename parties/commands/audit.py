@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from parties.audit import job_report, render_report
+from parties.runtime.audit import job_report, render_report
 
 
 def register(sub) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from parties.errors import KeyFileError
-from parties.keys import load_public_key, write_keypair
+from parties.runtime.errors import KeyFileError
+from parties.runtime.keys import load_public_key, write_keypair
 
 
 def register(sub) -> None:

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from parties.config import load_config
-from parties.errors import ConfigError
-from parties.logs import setup_logging
+from parties.runtime.config import load_config
+from parties.runtime.errors import ConfigError
+from parties.runtime.logs import setup_logging
 from vfl.errors import VFLError
 
 
@@ -32,8 +32,8 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parties.jobs import run_job
-    from parties.messages import Echo
-    from parties.node import Node
+    from parties.jobs.echo import Echo
+    from parties.transport.node import Node
     from protocols.paillier import EncryptedVector, generate_keypair
 
     setup_logging(json_lines=args.log_json, level="WARNING")

@@ -13,8 +13,8 @@ import pathlib
 import shutil
 import sys
 
-from parties.commands._execute import bytes_sent, execute, local_spec
-from parties.vfl_jobs import SAFE_NAME
+from parties.jobs.execute import bytes_sent, execute, local_spec
+from parties.jobs.learning import SAFE_NAME
 from vfl.errors import VFLError
 from vfl.jobs.data import read_table
 from vfl.jobs.roles import active_predict, passive_params

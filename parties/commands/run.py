@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 
-from parties.commands._execute import bytes_sent, execute, local_spec
+from parties.jobs.execute import bytes_sent, execute, local_spec
 from vfl.errors import VFLError
 from vfl.jobs.data import feature_columns, read_table
 from vfl.jobs.roles import active_train, make_active_model, passive_params

@@ -7,9 +7,9 @@ import signal
 import sys
 import threading
 
-from parties.config import load_config
-from parties.errors import ConfigError
-from parties.logs import setup_logging
+from parties.runtime.config import load_config
+from parties.runtime.errors import ConfigError
+from parties.runtime.logs import setup_logging
 
 
 def register(sub) -> None:
@@ -21,13 +21,13 @@ def register(sub) -> None:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--jobs-module", action="append", default=[], metavar="MODULE",
                    help="import MODULE to register extra job handlers (repeatable)")
-    p.add_argument("--no-discover", action="store_true",
-                   help="do not import parties/jobs_*.py and parties/*_jobs.py handler modules")
+    p.add_argument("--core-only", action="store_true",
+                   help="serve only the built-in echo job (deployment checks; starts without the learning stack)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.server import serve
+    from parties.jobs.server import serve
     setup_logging(json_lines=args.log_json, level=args.log_level)
     try:
         config = load_config(args.config, insecure=args.insecure)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return serve(config, insecure=args.insecure, stop=stop, extra_modules=tuple(args.jobs_module), ready=ready,
-                     discover=not args.no_discover)
+                     core_only=args.core_only)
     except ConfigError as exc:
         logging.getLogger("parties.serve").error("cannot start: %s", exc)
         return 2

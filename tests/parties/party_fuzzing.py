@@ -15,9 +15,10 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parties import codec, streams
-from parties.keys import load_keypair
-from parties.messages import Echo, JobStart
+from parties.jobs.echo import Echo
+from parties.runtime.keys import load_keypair
+from parties.transport import codec, streams
+from parties.transport.messages import JobStart
 
 _KINDS = [b"M", b"S", b"C", b"H", b"", b"X"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parties.messages import Echo
+from parties.jobs.echo import Echo
 
 
 def echo_initiator(payloads: list, peer: str = "insurer"):

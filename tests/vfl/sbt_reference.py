@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl.holdout import validation_split
 from vfl.secureboost import ActiveSecureBoostClassifier, PassiveSecureBoost
 from vfl.secureboost.binning import MISSING, bin_columns

@@ -8,7 +8,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.errors import DataError, NotFittedError, PeerFailedError, ProtocolError
 from vfl.linear import (

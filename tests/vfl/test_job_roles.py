@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.jobs.roles import active_train, passive_params, passive_train
 from vfl.jobs.spec import parse_job

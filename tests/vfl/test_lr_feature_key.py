@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.errors import ProtocolError
 from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression, feature_key

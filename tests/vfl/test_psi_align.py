@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl.errors import DataError, PeerFailedError
 from vfl.psi import align, align_active, align_passive
 from vfl.psi.ids import normalize_ids
@@ -152,7 +152,7 @@ def test_report_and_audit_log_name_the_backend(tmp_path):
     net = InProcessNetwork(list(frames), timeout=20.0, audit_dir=str(tmp_path))
     results = net.run({"bank": lambda t: align_active(t, frames["bank"], "id"),
                        "insurer": lambda t: align_passive(t, frames["insurer"], "id", active="bank")}, timeout=60)
-    from parties.audit import job_report
+    from parties.runtime.audit import job_report
     from protocols.psi.group import backend
     for name, result in results.items():
         assert result.report.backend == backend() and backend().startswith("libsodium X25519 (PyNaCl ")

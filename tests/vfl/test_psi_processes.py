@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from parties.jobs import run_job
-from parties.jobs_psi import load_table
-from parties.launcher import LocalCluster
+from parties.jobs.launcher import LocalCluster
+from parties.jobs.psi import load_table
 from vfl.errors import PeerFailedError
 from vfl.psi import align_active
 
@@ -30,7 +30,7 @@ def run_processes(tmp_path, frames: dict, id_columns: dict, *, active: str, **op
     for name in passives:
         frames[name].to_csv(tmp_path / f"{name}.csv", index=False)
         data[name] = {"table": str(tmp_path / f"{name}.csv"), "aligned": str(tmp_path / f"{name}.out.csv")}
-    with LocalCluster([active, *passives], data=data, limits=FAST, jobs_modules=("parties.jobs_psi",)) as cluster:
+    with LocalCluster([active, *passives], data=data, limits=FAST) as cluster:
         with cluster.node(active) as node:
             job = run_job(node, "psi.passive", {"data": "table", "id_column": "id", "output": "aligned"}, passives,
                           role=lambda t: align_active(t, frames[active], id_columns[active], **options),

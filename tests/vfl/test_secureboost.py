@@ -15,7 +15,7 @@ from sbt_reference import (
     reference_predict,
 )
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from protocols.paillier import PackedEncryptedVector
 from vfl.errors import DataError, NotFittedError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost

@@ -17,7 +17,7 @@ from sbt_reference import (
 )
 from scipy.special import softmax
 
-from parties.inprocess import InProcessNetwork
+from parties.transport.inprocess import InProcessNetwork
 from vfl.errors import DataError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost import messages as msg

@@ -1,0 +1,95 @@
+"""The job handlers a party serves: what a passive party agrees to run when a peer asks.
+
+A job is "run the registered handler *name* with these *params*" on every participant. A
+handler is the passive side of one capability; it is registered in a module listed in
+:data:`HANDLER_MODULES` (or passed to ``vfl serve --jobs-module``)::
+
+    from parties.jobs.registry import JobContext, register_job
+
+    @register_job("psi.passive")
+    def psi_passive(ctx: JobContext) -> dict:
+        frame = read(ctx.data_path(ctx.params["data"]))   # an alias from [data], never a path
+        ...
+        return report                                      # plain data, sent back in JobDone
+
+The initiator side (:func:`parties.jobs.initiator.run_job`) asks its peers to run a handler.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from typing import Any, Callable, Iterable
+
+from parties.runtime.errors import JobRejectedError
+from parties.transport.link import LinkTransport
+
+log = logging.getLogger("parties.jobs")
+
+# Every module that registers handlers, listed here rather than found by file name. The core
+# module loads before the party opens its port; the others (they import the learning stack,
+# a second of start-up) load in the background, and a job for one of their handlers waits.
+CORE_HANDLER_MODULES: tuple[str, ...] = ("parties.jobs.echo",)
+HANDLER_MODULES: tuple[str, ...] = (*CORE_HANDLER_MODULES, "parties.jobs.psi", "parties.jobs.learning")
+
+_HANDLERS: dict[str, Callable[["JobContext"], Any]] = {}
+
+
+@dataclasses.dataclass
+class JobContext:
+    """What a passive handler gets: its transport, who asked, the params and this party's rules."""
+
+    transport: LinkTransport
+    initiator: str
+    params: dict
+    data: dict[str, str]          # alias -> path, from the party config
+    max_epochs: int
+    recv_timeout: float
+    models_dir: str = "models"    # this party's model parts, from its config
+    data_policies: dict = dataclasses.field(default_factory=dict)
+
+    def data_policy(self, alias: str) -> dict:
+        """What jobs may use of ``alias`` (defaults: any id column and features, at least 2)."""
+        return self.data_policies.get(alias, {"id_column": None, "features": None, "min_features": 2})
+
+    def data_path(self, alias: str) -> str:
+        """The file behind a data alias this party allows jobs to use."""
+        if not isinstance(alias, str) or alias not in self.data:
+            raise JobRejectedError(f"data alias {alias!r} is not offered by {self.transport.party} "
+                                   f"(offered: {sorted(self.data)})")
+        return self.data[alias]
+
+    def check_epochs(self, epochs: int) -> int:
+        if not isinstance(epochs, int) or not 0 < epochs <= self.max_epochs:
+            raise JobRejectedError(f"{epochs!r} epochs requested; {self.transport.party} serves at most "
+                                   f"{self.max_epochs}")
+        return epochs
+
+
+def register_job(name: str, handler: Callable[[JobContext], Any] | None = None):
+    """Register ``handler`` as the passive role of job ``name`` (usable as a decorator)."""
+    def add(fn):
+        if name in _HANDLERS and _HANDLERS[name] is not fn:
+            raise ValueError(f"job handler {name!r} is already registered")
+        _HANDLERS[name] = fn
+        return fn
+    return add(handler) if handler is not None else add
+
+
+def get_handler(name: str) -> Callable[[JobContext], Any]:
+    try:
+        return _HANDLERS[name]
+    except KeyError:
+        raise JobRejectedError(f"no job handler {name!r} (registered: {sorted(_HANDLERS)})") from None
+
+
+def registered_jobs() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+def load_handlers(modules: Iterable[str]) -> list[str]:
+    """Import modules that register handlers (an import error propagates); returns every
+    registered handler name."""
+    for module in modules:
+        importlib.import_module(module)
+    return registered_jobs()

@@ -1,0 +1,1 @@
+"""What a party process stands on: its config file, CURVE keys, audit log, logging and errors."""

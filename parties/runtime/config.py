@@ -1,0 +1,194 @@
+"""Party configuration (TOML). Every problem is a :class:`ConfigError` at start-up.
+
+::
+
+    name = "bank"
+    listen = "tcp://0.0.0.0:7001"          # the one port this party binds (ROUTER)
+    secret_key = "keys/bank.key_secret"    # from `vfl keygen --name bank --out keys/`
+    audit_log = "audit/bank.jsonl"         # optional; default <config dir>/<name>.audit.jsonl
+    models_dir = "models"                  # optional; where this party keeps its model parts
+
+    [data]                                 # aliases jobs may use; a job cannot name a path
+    customers = "data/customers.csv"
+    [data.policies]                        # optional: per alias, what a job may use of it
+    customers = { id_column = "customer_id", features = ["age", "premium", "claims"], min_features = 2 }
+
+    [limits]                               # optional; defaults in `Limits`
+    recv_timeout = 60.0
+    max_epochs = 50
+
+    [[peers]]
+    name = "insurer"
+    address = "tcp://10.0.0.2:7001"
+    public_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"   # or public_key_file = "keys/insurer.key"
+
+Relative paths are relative to the config file's directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import tomllib
+
+from parties.runtime.errors import ConfigError
+from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What this party will do for others, and how long it waits."""
+
+    recv_timeout: float = 60.0          # default per-receive timeout, seconds
+    send_timeout: float = 30.0          # a send blocked by a full peer queue fails after this
+    heartbeat_interval: float = 1.0
+    peer_dead_after: float = 10.0       # no heartbeat for this long: the peer is gone
+    max_message_bytes: int = 2 << 30    # largest message accepted (after reassembly)
+    chunk_bytes: int = 1 << 20          # large messages travel in chunks of this size
+    high_water_mark: int = 16           # chunks queued per socket before senders block
+    max_epochs: int = 100               # jobs asking for more epochs are refused
+    max_concurrent_jobs: int = 4
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"limits.{f.name} must be a positive number, got {value!r}")
+        if self.peer_dead_after <= 2 * self.heartbeat_interval:
+            raise ConfigError("limits.peer_dead_after must exceed twice limits.heartbeat_interval")
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerConfig:
+    name: str
+    address: str
+    public_key: bytes | None            # Z85; None only in --insecure mode
+
+
+@dataclasses.dataclass(frozen=True)
+class PartyConfig:
+    name: str
+    listen: str
+    secret_key_file: str | None
+    peers: tuple[PeerConfig, ...]
+    data: dict[str, str]
+    limits: Limits
+    audit_log: str
+    accept_jobs_from: tuple[str, ...]   # peers that may start jobs here (default: all peers)
+    models_dir: str = "models"          # this party's model parts (jobs never choose a path)
+    data_policies: dict = dataclasses.field(default_factory=dict)   # alias -> {id_column, features, min_features}
+
+    def peer(self, name: str) -> PeerConfig:
+        for p in self.peers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def load_keypair(self) -> CurveKeypair:
+        if not self.secret_key_file:
+            raise ConfigError(f"{self.name}: no secret_key configured (needed unless --insecure)")
+        return load_keypair(self.secret_key_file)
+
+
+_POLICY_KEYS = {"id_column", "features", "min_features"}
+
+
+def _policies(raw) -> dict:
+    """``[data.policies]``: per alias, the id column jobs must use, the features they may use,
+    and the fewest features a job may use (one feature alone would be read off partial scores)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[data.policies] must be a table of alias = { ... }")
+    out = {}
+    for alias, pol in raw.items():
+        if not isinstance(pol, dict) or set(pol) - _POLICY_KEYS:
+            raise ConfigError(f"[data.policies] {alias}: a table with keys among {sorted(_POLICY_KEYS)}")
+        feats = pol.get("features")
+        if feats is not None and not (isinstance(feats, list) and all(isinstance(f, str) for f in feats)):
+            raise ConfigError(f"[data.policies] {alias}: features must be a list of column names")
+        minimum = pol.get("min_features", 2)
+        if not isinstance(minimum, int) or minimum < 1:
+            raise ConfigError(f"[data.policies] {alias}: min_features must be a positive integer")
+        out[alias] = {"id_column": pol.get("id_column"), "features": feats, "min_features": minimum}
+    return out
+
+
+def load_config(path: str | os.PathLike, *, insecure: bool = False) -> PartyConfig:
+    """Read, validate and resolve a party config; keys are checked unless ``insecure``."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)), insecure=insecure)
+
+
+def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyConfig:
+    unknown = set(raw) - _TOP
+    if unknown:
+        raise ConfigError(f"unknown config keys: {sorted(unknown)}")
+    name = _name(raw.get("name"), "name")
+    listen = _address(raw.get("listen"), "listen")
+    resolve = lambda p: os.path.normpath(os.path.join(base_dir, os.path.expanduser(str(p))))  # noqa: E731
+    peers = tuple(_peer(p, resolve, insecure) for p in _list(raw.get("peers", []), "peers"))
+    names = [p.name for p in peers]
+    if len(set(names)) != len(names) or name in names:
+        raise ConfigError("peer names must be unique and differ from this party's name")
+    data = dict(raw.get("data", {})) if isinstance(raw.get("data", {}), dict) else None
+    policies = _policies(data.pop("policies", {}) if data is not None else {})
+    if data is None or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError("[data] must map aliases to file paths")
+    if not set(policies) <= set(data):
+        raise ConfigError(f"[data.policies] names unknown aliases: {sorted(set(policies) - set(data))}")
+    try:
+        limits = Limits(**raw.get("limits", {}))
+    except TypeError as exc:
+        raise ConfigError(f"[limits]: {exc}") from None
+    accept = tuple(raw.get("accept_jobs_from", names))
+    if not set(accept) <= set(names):
+        raise ConfigError(f"accept_jobs_from names unknown peers: {sorted(set(accept) - set(names))}")
+    secret = raw.get("secret_key")
+    config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
+                         {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
+                         resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
+                         resolve(raw.get("models_dir", "models")), policies)
+    if not insecure:
+        config.load_keypair()            # fail now, not at the first connection
+    return config
+
+
+def _peer(raw, resolve, insecure: bool) -> PeerConfig:
+    if not isinstance(raw, dict) or not set(raw) <= {"name", "address", "public_key", "public_key_file"}:
+        raise ConfigError(f"each [[peers]] entry needs name, address and public_key(_file): {raw!r}")
+    name = _name(raw.get("name"), "peer name")
+    key = None
+    if "public_key" in raw:
+        key = check_z85_key(str(raw["public_key"]), f"public_key of peer {name}")
+    elif "public_key_file" in raw:
+        key = load_public_key(resolve(raw["public_key_file"]))
+    elif not insecure:
+        raise ConfigError(f"peer {name} has no public_key or public_key_file")
+    return PeerConfig(name, _address(raw.get("address"), f"address of peer {name}"), key)
+
+
+def _name(value, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ConfigError(f"{what} must be 1-64 letters, digits, '_', '.', '-', got {value!r}")
+    return value
+
+
+def _address(value, what: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^tcp://[^\s:]+:\d{1,5}$", value):
+        raise ConfigError(f"{what} must look like tcp://host:port, got {value!r}")
+    return value
+
+
+def _list(value, what: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{what} must be an array of tables")
+    return value

@@ -1,0 +1,267 @@
+"""The wire codec: one versioned msgpack header, then raw frames. No pickle, ever.
+
+A message travels as ``header`` + ``raw frames``. The header is a msgpack map::
+
+    {"v": 1, "job": str, "seq": int, "kind": str, "frames": [n0, n1, ...], "body": bin}
+
+``body`` is the msgpack encoding of the message's fields. Values msgpack cannot carry are
+msgpack extension types that point at a raw frame:
+
+====  =====================  ==========================================================
+ext   value                  payload
+====  =====================  ==========================================================
+1     ``numpy.ndarray``      ``[frame, dtype.str, shape]``; frame = C-order bytes
+2     Paillier ``PublicKey`` ``PublicKey.to_bytes()`` inline (small)
+3     ``EncryptedVector``    ``[frame, wire_meta]``; frame = fixed-width ciphertexts
+4     ``PackedEncryptedVector`` same as 3
+5     large ``bytes``        ``[frame]`` (bytes above :data:`INLINE_BYTES_MAX`)
+====  =====================  ==========================================================
+
+Decoding checks the header, the frame lengths, every extension and the message schema
+(:mod:`parties.transport.schema`); anything wrong raises :class:`parties.runtime.errors.WireError`. Received
+arrays are read-only views of the frames (no copy). Both transports use this module, so byte
+counts and validation are the same in-process and over ZeroMQ.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from typing import Sequence
+
+import msgpack
+import numpy as np
+
+from parties.runtime.errors import WireError
+from parties.transport.schema import build_message
+from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
+from vfl.messages import Message, message_class
+
+WIRE_VERSION = 1
+INLINE_BYTES_MAX = 64 * 1024
+_EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES = 1, 2, 3, 4, 5
+_DTYPE_KINDS = set("biufc")          # bool, ints, floats, complex; never object or structured
+_MAX_NAME = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecLimits:
+    """What a receiver accepts. Checked before any allocation sized by the peer."""
+
+    max_header_bytes: int = 1 << 20          # header (and therefore body) size
+    max_frames: int = 256                    # raw frames per message
+    max_message_bytes: int = 2 << 30         # header + raw frames, after reassembly
+    chunk_bytes: int = 1 << 20               # streamed chunk size (ZeroMQ transport)
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    job: str
+    seq: int
+    kind: str
+    frames: tuple[int, ...]
+    body: bytes
+    size: int                                # header bytes + raw frame bytes
+
+
+class Keyring:
+    """Paillier public keys by fingerprint: registered locally or decoded from messages.
+
+    An :class:`EncryptedVector` on the wire names its key by fingerprint only; the receiver
+    rebuilds it only under a key in this ring.
+    """
+
+    def __init__(self):
+        self._keys: dict[str, PublicKey] = {}
+        self._lock = threading.Lock()
+
+    def register(self, public_key: PublicKey) -> PublicKey:
+        with self._lock:
+            return self._keys.setdefault(public_key.fingerprint, public_key)
+
+    def get(self, fingerprint: str) -> PublicKey:
+        with self._lock:
+            key = self._keys.get(fingerprint) if isinstance(fingerprint, str) else None
+        if key is None:
+            raise WireError(f"ciphertexts under an unknown public key {str(fingerprint)[:16]!r}")
+        return key
+
+    def __contains__(self, fingerprint: str) -> bool:
+        with self._lock:
+            return fingerprint in self._keys
+
+    def fingerprints(self) -> list[str]:
+        with self._lock:
+            return sorted(self._keys)
+
+
+# -- encoding --------------------------------------------------------------------------------
+def encode(message: Message, *, job: str, seq: int) -> tuple[bytes, list]:
+    """``(header, raw_frames)`` for ``message``; raw frames are buffers (zero-copy for arrays)."""
+    if not isinstance(message, Message) or not message.KIND:
+        raise TypeError(f"not a registered message: {type(message).__name__}")
+    raws: list = []
+    fields = {f.name: _wrap_large(getattr(message, f.name)) for f in dataclasses.fields(message)}
+    body = msgpack.packb(fields, default=lambda obj: _to_ext(obj, raws), use_bin_type=True)
+    header = msgpack.packb({"v": WIRE_VERSION, "job": job, "seq": seq, "kind": message.KIND,
+                            "frames": [memoryview(r).nbytes for r in raws], "body": body},
+                           use_bin_type=True)
+    return header, raws
+
+
+def _to_ext(obj, raws: list):
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in _DTYPE_KINDS:
+            raise TypeError(f"arrays of dtype {obj.dtype} cannot be sent (numeric dtypes only)")
+        arr = np.ascontiguousarray(obj)
+        raws.append(memoryview(arr).cast("B") if arr.size else b"")
+        return msgpack.ExtType(_EXT_NDARRAY, msgpack.packb([len(raws) - 1, arr.dtype.str, list(arr.shape)]))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, PublicKey):
+        return msgpack.ExtType(_EXT_PUBKEY, obj.to_bytes())
+    if isinstance(obj, (EncryptedVector, PackedEncryptedVector)):
+        raws.append(obj.to_bytes())
+        code = _EXT_ENCVEC if isinstance(obj, EncryptedVector) else _EXT_PACKED
+        return msgpack.ExtType(code, msgpack.packb([len(raws) - 1, obj.wire_meta()]))
+    if isinstance(obj, _LargeBytes):
+        raws.append(obj.data)
+        return msgpack.ExtType(_EXT_BYTES, msgpack.packb([len(raws) - 1]))
+    if isinstance(obj, (bytearray, memoryview)):
+        return bytes(obj)
+    raise TypeError(f"cannot send a value of type {type(obj).__name__}")
+
+
+class _LargeBytes:
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _wrap_large(value):
+    """Large bytes go in their own frame, not into the (size-limited) header."""
+    if isinstance(value, (bytes, bytearray, memoryview)) and memoryview(value).nbytes > INLINE_BYTES_MAX:
+        return _LargeBytes(value)
+    if isinstance(value, dict):
+        return {k: _wrap_large(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wrap_large(v) for v in value]
+    return value
+
+
+def wire_size(header: bytes, raws: Sequence) -> int:
+    return len(header) + sum(memoryview(r).nbytes for r in raws)
+
+
+def digest(header: bytes, raws: Sequence) -> str:
+    """sha256 over the header and every raw frame, as the audit log records it."""
+    h = hashlib.sha256(header)
+    for r in raws:
+        h.update(r)
+    return h.hexdigest()
+
+
+# -- decoding --------------------------------------------------------------------------------
+def parse_header(data, limits: CodecLimits) -> Header:
+    """Validate the header frame; cheap, so it runs before any frame is buffered."""
+    size = memoryview(data).nbytes
+    if size > limits.max_header_bytes:
+        raise WireError(f"header of {size} bytes exceeds the {limits.max_header_bytes}-byte limit")
+    try:
+        h = msgpack.unpackb(data, raw=False, use_list=True)
+    except Exception as exc:
+        raise WireError(f"header is not valid msgpack ({type(exc).__name__})") from None
+    if not isinstance(h, dict) or set(h) != {"v", "job", "seq", "kind", "frames", "body"}:
+        raise WireError("header does not have the expected fields")
+    if h["v"] != WIRE_VERSION:
+        raise WireError(f"wire version {h['v']!r} is not supported (this party speaks {WIRE_VERSION})")
+    job, seq, kind, frames, body = h["job"], h["seq"], h["kind"], h["frames"], h["body"]
+    if not (isinstance(job, str) and 0 < len(job) <= _MAX_NAME and isinstance(kind, str)
+            and 0 < len(kind) <= _MAX_NAME and isinstance(body, bytes)):
+        raise WireError("header job, kind or body has the wrong type or length")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 1 << 62:
+        raise WireError("header sequence number is invalid")
+    if (not isinstance(frames, list) or len(frames) > limits.max_frames
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in frames)):
+        raise WireError("header frame table is invalid or too long")
+    total = size + sum(frames)
+    if total > limits.max_message_bytes:
+        raise WireError(f"message of {total} bytes exceeds the {limits.max_message_bytes}-byte limit")
+    return Header(job, seq, kind, tuple(frames), body, total)
+
+
+def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
+    """Rebuild the message of ``header`` from its raw frames; :class:`WireError` if anything is off."""
+    if len(raws) != len(header.frames):
+        raise WireError(f"{header.kind}: {len(raws)} frames for {len(header.frames)} declared (truncated?)")
+    views = [memoryview(r).cast("B") for r in raws]
+    for i, (view, n) in enumerate(zip(views, header.frames)):
+        if view.nbytes != n:
+            raise WireError(f"{header.kind}: frame {i} has {view.nbytes} bytes, header says {n}")
+    try:
+        cls = message_class(header.kind)
+    except KeyError:
+        raise WireError(f"unknown message kind {header.kind!r}") from None
+    used: set[int] = set()
+    hook = _ExtDecoder(views, used, keyring)
+    try:
+        body = msgpack.unpackb(header.body, raw=False, use_list=True, strict_map_key=False, ext_hook=hook)
+    except WireError:
+        raise
+    except Exception as exc:
+        raise WireError(f"{header.kind}: body is malformed ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if used != set(range(len(views))):
+        raise WireError(f"{header.kind}: frames not referenced exactly once by the body")
+    return build_message(cls, body)
+
+
+class _ExtDecoder:
+    def __init__(self, views: list, used: set, keyring: Keyring):
+        self.views, self.used, self.keyring = views, used, keyring
+
+    def __call__(self, code: int, data: bytes):
+        if code == _EXT_PUBKEY:
+            try:
+                return self.keyring.register(PublicKey.from_bytes(data))
+            except (ValueError, TypeError) as exc:
+                raise WireError(f"invalid public key: {exc}") from None
+        ref = msgpack.unpackb(data, raw=False, use_list=True)
+        if not isinstance(ref, list) or not ref or not isinstance(ref[0], int):
+            raise WireError(f"extension {code} has a malformed reference")
+        view = self._take(ref[0])
+        if code == _EXT_NDARRAY and len(ref) == 3:
+            return _array(view, ref[1], ref[2])
+        if code in (_EXT_ENCVEC, _EXT_PACKED) and len(ref) == 2 and isinstance(ref[1], dict):
+            cls = EncryptedVector if code == _EXT_ENCVEC else PackedEncryptedVector
+            key = self.keyring.get(ref[1].get("key"))
+            try:
+                return cls.from_wire(key, ref[1], view)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise WireError(f"invalid encrypted vector: {exc}") from None
+        if code == _EXT_BYTES and len(ref) == 1:
+            return bytes(view)
+        raise WireError(f"unknown or malformed extension type {code}")
+
+    def _take(self, index: int) -> memoryview:
+        if not 0 <= index < len(self.views) or index in self.used:
+            raise WireError(f"frame reference {index} is out of range or reused")
+        self.used.add(index)
+        return self.views[index]
+
+
+def _array(view: memoryview, dtype_str, shape) -> np.ndarray:
+    try:
+        dtype = np.dtype(dtype_str) if isinstance(dtype_str, str) and len(dtype_str) <= 8 else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in _DTYPE_KINDS:
+        raise WireError(f"array dtype {str(dtype_str)[:16]!r} is not allowed")
+    if (not isinstance(shape, list) or len(shape) > 32
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise WireError("array shape is invalid")
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize != view.nbytes:
+        raise WireError(f"array of shape {shape} and dtype {dtype} does not match its {view.nbytes}-byte frame")
+    arr = np.frombuffer(view, dtype=dtype).reshape(shape) if view.nbytes else np.empty(shape, dtype)
+    arr.flags.writeable = False
+    return arr

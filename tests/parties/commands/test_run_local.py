@@ -1,0 +1,169 @@
+"""`vfl run --local --json` and `vfl predict --local` over real party processes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from vfl import datasets
+
+JOB = """
+[job]
+name = "breast-smoke"
+model = "logistic_regression"
+output_dir = "{out}"
+[evaluation]
+test_size = 0.2
+seed = 42
+[model]
+epochs = 3
+batch_size = 64
+learning_rate = 0.3
+random_state = 0
+[parties.hospital]
+role = "active"
+data = "{guest}"
+label = "y"
+[parties.lab]
+role = "passive"
+data = "{host}"
+"""
+
+
+def _vfl(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    job = tmp / "job.toml"
+    job.write_text(JOB.format(out=tmp / "out", guest=datasets.path("breast_hetero_guest"),
+                              host=datasets.path("breast_hetero_host")))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, job, json.loads(proc.stdout)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_run_local_json_report(trained):
+    tmp, _, report = trained
+    assert report["model"] == "logistic_regression" and report["n_intersection"] == 569
+    assert 0.9 < report["metrics"]["auc"] <= 1 and 0 < report["metrics"]["ks"] <= 1
+    assert abs(report["metrics"]["auc"] - report["baseline"]["metrics"]["auc"]) < 0.05
+    assert set(report["bytes_sent"]) == {"hospital", "lab"} and min(report["bytes_sent"].values()) > 0
+    assert report["seconds"]["total"] > 0 and report["epochs"] == 3
+    out = tmp / "out"
+    for name in ("report.json", "roc.png", "loss.png", "model/hospital.json", "model/lab.json"):
+        assert (out / name).exists(), name
+    assert "_test_scores" not in (out / "report.json").read_text()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_predict_local_scores_every_shared_row(trained):
+    tmp, job, _ = trained
+    proc = _vfl("predict", str(job), "--model", str(tmp / "out"), "--local", "--json", "--out",
+                str(tmp / "pred.csv"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["n_scored"] == 569
+    pred = pd.read_csv(tmp / "pred.csv")
+    labels = datasets.load("breast_hetero_guest").set_index("id")["y"]
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(labels.loc[pred["id"]], pred["probability"]) > 0.95
+
+
+@pytest.mark.integration
+def test_bad_job_fails_before_starting_parties(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(out=tmp_path, guest=datasets.path("breast_hetero_guest"),
+                              host=datasets.path("breast_hetero_host")).replace('label = "y"', 'label = "outcome"'))
+    proc = _vfl("run", str(job), "--local", timeout=60)
+    assert proc.returncode == 2
+    assert "hospital: label column 'outcome' is not in its table" in proc.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_secureboost_job_over_processes(tmp_path):
+    job = tmp_path / "job.toml"
+    text = JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
+                      host=datasets.path("breast_hetero_host"))
+    text = text.replace('model = "logistic_regression"', 'model = "secureboost"').replace(
+        "epochs = 3\nbatch_size = 64\nlearning_rate = 0.3\nrandom_state = 0", "n_estimators = 3\nmax_depth = 2")
+    job.write_text(text)
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["model"] == "secureboost" and report["trees"] == 3
+    assert report["metrics"]["auc"] > 0.9 and "HistGradientBoosting" in report["baseline"]["model"]
+    assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()
+
+
+WINE3 = """
+[job]
+name = "wine3"
+model = "secureboost"
+output_dir = "{out}"
+[evaluation]
+test_size = 0.25
+seed = 1
+[model]
+n_estimators = 3
+max_depth = 2
+subsample = 0.8
+random_state = 0
+[parties.winery]
+role = "active"
+data = "{guest}"
+label = "y"
+[parties.lab_a]
+role = "passive"
+data = "{host}"
+features = ["flavanoids", "nonflavanoid_phenols", "proanthocyanins"]
+[parties.lab_b]
+role = "passive"
+data = "{host}"
+features = ["color_intensity", "hue", "od280_od315_of_diluted_wines", "proline"]
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_multiclass_secureboost_three_parties_over_processes(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(WINE3.format(out=tmp_path / "out", guest=datasets.path("wine_hetero_guest"),
+                                host=datasets.path("wine_hetero_host")))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["trees"] == 3 and set(report["bytes_sent"]) == {"winery", "lab_a", "lab_b"}
+    assert report["metrics"]["auc"] > 0.9 and report["metrics"]["accuracy"] > 0.8
+    assert {"lab_a:feature 0", "lab_b:feature 3"} & set(report["feature_importance_gain"])
+    proc = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
+                str(tmp_path / "pred.csv"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert len(pred) == 178 and {"probability_2", "predicted_class"} <= set(pred.columns)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_feature_key_lr_over_processes_gives_the_label_key_model(trained, tmp_path):
+    tmp, _, label_key = trained
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
+                              host=datasets.path("breast_hetero_host")).replace(
+        "random_state = 0", 'random_state = 0\nprotocol = "feature_key"'))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["metrics"] == label_key["metrics"] and report["loss_curve"] == label_key["loss_curve"]
+    lab = [json.loads((d / "out" / "model" / "lab.json").read_text())["arrays"]["coef"] for d in (tmp, tmp_path)]
+    assert lab[0] == lab[1]

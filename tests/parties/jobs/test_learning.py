@@ -1,0 +1,58 @@
+"""A passive's config, not the job, decides which of its columns and files a job may use."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from parties.jobs import JobContext
+from parties.jobs.learning import check_columns, model_path
+from parties.runtime.config import parse_config
+from parties.runtime.errors import ConfigError, JobRejectedError
+
+FRAME = pd.DataFrame({"cid": [1, 2], "age": [30, 40], "premium": [1.0, 2.0], "claims": [0, 1]})
+
+
+class _T:
+    party = "insurer"
+
+
+def _ctx(policies=None):
+    return JobContext(_T(), "bank", {}, {"customers": "/x.csv"}, 10, 5.0, "/models", policies or {})
+
+
+def _mine(**kw):
+    return {"alias": "customers", "id_column": "cid", "features": None, **kw}
+
+
+def test_defaults_allow_two_or_more_features_but_never_the_id():
+    check_columns(_ctx(), _mine(), FRAME)
+    with pytest.raises(JobRejectedError, match="id column cannot be a feature"):
+        check_columns(_ctx(), _mine(features=["cid", "age"]), FRAME)
+    with pytest.raises(JobRejectedError, match="at least 2"):
+        check_columns(_ctx(), _mine(features=["age"]), FRAME)
+
+
+def test_policy_pins_the_id_column_and_the_offered_features():
+    policy = {"customers": {"id_column": "cid", "features": ["age", "premium"], "min_features": 2}}
+    check_columns(_ctx(policy), _mine(features=["age", "premium"]), FRAME)
+    with pytest.raises(JobRejectedError, match="does not offer columns \\['claims'\\]"):
+        check_columns(_ctx(policy), _mine(features=["age", "claims"]), FRAME)
+    with pytest.raises(JobRejectedError, match="matches customers on 'cid' only"):
+        check_columns(_ctx(policy), _mine(id_column="age", features=["premium", "claims"]), FRAME)
+
+
+def test_model_parts_are_kept_per_initiator():
+    assert model_path(_ctx(), "job1") == "/models/bank/job1/insurer.json"
+
+
+def test_config_policies_parse_and_are_checked(tmp_path):
+    raw = {"name": "insurer", "listen": "tcp://127.0.0.1:7000",
+           "data": {"customers": "c.csv", "policies": {"customers": {"id_column": "cid", "features": ["age"]}}}}
+    config = parse_config(raw, base_dir=str(tmp_path), insecure=True)
+    assert config.data_policies["customers"]["min_features"] == 2 and set(config.data) == {"customers"}
+    bad = {**raw, "data": {"customers": "c.csv", "policies": {"other": {}}}}
+    with pytest.raises(ConfigError, match="unknown aliases"):
+        parse_config(bad, base_dir=str(tmp_path), insecure=True)
+    bad = {**raw, "data": {"customers": "c.csv", "policies": {"customers": {"colour": "red"}}}}
+    with pytest.raises(ConfigError, match="keys among"):
+        parse_config(bad, base_dir=str(tmp_path), insecure=True)

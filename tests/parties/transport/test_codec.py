@@ -1,0 +1,199 @@
+"""Wire codec: round trips, and a negative test for every validation branch."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parties.jobs.echo import Echo
+from parties.runtime.errors import WireError
+from parties.transport import codec
+from parties.transport.messages import JobStart
+from protocols.paillier import EncryptedVector, PackedEncryptedVector
+from vfl.messages import Message
+
+LIMITS = codec.CodecLimits(max_header_bytes=4096, max_frames=8, max_message_bytes=1 << 20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Typed(Message):
+    KIND = "test.codec_typed"
+    count: int
+    ratio: float
+    name: str
+    tags: tuple[str, ...]
+    weights: np.ndarray
+    extra: Optional[dict[str, int]] = None
+
+
+def roundtrip(message, keyring=None, limits=codec.CodecLimits()):
+    header, raws = codec.encode(message, job="job1", seq=7)
+    parsed = codec.parse_header(header, limits)
+    assert (parsed.job, parsed.seq, parsed.kind) == ("job1", 7, message.KIND)
+    assert parsed.size == codec.wire_size(header, raws)
+    return codec.decode(parsed, [bytes(memoryview(r)) for r in raws], codec.Keyring() if keyring is None else keyring)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int8", "uint16", "bool", "complex128"])
+def test_arrays_keep_dtype_shape_and_are_read_only(dtype):
+    arr = (np.arange(24) % 3).astype(dtype).reshape(2, 3, 4)
+    out = roundtrip(Echo(round=1, data=arr)).data
+    assert out.dtype == arr.dtype and out.shape == arr.shape and np.array_equal(out, arr)
+    assert not out.flags.writeable
+
+
+def test_empty_and_non_contiguous_arrays():
+    base = np.arange(20.0).reshape(4, 5)
+    out = roundtrip(Echo(round=0, data=[np.empty((0, 3)), base[:, ::2]])).data
+    assert out[0].shape == (0, 3) and np.array_equal(out[1], base[:, ::2])
+
+
+def test_plain_values_and_large_bytes():
+    data = {"s": "é", "i": -3, "f": 1.5, "b": b"xy", "big": b"z" * (codec.INLINE_BYTES_MAX + 1), "l": [1, None, True],
+            "np": np.int64(4), 5: "int key"}
+    out = roundtrip(Echo(round=0, data=data)).data
+    assert out["big"] == data["big"] and out["np"] == 4 and out[5] == "int key" and out["l"] == [1, None, True]
+
+
+def test_schema_types_are_checked_and_tuples_restored():
+    msg = Typed(count=2, ratio=0.5, name="x", tags=("a", "b"), weights=np.ones(3), extra={"k": 1})
+    out = roundtrip(msg)
+    assert out.tags == ("a", "b") and out.extra == {"k": 1}
+    assert roundtrip(Typed(1, 2, "n", (), np.ones(1))).ratio == 2.0       # int accepted for float
+
+
+def test_paillier_objects(small_keypair):
+    pk, sk = small_keypair
+    ev = EncryptedVector.encrypt(pk, np.array([0.25, -7.0, 3.0]))
+    ring = codec.Keyring()
+    out = roundtrip(Echo(round=0, data={"pk": pk, "ev": ev}), ring).data
+    assert out["pk"] == pk and pk.fingerprint in ring
+    np.testing.assert_allclose(out["ev"].decrypt(sk), [0.25, -7.0, 3.0])
+    packed = PackedEncryptedVector.encrypt(pk, np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(roundtrip(Echo(round=0, data=packed), ring).data.decrypt(sk), [1, 2, 3])
+
+
+def test_unknown_key_fingerprint_is_rejected(small_keypair):
+    pk, _ = small_keypair
+    with pytest.raises(WireError, match="unknown public key"):
+        roundtrip(Echo(round=0, data=EncryptedVector.encrypt(pk, np.array([1.0]))))
+
+
+def test_registered_key_decodes(small_keypair):
+    pk, sk = small_keypair
+    ring = codec.Keyring()
+    ring.register(pk)
+    out = roundtrip(Echo(round=0, data=EncryptedVector.encrypt(pk, np.array([2.0]))), ring)
+    assert out.data.decrypt(sk)[0] == 2.0
+
+
+def test_corrupt_ciphertext_frame_is_rejected(small_keypair):
+    pk, _ = small_keypair
+    ring = codec.Keyring()
+    ring.register(pk)
+    header, raws = codec.encode(Echo(round=0, data=EncryptedVector.encrypt(pk, np.array([1.0]))), job="j", seq=0)
+    parsed = codec.parse_header(header, codec.CodecLimits())
+    with pytest.raises(WireError, match="encrypted vector"):
+        codec.decode(parsed, [b"\xff" * len(raws[0])], ring)     # >= n^2: out of range
+
+
+def test_sender_refuses_unsendable_values():
+    with pytest.raises(TypeError, match="cannot send"):
+        codec.encode(Echo(round=0, data=object()), job="j", seq=0)
+    with pytest.raises(TypeError, match="numeric dtypes"):
+        codec.encode(Echo(round=0, data=np.array(["a"], dtype=object)), job="j", seq=0)
+
+
+# -- negative tests: headers -------------------------------------------------------------------
+def _header(**over):
+    h = {"v": 1, "job": "j", "seq": 0, "kind": Echo.KIND, "frames": [], "body": msgpack.packb({"round": 0, "data": 1})}
+    h.update(over)
+    return msgpack.packb({k: v for k, v in h.items() if v is not ...})
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"\xc1garbage", "not valid msgpack"),
+    (msgpack.packb([1, 2]), "expected fields"),
+    (_header(v=2), "version"),
+    (_header(job=""), "job, kind or body"),
+    (_header(kind=5), "job, kind or body"),
+    (_header(seq=-1), "sequence"),
+    (_header(seq=True), "sequence"),
+    (_header(frames=[1] * 9), "frame table"),
+    (_header(frames=[-1]), "frame table"),
+    (_header(frames=[2 << 20]), "exceeds"),
+    (_header(body=...), "expected fields"),
+    (b"\x00" * 5000, "exceeds the 4096-byte limit"),
+])
+def test_invalid_headers(data, match):
+    with pytest.raises(WireError, match=match):
+        codec.parse_header(data, LIMITS)
+
+
+@pytest.mark.parametrize("body, frames, raws, match", [
+    ({"round": 0}, [], [], "missing"),
+    ({"round": 0, "data": 1, "x": 2}, [], [], "unexpected"),
+    ({"round": "0", "data": 1}, [], [], "expected int"),
+    ({"round": True, "data": 1}, [], [], "expected int"),
+    ([1, 2], [], [], "not a map"),
+    ({"round": 0, "data": 1}, [3], [], "truncated"),
+    ({"round": 0, "data": 1}, [3], [b"ab"], "header says 3"),
+    ({"round": 0, "data": 1}, [2], [b"ab"], "not referenced"),
+    ({"round": 0, "data": msgpack.ExtType(1, msgpack.packb([0, "|O", [1]]))}, [8], [b"x" * 8], "dtype"),
+    ({"round": 0, "data": msgpack.ExtType(1, msgpack.packb([0, "<f8", [2]]))}, [8], [b"x" * 8], "does not match"),
+    ({"round": 0, "data": msgpack.ExtType(1, msgpack.packb([0, "<f8", [-1]]))}, [8], [b"x" * 8], "shape"),
+    ({"round": 0, "data": msgpack.ExtType(1, msgpack.packb([3, "<f8", [1]]))}, [8], [b"x" * 8], "out of range"),
+    ({"round": 0, "data": [msgpack.ExtType(5, msgpack.packb([0])), msgpack.ExtType(5, msgpack.packb([0]))]},
+     [1], [b"x"], "reused"),
+    ({"round": 0, "data": msgpack.ExtType(2, b"\x00\x01")}, [], [], "invalid public key"),
+    ({"round": 0, "data": msgpack.ExtType(3, msgpack.packb([0, {"key": "ab"}]))}, [1], [b"x"], "unknown public key"),
+    ({"round": 0, "data": msgpack.ExtType(42, b"")}, [], [], "malformed"),
+])
+def test_invalid_bodies(body, frames, raws, match):
+    parsed = codec.parse_header(_header(body=msgpack.packb(body), frames=frames), codec.CodecLimits())
+    with pytest.raises(WireError, match=match):
+        codec.decode(parsed, raws, codec.Keyring())
+
+
+def test_unknown_kind_is_rejected():
+    parsed = codec.parse_header(_header(kind="no.such_kind"), codec.CodecLimits())
+    with pytest.raises(WireError, match="unknown message kind"):
+        codec.decode(parsed, [], codec.Keyring())
+
+
+def test_job_start_schema():
+    out = roundtrip(JobStart(handler="echo", params={"rounds": 2}, parties=("bank", "insurer")))
+    assert out.parties == ("bank", "insurer")
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(st.binary(max_size=300), st.lists(st.binary(max_size=64), max_size=3))
+def test_random_bytes_only_ever_raise_wire_error(header, raws):
+    try:
+        parsed = codec.parse_header(header, LIMITS)
+        codec.decode(parsed, raws, codec.Keyring())
+    except WireError:
+        pass
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(st.data())
+def test_mutated_valid_messages_only_ever_raise_wire_error(data):
+    msg = Echo(round=3, data={"a": np.arange(4, dtype=np.int16), "b": "text", "c": [1.5, None]})
+    header, raws = codec.encode(msg, job="j", seq=0)
+    body = bytearray(codec.parse_header(header, LIMITS).body)
+    i = data.draw(st.integers(0, len(body) - 1))
+    body[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(body)))
+    frames = [bytes(r) for r in raws]
+    try:
+        parsed = codec.parse_header(_header(body=bytes(body[:cut] if data.draw(st.booleans()) else body),
+                                            frames=[len(f) for f in frames]), LIMITS)
+        codec.decode(parsed, frames, codec.Keyring())
+    except WireError:
+        pass
