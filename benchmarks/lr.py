@@ -23,11 +23,10 @@ import time
 
 import numpy as np
 
-from parties.jobs.execute import bytes_sent, execute, local_spec
+from parties.jobs import execute
 from protocols.paillier import generate_keypair
 from protocols.paillier.interop import to_phe_private, to_phe_public
 from vfl.jobs.data import read_table
-from vfl.jobs.roles import active_train, passive_params
 from vfl.jobs.spec import load_job
 
 
@@ -41,19 +40,18 @@ def add_arguments(parser) -> None:
 
 def _ours(args) -> dict:
     job = importlib.resources.files("vfl.datasets") / "jobs" / "credit_lr.toml"
-    spec = local_spec(load_job(str(job)))
+    spec = execute.local_spec(load_job(str(job)))
     with tempfile.TemporaryDirectory() as out:
         spec = dataclasses.replace(spec, test_size=0.0, output_dir=out, hyperparameters={
             **spec.hyperparameters, "epochs": args.epochs, "batch_size": args.batch_size,
             "protocol": args.protocol})
         frame = read_table(spec.active.data, spec.active.name)
-        result = execute(spec, "vfl.train", passive_params(spec),
-                         lambda t: active_train(t, spec, frame, verbose=False), local=True)
-    report = result.result
-    return {"rows": report["n_train"], "passive_features": len(result.peer_results["insurer"]["features"]),
-            "epoch_seconds": report["epoch_seconds"], "psi_seconds": report["seconds"]["psi"],
-            "setup_seconds": report["seconds"]["train"] - sum(report["epoch_seconds"]),
-            "bytes_sent": bytes_sent(spec, result.stats)}
+        outcome = execute.train(spec, frame, execute.Parties(local=True), verbose=False)
+    result, figures = outcome.result, outcome.result.summary.figures
+    return {"rows": result.n_train, "passive_features": len(outcome.passives["insurer"].features),
+            "epoch_seconds": figures["epoch_seconds"], "psi_seconds": result.seconds["psi"],
+            "setup_seconds": result.seconds["train"] - sum(figures["epoch_seconds"]),
+            "bytes_sent": outcome.bytes_sent}
 
 
 def _phe_fixture(rows: int, features: int):
@@ -111,7 +109,8 @@ def render(result: dict) -> str:
              f"{phe['setup_seconds_scaled']:.0f} s") if feature_key else ""
     return "\n".join([
         f"hetero LR, {result['dataset']}, {result['rows']} rows, 2 parties as processes, "
-        f"{result['key_bits']}-bit Paillier, batch {result['batch_size']}, protocol {result.get('protocol', 'label_key')}",
+        f"{result['key_bits']}-bit Paillier, batch {result['batch_size']}, "
+        f"protocol {result.get('protocol', 'label_key')}",
         f"  ours: {result['ours_epoch_seconds']:.1f} s per epoch (median of "
         f"{', '.join(f'{s:.1f}' for s in ours['epoch_seconds'])}); PSI {ours['psi_seconds']:.1f} s{setup}",
         f"  phe, same protocol: {phe['epoch_seconds_scaled']:.0f} s per epoch (measured on {phe['rows_measured']} "

@@ -160,16 +160,16 @@ def render(result: dict) -> str:
     sz, phe = result["sizes"], result["phe"]
     labels = list(result["ours"])
     head = f"{'operation (ops/s)':44} {'phe':>9}" + "".join(
-        f" {'ours ' + str(result['ours'][l]['workers']) + 'w':>11} {'ratio':>7}" for l in labels)
+        f" {'ours ' + str(result['ours'][name]['workers']) + 'w':>11} {'ratio':>7}" for name in labels)
     lines = [f"Paillier {result['key_bits']}-bit, machine {result['machine']}", head, "-" * len(head)]
     for title, key, phe_key in ROWS:
         row = f"{title:44} {phe[phe_key]:9.0f}"
-        for l in labels:
-            row += f" {result['ours'][l][key]:11.0f} {result['ratios'][l][key]:6.1f}x"
+        for name in labels:
+            row += f" {result['ours'][name][key]:11.0f} {result['ratios'][name][key]:6.1f}x"
         lines.append(row)
     row = f"{'X.T @ [[d]] %dx%d (seconds)' % (sz['rows'], sz['cols']):44} {phe['xtd_seconds']:9.1f}"
-    for l in labels:
-        row += f" {result['ours'][l]['xtd_seconds']:11.2f} {result['ratios'][l]['xtd']:6.1f}x"
+    for name in labels:
+        row += f" {result['ours'][name]['xtd_seconds']:11.2f} {result['ratios'][name]['xtd']:6.1f}x"
     lines.append(row)
     one = result["ours"][labels[0]]
     lines += ["",

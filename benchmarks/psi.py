@@ -121,7 +121,8 @@ def run(args) -> dict:
     a, b = make_sets(n)
     expected = len(set(a) & set(b))
     result = {"n": n, "overlap": expected, "cpu": platform.processor() or platform.machine(),
-              "cores": os.cpu_count(), "rounds": max(1, int(args.repeats)), "primitives": primitive_rates(min(4000, max(500, n))),
+              "cores": os.cpu_count(), "rounds": max(1, int(args.repeats)),
+              "primitives": primitive_rates(min(4000, max(500, n))),
               "backend": group.backend()}
     sides = {"ours": lambda: run_ours(a, b)}
     if not args.no_baseline:

@@ -20,11 +20,11 @@ import time
 
 import numpy as np
 
-from parties.jobs.execute import bytes_sent, execute, local_spec
+from parties.jobs import execute
 from protocols.paillier import generate_keypair
 from protocols.paillier.interop import to_phe_private, to_phe_public
+from vfl.jobs.baseline import joined_split
 from vfl.jobs.data import read_table
-from vfl.jobs.roles import active_train, passive_params
 from vfl.jobs.spec import load_job
 
 
@@ -49,7 +49,7 @@ def _sampling(args) -> dict:
 
 def _spec(args, out: str):
     job = importlib.resources.files("vfl.datasets") / "jobs" / "credit_lr.toml"
-    spec = local_spec(load_job(str(job)))
+    spec = execute.local_spec(load_job(str(job)))
     return dataclasses.replace(spec, name="credit-sbt-bench", model="secureboost", output_dir=out, hyperparameters={
         "n_estimators": args.trees, "max_depth": args.depth, "max_bins": args.bins, "learning_rate": 0.3,
         **_sampling(args)})
@@ -59,14 +59,12 @@ def _ours(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         spec = _spec(args, out)
         frames = {p.name: read_table(p.data, p.name) for p in spec.parties}
-        result = execute(spec, "vfl.train", passive_params(spec),
-                         lambda t: active_train(t, spec, frames[spec.active.name], verbose=False), local=True)
-        from vfl.jobs.baseline import joined_split
-        joined = joined_split(spec, frames, out)
-    report = result.result
-    return {"rows": report["n_train"], "tree_seconds": report["tree_seconds"], "auc": report["metrics"]["auc"],
-            "psi_seconds": report["seconds"]["psi"], "bytes_sent": bytes_sent(spec, result.stats),
-            "passive_features": len(result.peer_results["insurer"]["features"]), "joined": joined}
+        outcome = execute.train(spec, frames[spec.active.name], execute.Parties(local=True), verbose=False)
+    result = outcome.result
+    return {"rows": result.n_train, "tree_seconds": result.summary.figures["tree_seconds"],
+            "auc": result.evaluation.metrics["auc"], "psi_seconds": result.seconds["psi"],
+            "bytes_sent": outcome.bytes_sent, "passive_features": len(outcome.passives["insurer"].features),
+            "joined": joined_split(spec, frames, result.train_ids, result.test_ids)}
 
 
 def _xgboost(args, joined) -> dict:
@@ -115,7 +113,8 @@ def run(args: argparse.Namespace) -> dict:
     phe = _phe(int(ours["rows"] * share), ours["passive_features"], args.depth, args.bins)
     total = sum(ours["tree_seconds"])
     return {"dataset": "default_credit (FATE hetero split)", "rows": ours["rows"], "trees": args.trees,
-            "depth": args.depth, "bins": args.bins, "sampling": _sampling(args), "ours": ours, "ours_tree_seconds": per_tree,
+            "depth": args.depth, "bins": args.bins, "sampling": _sampling(args), "ours": ours,
+            "ours_tree_seconds": per_tree,
             "xgboost": xgb, "phe": phe, "ratio_vs_phe": phe["tree_seconds_scaled"] / per_tree,
             "slowdown_vs_xgboost": total / xgb["seconds"]}
 
@@ -127,11 +126,14 @@ def render(result: dict) -> str:
         f"2048-bit Paillier, {result['trees']} trees, depth {result['depth']}, {result['bins']} bins"
         + (f", sampling {result['sampling']}" if result.get("sampling") else ""),
         f"  ours: {result['ours_tree_seconds']:.1f} s per tree (median of "
-        f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f}; PSI {ours['psi_seconds']:.1f} s",
-        f"  plain XGBoost (hist, one thread, same trees/depth/bins): {xgb['seconds']:.2f} s in all, AUC {xgb['auc']:.4f}; "
+        f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f}; "
+        f"PSI {ours['psi_seconds']:.1f} s",
+        f"  plain XGBoost (hist, one thread, same trees/depth/bins): {xgb['seconds']:.2f} s in all, "
+        f"AUC {xgb['auc']:.4f}; "
         f"ours is {result['slowdown_vs_xgboost']:.0f}x slower in total",
         f"  phe, same protocol: {phe['tree_seconds_scaled']:.0f} s per tree (unit costs measured here and scaled; "
-        f"encrypt {phe['encrypt_s'] * 1e3:.1f} ms, add {phe['add_s'] * 1e6:.0f} us, decrypt {phe['decrypt_s'] * 1e3:.1f} ms); "
+        f"encrypt {phe['encrypt_s'] * 1e3:.1f} ms, add {phe['add_s'] * 1e6:.0f} us, "
+        f"decrypt {phe['decrypt_s'] * 1e3:.1f} ms); "
         f"ratio {result['ratio_vs_phe']:.1f}x",
         "  bytes sent: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in ours["bytes_sent"].items()),
     ])

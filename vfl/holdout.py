@@ -1,7 +1,29 @@
-"""The validation rows an estimator holds out of training for early stopping (shared by models)."""
+"""Rows held out of training: a job's evaluation rows, and an estimator's early-stopping rows."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import train_test_split
+
+from vfl.errors import DataError
+
+
+def evaluation_split(ids, labels, *, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` positions of a job's aligned rows; ``test`` is empty when ``test_size`` is 0.
+
+    Drawn with the job's seed over the rows sorted by id, so the split does not depend on the
+    (random) order PSI agreed on: same data and seed, same split. Stratified by ``labels`` for
+    classifiers, so small or imbalanced sets keep every class among the held-out rows.
+    Training rows stay in id order: batches are reproducible.
+    """
+    rows = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    if test_size <= 0:
+        return rows, rows[:0]
+    try:
+        _, test = train_test_split(rows, test_size=test_size, random_state=seed,
+                                   stratify=np.asarray(labels)[rows] if stratify else None)
+    except ValueError as exc:
+        raise DataError(f"cannot hold out {test_size:.0%} of {len(rows)} aligned rows: {exc}") from None
+    return rows[np.isin(rows, test, invert=True)], np.sort(test)
 
 
 def validation_split(n_rows: int, *, early_stopping: bool, fraction: float,

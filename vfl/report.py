@@ -1,32 +1,78 @@
-"""Job reports: one JSON object, a readable summary, and plots (ROC and loss curves)."""
+"""Job reports: one JSON object (report.json), a readable summary, and plots (ROC, loss).
+
+:class:`JobReport` gathers the typed results of a training job; :meth:`JobReport.to_dict`
+is the public report (the keys ``vfl run --json`` prints and docs/jobs.md lists). Truth and
+scores of individual rows stay out of it: they feed the plots only.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
 import numpy as np
 
-
-def public_report(report):
-    """The report without internal fields (keys starting with ``_``, at any depth)."""
-    if isinstance(report, dict):
-        return {k: public_report(v) for k, v in report.items() if not str(k).startswith("_")}
-    return report
+from vfl import registry
+from vfl.family import Curves
+from vfl.jobs.results import Baseline, PassiveResult, Scores, TrainingResult
 
 
-def write_report(report: dict, out_dir) -> dict:
-    """Write report.json, roc.png (classification) and loss.png; returns the paths written."""
+@dataclasses.dataclass
+class JobReport:
+    training: TrainingResult
+    job_id: str
+    bytes_sent: dict[str, int]
+    passives: dict[str, PassiveResult]
+    baseline: Baseline | None = None
+    files: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def notes(self) -> list[str]:
+        ev = self.training.evaluation
+        if ev is not None and ev.metrics is None:
+            return ["no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
+                    "(training_metrics), for the federated model and the baseline alike"]
+        return []
+
+    def to_dict(self) -> dict:
+        t = self.training
+        out = {"job": t.job, "model": t.model, "n_intersection": t.n_intersection, "n_train": t.n_train,
+               "n_test": t.n_test, "features": t.features, **t.summary.to_report()}
+        if t.evaluation is not None:
+            if t.evaluation.metrics is not None:
+                out["metrics"] = t.evaluation.metrics
+            out["training_metrics"] = t.evaluation.training_metrics
+        out.update(seconds=t.seconds, job_id=self.job_id, bytes_sent=self.bytes_sent,
+                   passives={p: r.to_wire() for p, r in self.passives.items()})
+        if self.baseline is not None:
+            b = self.baseline
+            out["baseline"] = {"model": b.model, "n_rows": b.n_rows,
+                               **({"metrics": b.evaluation.metrics} if b.evaluation.metrics is not None else {}),
+                               "training_metrics": b.evaluation.training_metrics}
+        if self.notes:
+            out["notes"] = self.notes
+        out["files"] = dict(self.files)
+        return out
+
+
+def write_report(report: JobReport, out_dir) -> dict:
+    """Write report.json, loss.png and roc.png (classification with held-out rows), plus the
+    plots the model family draws itself (:meth:`vfl.family.ModelFamily.plots`); returns the paths."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"report": str(out / "report.json")}
-    if report.get("loss_curve"):
+    t, paths = report.training, {"report": str(out / "report.json")}
+    if t.summary.curves and t.summary.curves.loss:
         paths["loss_plot"] = str(out / "loss.png")
-        _loss_plot(report, paths["loss_plot"])
-    if "_test_scores" in report and "auc" in report.get("metrics", {}):
+        _loss_plot(t.job, t.summary.curves, paths["loss_plot"])
+    test = t.evaluation.test if t.evaluation else None
+    if test is not None and "auc" in (t.evaluation.metrics or {}):
         paths["roc_plot"] = str(out / "roc.png")
-        _roc_plot(report, paths["roc_plot"])
-    report["files"] = paths
-    pathlib.Path(paths["report"]).write_text(json.dumps(public_report(report), indent=2))
+        base = report.baseline.evaluation if report.baseline else None
+        _roc_plot(t.job, test, t.evaluation.metrics, base.test if base else None, base.metrics if base else None,
+                  paths["roc_plot"])
+    paths.update(registry.family(t.model).plots(report.to_dict(), out))
+    report.files = paths
+    pathlib.Path(paths["report"]).write_text(json.dumps(report.to_dict(), indent=2))
     return paths
 
 
@@ -37,52 +83,49 @@ def _figure():
     return plt
 
 
-def _loss_plot(report: dict, path: str) -> None:
+def _loss_plot(job: str, curves: Curves, path: str) -> None:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    unit = report.get("loss_unit", "epoch")           # "tree" for boosted trees
-    steps = np.arange(1, len(report["loss_curve"]) + 1)
-    ax.plot(steps, report["loss_curve"], marker="o", label="training loss")
-    if report.get("validation_loss_curve"):
-        val = report["validation_loss_curve"]
-        ax.plot(steps[:len(val)], val, marker="s", label="validation loss")
-    if report.get("kept"):                           # early stopping kept the first `kept` steps
-        ax.axvline(report["kept"], color="grey", linestyle=":", label=f"kept {report['kept']} {unit}s")
-    ax.set_xlabel(unit)
-    ax.set_ylabel(report.get("loss_name", "loss"))
-    ax.set_title(f"{report.get('job', '')}: loss per {unit}")
+    steps = np.arange(1, len(curves.loss) + 1)
+    ax.plot(steps, curves.loss, marker="o", label="training loss")
+    if curves.validation:
+        ax.plot(steps[:len(curves.validation)], curves.validation, marker="s", label="validation loss")
+    if curves.kept:                                   # early stopping kept the first `kept` steps
+        ax.axvline(curves.kept, color="grey", linestyle=":", label=f"kept {curves.kept} {curves.unit}s")
+    ax.set_xlabel(curves.unit)
+    ax.set_ylabel(curves.name)
+    ax.set_title(f"{job}: loss per {curves.unit}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _roc_plot(report: dict, path: str) -> None:
+def _roc_plot(job: str, test: Scores, metrics: dict, base: Scores | None, base_metrics: dict | None,
+              path: str) -> None:
+    from scipy.special import softmax
     from sklearn.metrics import roc_curve
     plt = _figure()
-    y, scores = report["_test_scores"]
-    y, scores = np.asarray(y), np.asarray(scores, float)
+    y, scores = np.asarray(test.truth), np.asarray(test.scores, float)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    base = report.get("baseline")
     if scores.ndim == 2:                              # K classes: one-vs-rest curve per class
-        from scipy.special import softmax
         proba = softmax(scores, axis=1)               # the ranking the macro AUC is computed on
         for k in range(scores.shape[1]):
             fpr, tpr, _ = roc_curve(y == k, proba[:, k])
             ax.plot(fpr, tpr, label=f"class {k} vs rest")
-        ax.plot([], [], " ", label=f"federated macro AUC {report['metrics']['auc']:.4f}")
-        if base:
-            ax.plot([], [], " ", label=f"centralized macro AUC {base['metrics']['auc']:.4f}")
+        ax.plot([], [], " ", label=f"federated macro AUC {metrics['auc']:.4f}")
+        if base_metrics:
+            ax.plot([], [], " ", label=f"centralized macro AUC {base_metrics['auc']:.4f}")
     else:
         fpr, tpr, _ = roc_curve(y, scores)
-        ax.plot(fpr, tpr, label=f"federated (AUC {report['metrics']['auc']:.4f})")
-    if base and "_test_scores" in base and scores.ndim == 1:
-        bf, bt, _ = roc_curve(*base["_test_scores"])
-        ax.plot(bf, bt, linestyle="--", label=f"centralized (AUC {base['metrics']['auc']:.4f})")
+        ax.plot(fpr, tpr, label=f"federated (AUC {metrics['auc']:.4f})")
+        if base is not None and base_metrics:
+            bf, bt, _ = roc_curve(base.truth, base.scores)
+            ax.plot(bf, bt, linestyle="--", label=f"centralized (AUC {base_metrics['auc']:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(f"{report.get('job', '')}: ROC on held-out rows")
+    ax.set_title(f"{job}: ROC on held-out rows")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -97,18 +140,27 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def _metric_lines(label: str, metrics: dict, base: dict) -> list[str]:
+    lines = []
+    for name, value in metrics.items():
+        extra = (f"   centralized baseline {base[name]:.4f}   difference {value - base[name]:+.4f}"
+                 if name in base else "")
+        lines.append(f"  {label}{name.upper():5} federated {value:.4f}{extra}")
+    return lines
+
+
 def render_report(report: dict) -> str:
+    """The summary ``vfl run`` prints, from the public report."""
     lines = [f"job {report.get('job')}: {report.get('model')}",
              f"  customers shared by all parties (PSI): {report.get('n_intersection')}"
              f"  (train {report.get('n_train')}, held out {report.get('n_test')})"]
-    metrics, base = report.get("metrics", {}), (report.get("baseline") or {}).get("metrics", {})
-    for name, value in metrics.items():
-        extra = f"   centralized baseline {base[name]:.4f}   difference {value - base[name]:+.4f}" if name in base else ""
-        lines.append(f"  {name.upper():5} federated {value:.4f}{extra}")
-    secs = report.get("seconds", {})
-    lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()))
+    base = report.get("baseline") or {}
+    lines += _metric_lines("", report.get("metrics", {}), base.get("metrics") or {})
+    lines += _metric_lines("training ", report.get("training_metrics", {}), base.get("training_metrics") or {})
+    lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.get("seconds", {}).items()))
     for party, sent in report.get("bytes_sent", {}).items():
         lines.append(f"  {party} sent {_fmt_bytes(sent)}")
+    lines += [f"  note: {note}" for note in report.get("notes", [])]
     for name, path in report.get("files", {}).items():
         lines.append(f"  {name}: {path}")
     return "\n".join(lines)

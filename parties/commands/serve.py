@@ -10,6 +10,7 @@ import threading
 from parties.runtime.config import load_config
 from parties.runtime.errors import ConfigError
 from parties.runtime.logs import setup_logging
+from vfl.errors import VFLError
 
 
 def register(sub) -> None:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return serve(config, insecure=args.insecure, stop=stop, extra_modules=tuple(args.jobs_module), ready=ready,
                      core_only=args.core_only)
-    except ConfigError as exc:
+    except VFLError as exc:           # a bad config, or a plugin that does not import
         logging.getLogger("parties.serve").error("cannot start: %s", exc)
         return 2
     finally:

@@ -1,60 +1,121 @@
-"""Shared by ``vfl run`` and ``vfl predict``: where the parties come from.
+"""Running a job as its active party: where the other parties come from, then the job itself.
 
-Local: every passive party as its own ``vfl serve`` process on loopback with fresh CURVE keys;
-this process is the active party. Deployed: this process is the active party of ``--config``,
-its peers are running ``vfl serve``.
+Local (``--local``): every passive party is its own ``vfl serve`` process on loopback with fresh
+CURVE keys, started here and stopped afterwards. Deployed (``--config``): this process is the
+active party of that config and its peers are running ``vfl serve``. Either way the active side
+is :mod:`vfl.jobs.active` over a ZeroMQ transport; the passives run :mod:`parties.jobs.learning`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
+from typing import Any
 
-from parties.jobs.initiator import run_job
+from parties.jobs.initiator import JobResult, run_job
+from parties.runtime.config import PartyConfig, load_config
 from vfl.errors import VFLError
+from vfl.jobs import active
+from vfl.jobs.results import PassiveResult
+from vfl.jobs.spec import JobSpec
+
+TRAIN, PREDICT = "vfl.train", "vfl.predict"      # the passives' handlers (parties.jobs.learning)
 
 
-def local_spec(spec):
+@dataclasses.dataclass(frozen=True)
+class Parties:
+    """Where a job's parties come from, and the plugins every local party loads."""
+
+    local: bool = False
+    config: str | None = None           # this (active) party's config, for deployed peers
+    insecure: bool = False
+    plugins: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    job_id: str
+    result: Any                          # what the active side returned
+    passives: dict[str, Any]             # what each passive returned
+    bytes_sent: dict[str, int]           # per party, as counted at the active party
+
+
+def local_spec(spec: JobSpec) -> JobSpec:
     """Local runs use each passive's path; its alias defaults to its name."""
     parties = tuple(dataclasses.replace(p, alias=p.alias or p.name) if p.role == "passive" else p
                     for p in spec.parties)
     return dataclasses.replace(spec, parties=parties)
 
 
-def bytes_sent(spec, stats: dict) -> dict:
-    sent = {spec.active.name: sum(s["bytes_sent"] for s in stats.values())}
-    sent.update({peer: s["bytes_received"] for peer, s in stats.items()})
-    return sent
-
-
-def execute(spec, handler: str, params: dict, role, *, local: bool, config: str | None = None,
-            insecure: bool = False, prepare=None, collect=None):
-    """Run ``role`` (the active side) with the passives of ``spec``; returns parties.jobs.JobResult.
-
-    ``prepare(models_dir)`` runs before the job and ``collect(models_dir)`` after it, with the
-    directory where local passives keep their model parts.
-    """
-    passives = [p.name for p in spec.passives]
-    if local:
-        from parties.jobs.launcher import LocalCluster
-        data = {p.name: {p.alias: os.path.abspath(p.data)} for p in spec.passives}
-        with LocalCluster([spec.active.name, *passives], serve=passives, data=data) as cluster:
-            models_dir = os.path.join(cluster.dir, "models")
-            if prepare:
-                prepare(models_dir)
-            result = run_job(cluster.node(spec.active.name), handler, params, passives, role=role)
-            if collect:
-                collect(models_dir)
-            return result
-    from parties.runtime.config import load_config
-    from parties.transport.node import Node
-    if not config:
+def deployed_config(spec: JobSpec, where: Parties) -> PartyConfig:
+    """The active party's config, checked against the job (its name, its peers)."""
+    if not where.config:
         raise VFLError("without --local, give this party's config with --config party.toml")
-    cfg = load_config(config, insecure=insecure)
+    cfg = load_config(where.config, insecure=where.insecure)
     if cfg.name != spec.active.name:
-        raise VFLError(f"{config} is party {cfg.name!r} but the job's active party is {spec.active.name!r}")
+        raise VFLError(f"{where.config} is party {cfg.name!r} but the job's active party is {spec.active.name!r}")
     known = {p.name for p in cfg.peers}
-    unknown = [p for p in passives if p not in known]
+    unknown = [p.name for p in spec.passives if p.name not in known]
     if unknown:
-        raise VFLError(f"job parties {unknown} are not peers in {config} (peers: {sorted(known)})")
-    with Node(cfg, insecure=insecure).start() as node:
-        return run_job(node, handler, params, passives, role=role)
+        raise VFLError(f"job parties {unknown} are not peers in {where.config} (peers: {sorted(known)})")
+    return cfg
+
+
+def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True) -> Outcome:
+    """Run a training job: returns the active's :class:`~vfl.jobs.results.TrainingResult` and each
+    passive's :class:`~vfl.jobs.results.PassiveResult`. Local runs copy every passive's model
+    part and every party's audit log into the job's output directory."""
+    with _initiator(spec, where) as (node, local_dir):
+        job = run_job(node, TRAIN, spec.passive_request(), [p.name for p in spec.passives],
+                      role=lambda t: active.train(t, spec, frame, verbose=verbose))
+        if local_dir:
+            _collect(spec, local_dir)
+    return _outcome(spec, job, {p: PassiveResult.from_wire(p, r) for p, r in job.peer_results.items()})
+
+
+def predict(spec: JobSpec, frame, model_dir, where: Parties, *, verbose: bool = True) -> Outcome:
+    """Run a prediction job with the model parts of a finished training job."""
+    with _initiator(spec, where) as (node, local_dir):
+        if local_dir:                    # local passives get their saved parts
+            target = os.path.join(local_dir, "models", spec.active.name, spec.name)
+            os.makedirs(target, exist_ok=True)
+            for p in spec.passives:
+                shutil.copy(os.path.join(model_dir, f"{p.name}.json"), os.path.join(target, f"{p.name}.json"))
+        job = run_job(node, PREDICT, spec.passive_request(), [p.name for p in spec.passives],
+                      role=lambda t: active.predict(t, spec, frame, model_dir, verbose=verbose))
+    return _outcome(spec, job, job.peer_results)
+
+
+@contextlib.contextmanager
+def _initiator(spec: JobSpec, where: Parties):
+    """This party's started node, and the local cluster's directory (None when deployed)."""
+    from parties.transport.node import Node
+    if where.local:
+        from parties.jobs.launcher import LocalCluster
+        passives = [p.name for p in spec.passives]
+        data = {p.name: {p.alias: os.path.abspath(p.data)} for p in spec.passives}
+        with LocalCluster([spec.active.name, *passives], serve=passives, data=data,
+                          plugins=where.plugins) as cluster:
+            yield cluster.node(spec.active.name), cluster.dir
+        return
+    with Node(deployed_config(spec, where), insecure=where.insecure).start() as node:
+        yield node, None
+
+
+def _collect(spec: JobSpec, cluster_dir: str) -> None:
+    """Local runs: every passive's model part and every party's audit log into the output."""
+    os.makedirs(os.path.join(spec.output_dir, "audit"), exist_ok=True)
+    for p in spec.parties:
+        part = os.path.join(cluster_dir, "models", spec.active.name, spec.name, f"{p.name}.json")
+        if p.role == "passive" and os.path.exists(part):
+            shutil.copy(part, os.path.join(spec.output_dir, "model", f"{p.name}.json"))
+        log = os.path.join(cluster_dir, f"{p.name}.audit.jsonl")
+        if os.path.exists(log):
+            shutil.copy(log, os.path.join(spec.output_dir, "audit", f"{p.name}.audit.jsonl"))
+
+
+def _outcome(spec: JobSpec, job: JobResult, passives: dict) -> Outcome:
+    sent = {spec.active.name: sum(s["bytes_sent"] for s in job.stats.values())}
+    sent.update({peer: s["bytes_received"] for peer, s in job.stats.items()})
+    return Outcome(job.job, job.result, passives, sent)

@@ -48,7 +48,7 @@ class LocalCluster:
     def __init__(self, parties: list[str], *, serve: list[str] | None = None, insecure: bool = False,
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
-                 core_only: bool = False):
+                 core_only: bool = False, plugins: tuple[str, ...] = ()):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -56,6 +56,7 @@ class LocalCluster:
         self.limits, self.data = dict(limits or {}), dict(data or {})
         self.jobs_modules, self.start_timeout, self.log_json = tuple(jobs_modules), start_timeout, log_json
         self.core_only = core_only       # True: only the echo job and `jobs_modules` handlers (less start-up work)
+        self.plugins = tuple(plugins)    # model-family modules every party's config names
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
@@ -143,6 +144,8 @@ class LocalCluster:
                      f'audit_log = "{name}.audit.jsonl"']
             if not self.insecure:
                 lines.append(f'secret_key = "keys/{name}.key_secret"')
+            if self.plugins:
+                lines.append("plugins = [" + ", ".join(f'"{m}"' for m in self.plugins) + "]")
             lines += ["", "[limits]"] + [f"{k} = {v!r}" for k, v in self.limits.items()]
             lines += ["", "[data]"] + [f'{k} = "{v}"' for k, v in self.data.get(name, {}).items()]
             for peer in self.parties:

@@ -113,6 +113,9 @@ def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event 
     within a fraction of a second. ``core_only`` serves the built-in echo job alone.
     """
     load_handlers((*CORE_HANDLER_MODULES, *extra_modules))
+    if config.plugins:                   # before the port opens: a broken plugin stops start-up
+        from vfl import registry
+        registry.load_plugins(config.plugins)
     stop = stop or threading.Event()
     server = JobServer(config, insecure=insecure).start()
 

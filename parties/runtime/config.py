@@ -7,6 +7,7 @@
     secret_key = "keys/bank.key_secret"    # from `vfl keygen --name bank --out keys/`
     audit_log = "audit/bank.jsonl"         # optional; default <config dir>/<name>.audit.jsonl
     models_dir = "models"                  # optional; where this party keeps its model parts
+    plugins = ["acme_vfl.family"]          # optional; modules that register more model families
 
     [data]                                 # aliases jobs may use; a job cannot name a path
     customers = "data/customers.csv"
@@ -29,14 +30,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-
 import tomllib
 
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from"}
+_TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
+        "plugins"}
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,7 @@ class PartyConfig:
     accept_jobs_from: tuple[str, ...]   # peers that may start jobs here (default: all peers)
     models_dir: str = "models"          # this party's model parts (jobs never choose a path)
     data_policies: dict = dataclasses.field(default_factory=dict)   # alias -> {id_column, features, min_features}
+    plugins: tuple[str, ...] = ()       # modules this party imports to register more model families
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -156,10 +159,16 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
     config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
                          resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
-                         resolve(raw.get("models_dir", "models")), policies)
+                         resolve(raw.get("models_dir", "models")), policies, _plugins(raw.get("plugins", [])))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
+
+
+def _plugins(raw) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(m, str) and _MODULE.match(m) for m in raw):
+        raise ConfigError(f"plugins must be a list of Python module names, got {raw!r}")
+    return tuple(raw)
 
 
 def _peer(raw, resolve, insecure: bool) -> PeerConfig:

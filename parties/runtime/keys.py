@@ -87,7 +87,8 @@ def load_keypair(secret_path: str | os.PathLike) -> CurveKeypair:
     public, secret = _load(secret_path)
     if secret is None:
         raise KeyFileError(f"{secret_path} holds no secret key (is it the public .key file?)")
-    public, secret = check_z85_key(public, f"public key in {secret_path}"), check_z85_key(secret, f"secret key in {secret_path}")
+    public = check_z85_key(public, f"public key in {secret_path}")
+    secret = check_z85_key(secret, f"secret key in {secret_path}")
     if zmq.curve_public(secret) != public:
         raise KeyFileError(f"{secret_path}: the public key does not belong to the secret key")
     mode = os.stat(secret_path).st_mode

@@ -203,5 +203,5 @@ def predict_federated(net, active, passives, parts):
     names = net.parties
     roles = {names[0]: lambda t: active.decision_function(parts[0], transport=t, passives=names[1:])}
     for name, model, x in zip(names[1:], passives, parts[1:]):
-        roles[name] = lambda t, m=model, x=x: m.predict_rows(x, transport=t, active=names[0])
+        roles[name] = lambda t, m=model, x=x: m.serve_scores(x, transport=t, active=names[0])
     return net.run(roles)[names[0]]

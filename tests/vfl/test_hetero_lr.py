@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from parties.transport.inprocess import InProcessNetwork
-from vfl import datasets
+from vfl import datasets, handshake
 from vfl.errors import DataError, NotFittedError, PeerFailedError, ProtocolError
 from vfl.linear import (
     ActiveLinearRegression,
@@ -46,7 +46,7 @@ def _fit_and_score(net, active, passives: dict, xa, y, train, test):
     net.run(roles)
     roles = {"bank": lambda t: active.decision_function(xa[test], transport=t, passives=names)}
     for name, (model, x) in passives.items():
-        roles[name] = lambda t, m=model, x=x: m.score(x[test], transport=t, active="bank")
+        roles[name] = lambda t, m=model, x=x: m.serve_scores(x[test], transport=t, active="bank")
     return net.run(roles)["bank"]
 
 
@@ -139,7 +139,8 @@ def test_passive_refuses_small_keys_by_default(breast):
                  "insurer": lambda t: PassiveLogisticRegression().fit(xh[train], transport=t, active="bank")})
 
 
-@pytest.mark.parametrize("labels, match", [(np.full(10, 2.0), "labels 0/1"), (np.array([0.0] * 9 + [np.nan]), "missing")])
+@pytest.mark.parametrize("labels, match", [(np.full(10, 2.0), "labels 0/1"),
+                                           (np.array([0.0] * 9 + [np.nan]), "missing")])
 def test_bad_labels_named(labels, match):
     with pytest.raises(DataError, match=match):
         ActiveLogisticRegression().fit(np.ones((10, 2)), labels, transport=_NoTransport(), passives=[])
@@ -156,7 +157,7 @@ def test_unfitted_models_say_so():
     with pytest.raises(NotFittedError):
         ActiveLogisticRegression().predict(np.ones((2, 2)), transport=_NoTransport(), passives=[])
     with pytest.raises(NotFittedError):
-        PassiveLogisticRegression().score(np.ones((2, 2)), transport=_NoTransport(), active="bank")
+        PassiveLogisticRegression().serve_scores(np.ones((2, 2)), transport=_NoTransport(), active="bank")
 
 
 def test_invalid_hyperparameters_raise_in_fit(small_keypair):
@@ -176,7 +177,7 @@ def test_model_files_round_trip(tmp_path, breast):
     a2 = ActiveLogisticRegression.load(tmp_path / "bank.json")
     p2 = PassiveLogisticRegression.load(tmp_path / "insurer.json")
     again = net.run({"bank": lambda t: a2.decision_function(xg[test], transport=t, passives=["insurer"]),
-                     "insurer": lambda t: p2.score(xh[test], transport=t, active="bank")})["bank"]
+                     "insurer": lambda t: p2.serve_scores(xh[test], transport=t, active="bank")})["bank"]
     np.testing.assert_allclose(again, first)
     with pytest.raises(ValueError, match="passive party's model"):
         ActiveLogisticRegression.load(tmp_path / "insurer.json")
@@ -265,7 +266,7 @@ def test_active_decrypts_no_more_than_a_gradient(breast, small_keypair):
 
     def passive(t):
         setup = t.recv("bank", msg.Setup)
-        t.send("bank", msg.Ready(n_features=2))
+        t.send("bank", handshake.Ready(n_features=2))
         rows = len(setup.train_index) if setup.batch_size >= len(setup.train_index) else setup.batch_size
         t.send("bank", msg.PartialScores(np.zeros(rows)))
         residual = t.recv("bank", msg.Residual).residual

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from parties.transport.inprocess import InProcessNetwork
-from vfl import datasets
+from vfl import datasets, handshake
 from vfl.errors import ProtocolError
 from vfl.linear import ActiveLinearRegression, ActiveLogisticRegression, PassiveLogisticRegression, feature_key
 from vfl.linear import messages as msg
@@ -96,7 +96,7 @@ def test_passive_refuses_a_gradient_of_another_scale(breast, small_keypair):
                           lr_schedule="constant", lr_decay=0.0, penalty="none", alpha=0.0, residual_frac_bits=24,
                           protocol="feature_key")
         t.send("p", setup)
-        t.recv("p", msg.Ready)
+        t.recv("p", handshake.Ready)
         header = t.recv("p", msg.EncryptedFeatures)
         received = 0
         while received < header.n_ciphertexts:
@@ -159,7 +159,7 @@ def test_active_refuses_bad_encrypted_features(breast, small_keypair, case, matc
 
     def passive(t):
         t.recv("bank", msg.Setup)
-        t.send("bank", msg.Ready(n_features=3))
+        t.send("bank", handshake.Ready(n_features=3))
         n = len(y) - (1 if case == "rows" else 0)
         enc = EncryptedVector.encrypt(pk, np.zeros(n), frac_bits=0, int_bits=200)
         if case == "invertible":

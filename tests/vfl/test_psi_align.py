@@ -30,7 +30,8 @@ def mixed_tables(seed: int, sizes=(900, 700)):
     universe = rng.sample(range(10**12), 2 * max(sizes))
     a_ids = rng.sample(universe, sizes[0])
     b_ids = rng.sample(universe, sizes[1])
-    active = pd.DataFrame({"id": a_ids + [f"ünï-{i}" for i in range(50)], "label": rng.choices([0, 1], k=sizes[0] + 50)})
+    active = pd.DataFrame({"id": a_ids + [f"ünï-{i}" for i in range(50)],
+                           "label": rng.choices([0, 1], k=sizes[0] + 50)})
     shown = [f" {v} " if i % 3 == 0 else (float(v) if i % 3 == 1 else v) for i, v in enumerate(b_ids)]
     passive = pd.DataFrame({"cust": shown + [f"ünï-{i}" for i in range(0, 100, 2)], "x": np.arange(sizes[1] + 50)})
     return active, passive

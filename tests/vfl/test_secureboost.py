@@ -17,6 +17,7 @@ from sbt_reference import (
 
 from parties.transport.inprocess import InProcessNetwork
 from protocols.paillier import PackedEncryptedVector
+from vfl import handshake
 from vfl.errors import DataError, NotFittedError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 
@@ -159,7 +160,7 @@ def test_invalid_inputs_name_party_and_column(small_keypair):
     with pytest.raises(NotFittedError):
         ActiveSecureBoostClassifier().predict(parts[0], transport=t, passives=["b"])
     with pytest.raises(NotFittedError):
-        PassiveSecureBoost().predict_rows(parts[1], transport=t, active="b")
+        PassiveSecureBoost().serve_scores(parts[1], transport=t, active="b")
 
 
 def test_passive_refuses_small_key_and_misaligned_rows(small_keypair):
@@ -185,7 +186,7 @@ def _scripted_active(sk, n, script):
         t.register_public_key(sk.public_key)
         t.send("insurer", msg.Setup(public_key=sk.public_key, n_rows=n, n_estimators=2, max_depth=2,
                                     max_bins=8, frac_bits=32, sample_rows=n))
-        t.recv("insurer", msg.Ready)
+        t.recv("insurer", handshake.Ready)
         gh = P.encrypt(sk, np.tile([0.5, 0.25], n), frac_bits=32, int_bits=1, sum_terms=n, slots=2, workers=1)
         script(t, gh, msg)
     return role
@@ -252,7 +253,7 @@ def test_active_rejects_a_deviating_passive(small_keypair, case):
 
     def passive(t):
         t.recv("bank", msg.Setup)
-        t.send("bank", msg.Ready(n_features=1))
+        t.send("bank", handshake.Ready(n_features=1))
         gh = t.recv("bank", msg.GradHess).gh
         t.recv("bank", msg.Nodes)
         if case == "sizes":

@@ -18,6 +18,7 @@ from sbt_reference import (
 from scipy.special import softmax
 
 from parties.transport.inprocess import InProcessNetwork
+from vfl import handshake
 from vfl.errors import DataError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost import messages as msg
@@ -112,7 +113,7 @@ def test_multiclass_three_parties_equals_reference(small_keypair):
     assert np.mean(z.argmax(axis=1) == y) > 0.6
     names = net.parties
     proba = net.run({"bank": lambda t: active.predict_proba(parts[0], transport=t, passives=names[1:]),
-                     **{n: lambda t, m=m, x=x: m.predict_rows(x, transport=t, active="bank")
+                     **{n: lambda t, m=m, x=x: m.serve_scores(x, transport=t, active="bank")
                         for n, m, x in zip(names[1:], passives, parts[1:])}})["bank"]
     np.testing.assert_allclose(proba, softmax(z, axis=1))
     # one ciphertext per row carries all three classes' (g, h)
@@ -222,7 +223,7 @@ def test_active_refuses_an_implausible_feature_count(small_keypair, n_features):
 
     def passive(t):
         t.recv("bank", msg.Setup)
-        t.send("bank", msg.Ready(n_features=n_features))
+        t.send("bank", handshake.Ready(n_features=n_features))
 
     net = InProcessNetwork(["bank", "insurer"], timeout=10)
     active = ActiveSecureBoostClassifier(n_estimators=1, verbose=False, workers=1)

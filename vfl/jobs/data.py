@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 import pandas as pd
 
+from vfl import registry
 from vfl.errors import DataError
+from vfl.family import ModelFamily
 from vfl.jobs.spec import PartySpec
+from vfl.validation import check_columns, check_features, check_labels
 
 
 def read_table(path, party: str) -> pd.DataFrame:
@@ -21,25 +23,15 @@ def read_table(path, party: str) -> pd.DataFrame:
         raise DataError(f"{party}: cannot read {p} as CSV: {exc}") from None
 
 
-def feature_columns(frame: pd.DataFrame, party: PartySpec) -> list[str]:
-    """The party's feature columns, checked: present and numeric; errors name party and column."""
-    for column, what in ((party.id_column, "id column"), (party.label, "label column")):
-        if column is not None and column not in frame.columns:
-            raise DataError(f"{party.name}: {what} {column!r} is not in its table "
-                            f"(columns: {', '.join(map(repr, list(frame.columns)[:12]))})")
-    exclude = {party.id_column, party.label}
-    features = list(party.features) if party.features else [c for c in frame.columns if c not in exclude]
-    missing = [c for c in features if c not in frame.columns]
-    if missing:
-        raise DataError(f"{party.name}: feature columns {missing} are not in its table")
-    if not features:
-        raise DataError(f"{party.name}: no feature columns")
-    for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
-            raise DataError(f"{party.name}: feature column {column!r} is not numeric "
-                            f"(dtype {frame[column].dtype}); encode it first")
-        if not np.isfinite(frame[column].to_numpy(dtype=float)).all():
-            raise DataError(f"{party.name}: feature column {column!r} has missing or infinite values")
-    if party.label is not None and frame[party.label].isna().any():
-        raise DataError(f"{party.name}: label column {party.label!r} has missing values")
+def feature_columns(frame: pd.DataFrame, party: PartySpec, family: ModelFamily) -> list[str]:
+    """The party's feature columns for ``family``, checked: present, numeric, finite, and free of
+    missing values unless the family accepts them; the active's labels too. Errors name the
+    party and the column."""
+    features = check_columns(frame, party.name, id_column=party.id_column, label=party.label,
+                             features=party.features)
+    hint = (f"{family.name} needs complete rows; models that accept missing values: "
+            f"{', '.join(registry.accepting_missing_values()) or 'none'}")
+    check_features(frame[features], party.name, allow_nan=family.data.allow_nan, nan_hint=hint)
+    if party.label is not None and family.data.label is not None:
+        check_labels(frame[party.label], len(frame), f"{party.name} (label column {party.label!r})", family.data.label)
     return features

@@ -4,7 +4,7 @@ Format (docs/jobs.md has the full reference)::
 
     [job]
     name = "breast-lr"
-    model = "logistic_regression"         # linear_regression, secureboost, secureboost_regression
+    model = "logistic_regression"         # a registered model family (vfl.registry)
     output_dir = "runs/breast-lr"         # report, plots, model parts; relative to the working directory
 
     [evaluation]                          # optional held-out split, stratified for classifiers
@@ -34,24 +34,16 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-
+import re
 import tomllib
 
+from vfl import registry
 from vfl.errors import VFLError
+from vfl.family import ModelFamily
 
-MODELS = {"logistic_regression": "classification", "linear_regression": "regression",
-          "secureboost": "classification", "secureboost_regression": "regression"}
 ROLES = ("active", "passive")
-LR_HYPERPARAMETERS = {"learning_rate", "epochs", "batch_size", "lr_schedule", "lr_decay", "penalty", "alpha",
-                      "early_stopping", "validation_fraction", "tol", "n_iter_no_change", "standardize",
-                      "random_state", "key_bits", "residual_frac_bits", "approximation", "protocol"}
-SBT_HYPERPARAMETERS = {"n_estimators", "learning_rate", "max_depth", "max_bins", "min_child_weight", "reg_lambda",
-                       "gamma", "subsample", "colsample_bytree", "goss", "top_rate", "other_rate", "early_stopping",
-                       "validation_fraction", "n_iter_no_change", "tol", "first_k_trees_active_only", "random_state",
-                       "frac_bits", "key_bits"}
-HYPERPARAMETERS = {"logistic_regression": LR_HYPERPARAMETERS, "linear_regression": LR_HYPERPARAMETERS,
-                   "secureboost": SBT_HYPERPARAMETERS,
-                   "secureboost_regression": SBT_HYPERPARAMETERS | {"gradient_int_bits"}}
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")    # job names become directory names
+_SECTIONS = {"job", "evaluation", "model", "psi", "parties"}
 _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 
 
@@ -73,6 +65,21 @@ class PartySpec:
         return {"name": self.name, "alias": self.alias, "id_column": self.id_column,
                 "features": list(self.features) if self.features else None}
 
+    @classmethod
+    def from_params(cls, name: str, raw) -> "PartySpec":
+        """A passive's own entry of a job request, as the active sent it (checked: it is a peer's)."""
+        if not isinstance(raw, dict):
+            raise JobSpecError(f"the job does not describe {name}'s part")
+        id_column, features, alias = raw.get("id_column"), raw.get("features"), raw.get("alias")
+        if not isinstance(id_column, str) or not id_column:
+            raise JobSpecError(f"the job names no id column for {name}")
+        if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
+            raise JobSpecError(f"the job's feature list for {name} is not a list of column names")
+        if alias is not None and not isinstance(alias, str):
+            raise JobSpecError(f"the job's data alias for {name} is not a string")
+        return cls(name=name, role="passive", data=None, alias=alias, id_column=id_column, label=None,
+                   features=tuple(features) if features else None)
+
 
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
@@ -85,6 +92,11 @@ class JobSpec:
     psi_private: bool
     parties: tuple[PartySpec, ...]
     source: str = "<job>"
+    sections: dict = dataclasses.field(default_factory=dict)   # tables the family reads, e.g. [privacy]
+
+    @property
+    def family(self) -> ModelFamily:
+        return registry.family(self.model)
 
     @property
     def active(self) -> PartySpec:
@@ -96,13 +108,46 @@ class JobSpec:
 
     @property
     def task(self) -> str:
-        return MODELS[self.model]
+        return self.family.task
+
+    def passive_request(self) -> dict:
+        """What the active sends every passive in the job request: their parts, never a path."""
+        return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
+                "parties": {p.name: p.to_params() for p in self.passives}}
 
     def party(self, name: str) -> PartySpec:
         for p in self.parties:
             if p.name == name:
                 return p
         raise JobSpecError(f"{self.source}: no party {name!r} in the job (parties: {[p.name for p in self.parties]})")
+
+
+@dataclasses.dataclass(frozen=True)
+class PassiveRequest:
+    """A passive's view of a job: what :meth:`JobSpec.passive_request` sent (a peer's words,
+    so every field is checked)."""
+
+    job: str
+    model: str
+    psi_private: bool
+    party: PartySpec                # this passive's own entry
+
+    @property
+    def family(self) -> ModelFamily:
+        return registry.family(self.model)
+
+    @classmethod
+    def parse(cls, params, me: str) -> "PassiveRequest":
+        if not isinstance(params, dict):
+            raise JobSpecError("the job request is not a table")
+        job = params.get("job")
+        if not isinstance(job, str) or not SAFE_NAME.match(job):
+            raise JobSpecError(f"job name {job!r} is not a safe file name")
+        model = registry.family(params.get("model")).name
+        parties = params.get("parties")
+        if not isinstance(parties, dict) or me not in parties:
+            raise JobSpecError(f"the job does not describe {me}'s part")
+        return cls(job, model, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]))
 
 
 def load_job(path) -> JobSpec:
@@ -144,8 +189,6 @@ def _party(name: str, raw: dict, source: str, base_dir) -> PartySpec:
         raise JobSpecError(f"{where}: role must be 'active' or 'passive', got {role!r}")
     if role == "passive" and raw.get("label"):
         raise JobSpecError(f"{where}: the label column belongs to the active party, not a passive")
-    if role == "active" and not raw.get("label"):
-        raise JobSpecError(f"{where}: the active party must name its label column (label = ...)")
     if role == "active" and not raw.get("data"):
         raise JobSpecError(f"{where}: the active party needs data = <path>")
     if not raw.get("data") and not raw.get("alias"):
@@ -153,6 +196,9 @@ def _party(name: str, raw: dict, source: str, base_dir) -> PartySpec:
     features = raw.get("features")
     if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
         raise JobSpecError(f"{where}: features must be a list of column names")
+    if features is not None and len(set(features)) != len(features):
+        raise JobSpecError(f"{where}: features lists {sorted({f for f in features if features.count(f) > 1})} "
+                           "more than once")
     return PartySpec(name=name, role=role, data=_resolve(base_dir, raw.get("data")), alias=raw.get("alias"),
                      id_column=str(raw.get("id_column", "id")), label=raw.get("label"),
                      features=tuple(features) if features else None)
@@ -160,25 +206,25 @@ def _party(name: str, raw: dict, source: str, base_dir) -> PartySpec:
 
 def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     job = _table(raw, "job", source)
-    model = job.get("model")
-    if model not in MODELS:
-        raise JobSpecError(f"{source}: [job] model must be one of {sorted(MODELS)}, got {model!r}")
+    name = str(job.get("name", "job"))
+    if not SAFE_NAME.match(name):
+        raise JobSpecError(f"{source}: [job] name must be 1-64 letters, digits, '_', '.', '-' (it names "
+                           f"directories at every party), got {name!r}")
+    family = _family(job.get("model"), source)
     hyper = _table(raw, "model", source, required=False)
-    unknown = set(hyper) - HYPERPARAMETERS[model]
-    if unknown:
-        raise JobSpecError(f"{source}: [model] has unknown hyperparameters {sorted(unknown)} for {model} "
-                           f"(known: {sorted(HYPERPARAMETERS[model])})")
+    try:
+        family.check_hyperparameters(dict(hyper))
+    except (TypeError, ValueError) as exc:
+        raise JobSpecError(f"{source}: [model] {exc}") from None
+    sections = _sections(raw, family, source)
     evaluation = _table(raw, "evaluation", source, required=False)
     test_size = evaluation.get("test_size", 0.0)
-    if not isinstance(test_size, (int, float)) or not 0 <= test_size < 1:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 <= test_size < 1:
         raise JobSpecError(f"{source}: [evaluation] test_size must be in [0, 1), got {test_size!r}")
-    parties_raw = _table(raw, "parties", source)
-    parties = tuple(_party(n, p, source, base_dir) for n, p in parties_raw.items())
-    actives = [p.name for p in parties if p.role == "active"]
-    if len(actives) != 1:
-        raise JobSpecError(f"{source}: exactly one active party is needed, found {actives or 'none'}")
-    if len(parties) < 2:
-        raise JobSpecError(f"{source}: a job needs at least one passive party")
+    seed = evaluation.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise JobSpecError(f"{source}: [evaluation] seed must be a non-negative integer, got {seed!r}")
+    parties = _parties(raw, source, base_dir, family)
     psi = _table(raw, "psi", source, required=False)
     if psi.get("private"):
         # Training on a padded table would not hide the fillers: the passive's own gradient
@@ -186,7 +232,45 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
         raise JobSpecError(f"{source}: [psi] private = true cannot be combined with training yet "
                            "(a passive's gradient would reveal which rows are real); use the private "
                            "option for alignment only (vfl.psi.align_active(..., private=True))")
-    return JobSpec(name=str(job.get("name", "job")), model=model,
-                   output_dir=str(job.get("output_dir", "runs/" + str(job.get("name", "job")))),
-                   test_size=float(test_size), seed=int(evaluation.get("seed", 0)), hyperparameters=dict(hyper),
-                   psi_private=bool(psi.get("private", False)), parties=parties, source=source)
+    return JobSpec(name=name, model=family.name, output_dir=str(job.get("output_dir", "runs/" + name)),
+                   test_size=float(test_size), seed=seed, hyperparameters=dict(hyper),
+                   psi_private=bool(psi.get("private", False)), parties=parties, source=source, sections=sections)
+
+
+def _family(model, source: str) -> ModelFamily:
+    try:
+        return registry.family(model)
+    except registry.UnknownModelError:
+        raise JobSpecError(f"{source}: [job] model must be one of {registry.names()}, got {model!r}") from None
+
+
+def _sections(raw: dict, family: ModelFamily, source: str) -> dict:
+    """The job file's other tables: each must be one the model family reads, and valid."""
+    out = {}
+    for name in sorted(set(raw) - _SECTIONS):
+        if name not in family.sections or not isinstance(raw[name], dict):
+            raise JobSpecError(f"{source}: unknown section [{name}] for model {family.name} "
+                               f"(it reads {sorted(_SECTIONS | family.sections)})")
+        try:
+            family.check_section(name, raw[name])
+        except (TypeError, ValueError) as exc:
+            raise JobSpecError(f"{source}: [{name}] {exc}") from None
+        out[name] = dict(raw[name])
+    return out
+
+
+def _parties(raw: dict, source: str, base_dir, family: ModelFamily) -> tuple[PartySpec, ...]:
+    parties = tuple(_party(n, p, source, base_dir) for n, p in _table(raw, "parties", source).items())
+    actives = [p.name for p in parties if p.role == "active"]
+    if len(actives) != 1:
+        raise JobSpecError(f"{source}: exactly one active party is needed, found {actives or 'none'}")
+    if len(parties) < 2:
+        raise JobSpecError(f"{source}: a job needs at least one passive party")
+    for p in parties:
+        if not SAFE_NAME.match(p.name):
+            raise JobSpecError(f"{source}: party name {p.name!r} must be 1-64 letters, digits, '_', '.', '-'")
+    active = next(p for p in parties if p.role == "active")
+    if family.data.label is not None and not active.label:
+        raise JobSpecError(f"{source}: [parties.{active.name}]: the active party must name its label column "
+                           f"(label = ...): {family.name} learns from labels")
+    return parties

@@ -1,4 +1,5 @@
 """Hetero (vertically split) linear and logistic regression; the label party holds the key."""
+from vfl.linear.family import FAMILIES
 from vfl.linear.model import (
                               ActiveLinearRegression,
                               ActiveLogisticRegression,
@@ -8,4 +9,4 @@ from vfl.linear.model import (
 )
 
 __all__ = ["ActiveLogisticRegression", "ActiveLinearRegression", "PassiveLinearModel",
-           "PassiveLogisticRegression", "PassiveLinearRegression"]
+           "PassiveLogisticRegression", "PassiveLinearRegression", "FAMILIES"]

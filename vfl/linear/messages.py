@@ -12,7 +12,6 @@ from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
 
 class LrKind(str, enum.Enum):
     SETUP = "lr.setup"
-    READY = "lr.ready"
     PARTIAL_SCORES = "lr.partial_scores"
     RESIDUAL = "lr.residual"
     MASKED_GRADIENT = "lr.masked_gradient"
@@ -43,13 +42,6 @@ class Setup(Message):
     alpha: float
     residual_frac_bits: int
     protocol: str = "label_key"     # or "feature_key": every passive encrypts its features once, under its own key
-
-
-@dataclasses.dataclass(frozen=True)
-class Ready(Message):
-    """Passive → active: setup accepted (a refusal is an abort with the reason)."""
-    KIND = LrKind.READY.value
-    n_features: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ The active (label) party::
 Each passive party, at the same time::
 
     PassiveLogisticRegression(max_epochs=50).fit(X_insurer, transport=t, active="bank")
-    PassiveLogisticRegression.load(path).score(X_insurer_new, transport=t, active="bank")
+    PassiveLogisticRegression.load(path).serve_scores(X_insurer_new, transport=t, active="bank")
 
 Fitted attributes end in ``_`` and hold only this party's slice of the model.
 """
@@ -17,13 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from protocols.paillier import generate_keypair
-from vfl.errors import NotFittedError
+from vfl import handshake
+from vfl.errors import ProtocolError
+from vfl.estimator import Estimator
 from vfl.holdout import validation_split
 from vfl.linear import messages as msg
 from vfl.linear.feature_key import FeatureKeyActiveTrainer, FeatureKeyPassiveTrainer
+from vfl.linear.optim import PENALTIES, SCHEDULES
 from vfl.linear.persist import load_model, save_model
-from vfl.linear.setup import build_setup, check_setup, validate_features, validate_labels
+from vfl.linear.setup import PROTOCOLS, build_setup, check_setup
 from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
+from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_features, check_labels
 
 
 class _Standardizer:
@@ -37,8 +41,25 @@ class _Standardizer:
         return mean, scale
 
 
-class _ActiveLinear:
+def _features(X, transport, n_features: int | None = None) -> np.ndarray:
+    """Complete numeric rows: linear models need every value (NaN is refused, naming the column)."""
+    return check_features(X, getattr(transport, "party", "active"), allow_nan=False, n_features=n_features,
+                          nan_hint="linear models need complete rows: impute them first")
+
+
+class _ActiveLinear(Estimator):
     _task = "logistic"
+    _label_kind = "binary"
+    _fitted_attribute = "coef_"
+    _parameter_constraints = {
+        "learning_rate": Interval(0, None, "neither"), "epochs": Integer(1), "batch_size": Integer(2),
+        "lr_schedule": Options(SCHEDULES), "lr_decay": Interval(0), "penalty": Options(PENALTIES),
+        "alpha": Interval(0), "early_stopping": Boolean(), "validation_fraction": Interval(0, 1, "neither"),
+        "tol": Optional(Interval(0)), "n_iter_no_change": Integer(1), "standardize": Boolean(),
+        "random_state": Optional(Integer(0)), "key_bits": Integer(256, 8192),
+        "residual_frac_bits": Integer(8, 48), "approximation": Options(("none", "taylor")),
+        "protocol": Options(PROTOCOLS), "verbose": Boolean(),
+    }
 
     def __init__(self, *, learning_rate: float = 0.15, epochs: int = 20, batch_size: int = 512,
                  lr_schedule: str = "inverse", lr_decay: float = 0.05, penalty: str = "l2",
@@ -53,14 +74,11 @@ class _ActiveLinear:
         self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
         self.approximation, self.protocol, self.verbose = approximation, protocol, verbose
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
     def fit(self, X, y, *, transport, passives: list[str], private_key=None):
         """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently)."""
-        party = getattr(transport, "party", "active")
-        x = validate_features(X, party)
-        labels = validate_labels(y, len(x), party, self._task)
+        self._validate_params()
+        x = _features(X, transport)
+        labels = check_labels(y, len(x), getattr(transport, "party", "active"), self._label_kind)
         rng = np.random.default_rng(self.random_state)
         train, val = validation_split(len(x), early_stopping=self.early_stopping,
                                       fraction=self.validation_fraction, rng=rng)
@@ -74,11 +92,13 @@ class _ActiveLinear:
         setup = build_setup(self, self._task, private_key.public_key if label_key else None, len(x), train, val, rng)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
-            self.passive_features_ = {p: transport.recv(p, msg.Ready).n_features for p in passives}
+            self.passive_features_ = {p: handshake.check_ready(transport.recv(p, handshake.Ready), p)
+                                      for p in passives}
             options = dict(tol=self.tol, n_iter_no_change=self.n_iter_no_change, approximation=self.approximation,
                            verbose=self.verbose, passive_features=self.passive_features_)
             if label_key:
-                trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels, **options)
+                trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
+                                        **options)
             else:
                 trainer = FeatureKeyActiveTrainer(transport, list(passives), None, setup, self._scale(x), labels,
                                                   min_key_bits=min(2048, self.key_bits), **options)
@@ -88,26 +108,23 @@ class _ActiveLinear:
         self.n_epochs_, self.fit_seconds_ = history.epochs_run, history.seconds
         self.epoch_seconds_ = history.epoch_seconds
         self.n_features_in_ = x.shape[1]
+        self._set_feature_names(X)
         return self
 
     def _scale(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean_) / self.scale_
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
     def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
-        """z = X_a·w_a + b + Σ_p X_p·w_p; each passive scores its own rows (``Passive*.score``)."""
+        """z = X_a·w_a + b + Σ_p X_p·w_p; each passive scores its own rows (``Passive*.serve_scores``)."""
         self._check_fitted()
-        x = validate_features(X, getattr(transport, "party", "active"), n_features=self.n_features_in_)
+        x = _features(self._columns_for(X, getattr(transport, "party", "active")), transport, self.n_features_in_)
         z = self._scale(x) @ self.coef_ + self.intercept_
         with transport.in_phase("predict"):
             transport.broadcast(msg.ScoreRequest(n_rows=len(x)), passives)
             for p in passives:
                 part = transport.recv(p, msg.PartialScores).scores
                 if part.shape != (len(x),):
-                    raise ValueError(f"{p} returned {part.shape} scores for {len(x)} rows: are the tables aligned?")
+                    raise ProtocolError(f"{p} returned {part.shape} scores for {len(x)} rows: are the tables aligned?")
                 z = z + part
         return z
 
@@ -122,7 +139,7 @@ class _ActiveLinear:
     def load(cls, path):
         data = load_model(path, role="active", task=cls._task)
         model = cls(**data["params"])
-        model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
+        model.coef_, model.mean_, model.scale_ = _arrays(data)
         model.intercept_, model.n_epochs_ = data["scalars"]["intercept"], data["scalars"]["n_epochs"]
         model.n_features_in_ = len(model.coef_)
         if data["scalars"].get("feature_names"):
@@ -148,12 +165,13 @@ class ActiveLinearRegression(_ActiveLinear):
     """Label party of hetero linear regression (squared loss)."""
 
     _task = "linear"
+    _label_kind = "continuous"
 
     def predict(self, X, *, transport, passives: list[str]) -> np.ndarray:
         return self.decision_function(X, transport=transport, passives=passives)
 
 
-class PassiveLinearModel:
+class PassiveLinearModel(Estimator):
     """A feature party of hetero linear/logistic regression. Holds no labels, and no key except
     its own per-job key under ``protocol="feature_key"`` (docs/hetero_lr.md).
 
@@ -161,6 +179,13 @@ class PassiveLinearModel:
     batch not larger than this party's feature count (the gradient would reveal features), is
     refused before any cryptography starts.
     """
+
+    _fitted_attribute = "coef_"
+    _parameter_constraints = {
+        "max_epochs": Integer(1), "mask_bits": Integer(1, 256), "feature_frac_bits": Integer(8, 32),
+        "standardize": Boolean(), "key_bits": Integer(256, 8192), "allow_insecure_key_size_for_tests": Boolean(),
+        "verbose": Boolean(),
+    }
 
     def __init__(self, *, max_epochs: int = 100, mask_bits: int = 64, feature_frac_bits: int = 16,
                  standardize: bool = True, key_bits: int = 2048, allow_insecure_key_size_for_tests: bool = False,
@@ -172,18 +197,16 @@ class PassiveLinearModel:
         self.standardize = standardize
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
     def fit(self, X, *, transport, active: str):
-        x = validate_features(X, getattr(transport, "party", "passive"))
+        self._validate_params()
+        x = _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
             check_setup(setup, self, x, active)
             train = setup.train_index
             self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
                 (np.zeros(x.shape[1]), np.ones(x.shape[1]))
-            transport.send(active, msg.Ready(n_features=x.shape[1]))
+            transport.send(active, handshake.Ready(n_features=x.shape[1]))
             scaled, options = (x - self.mean_) / self.scale_, dict(mask_bits=self.mask_bits,
                                                                   feature_frac_bits=self.feature_frac_bits)
             if setup.protocol == "feature_key":
@@ -194,23 +217,24 @@ class PassiveLinearModel:
                 trainer = PassiveTrainer(transport, active, setup, scaled, **options)
             self.n_epochs_ = trainer.run()
         self.coef_, self.task_, self.n_features_in_ = trainer.coef, setup.task, x.shape[1]
+        self._set_feature_names(X)
         return self
 
-    def score(self, X, *, transport, active: str) -> int:
+    def serve_scores(self, X, *, transport, active: str) -> int:
         """Answer one ``ScoreRequest`` with this party's partial scores; returns the row count."""
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-        x = validate_features(X, getattr(transport, "party", "passive"), n_features=self.n_features_in_)
+        self._check_fitted()
+        x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
         with transport.in_phase("predict"):
             request = transport.recv(active, msg.ScoreRequest)
             if request.n_rows != len(x):
-                raise ValueError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
                                  "align the tables first")
             scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
             transport.send(active, msg.PartialScores(scaled @ self.coef_))
         return len(x)
 
     def save(self, path) -> None:
+        self._check_fitted()
         save_model(path, role="passive", task=self.task_, params=self.get_params(),
                    arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
                    scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None)})
@@ -219,7 +243,7 @@ class PassiveLinearModel:
     def load(cls, path):
         data = load_model(path, role="passive", task=None)
         model = cls(**data["params"])
-        model.coef_, model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))
+        model.coef_, model.mean_, model.scale_ = _arrays(data)
         model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.coef_)
         if data["scalars"].get("feature_names"):
             model.feature_names_in_ = list(data["scalars"]["feature_names"])
@@ -232,3 +256,7 @@ class PassiveLogisticRegression(PassiveLinearModel):
 
 class PassiveLinearRegression(PassiveLinearModel):
     """Feature party of hetero linear regression."""
+
+
+def _arrays(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.asarray(data["arrays"][k], float) for k in ("coef", "mean", "scale"))

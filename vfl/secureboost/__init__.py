@@ -2,6 +2,7 @@
 
 Protocol, leaks and what is implemented: docs/secureboost.md.
 """
+from vfl.secureboost.family import FAMILIES
 from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 
-__all__ = ["ActiveSecureBoostClassifier", "ActiveSecureBoostRegressor", "PassiveSecureBoost"]
+__all__ = ["ActiveSecureBoostClassifier", "ActiveSecureBoostRegressor", "PassiveSecureBoost", "FAMILIES"]

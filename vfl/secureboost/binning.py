@@ -1,4 +1,4 @@
-"""Per-party feature validation and quantile binning (each party bins only its own columns).
+"""Quantile binning (each party bins only its own columns).
 
 A feature with edges ``e_0 < … < e_{B-2}`` has ``B`` bins: bin ``b`` holds ``e_{b-1} < x <= e_b``
 (bin 0: ``x <= e_0``, last bin: ``x > e_{B-2}``). A split "bin <= b" is therefore the threshold
@@ -9,36 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfl.errors import DataError
-
 MISSING = -1
-
-
-def validate_features(X, party: str, n_features: int | None = None) -> np.ndarray:
-    """A 2-D float array; NaN means missing, infinities and non-numbers are refused."""
-    names = list(X.columns) if hasattr(X, "columns") else None
-    try:
-        x = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        bad = next((c for c in names or [] if not _numeric(X[c])), "?")
-        raise DataError(f"{party}: feature column {bad!r} is not numeric") from None
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise DataError(f"{party}: features must be a non-empty 2-D table, got shape {x.shape}")
-    inf = np.isinf(x)
-    if inf.any():
-        col = int(np.flatnonzero(inf.any(axis=0))[0])
-        raise DataError(f"{party}: feature column {names[col] if names else col!r} has infinite values")
-    if n_features is not None and x.shape[1] != n_features:
-        raise DataError(f"{party}: the model was fitted on {n_features} features, got {x.shape[1]}")
-    return x
-
-
-def _numeric(column) -> bool:
-    try:
-        np.asarray(column, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def quantile_edges(values: np.ndarray, max_bins: int) -> np.ndarray:

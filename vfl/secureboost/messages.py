@@ -12,7 +12,6 @@ from protocols.paillier import PackedEncryptedVector, PublicKey
 
 class SbtKind(str, enum.Enum):
     SETUP = "sbt.setup"
-    READY = "sbt.ready"
     GRAD_HESS = "sbt.grad_hess"
     NODES = "sbt.nodes"
     HISTOGRAMS = "sbt.histograms"
@@ -35,13 +34,6 @@ class Setup(Message):
     frac_bits: int                  # fixed-point scale of g and h
     n_outputs: int = 1              # K: (g, h) pairs per row (softmax: one per class)
     sample_rows: int = 0            # |S|: rows whose g, h every tree sends (subsample, GOSS, holdout)
-
-
-@dataclasses.dataclass(frozen=True)
-class Ready(Message):
-    """Passive → active: setup accepted (a refusal is an abort with the reason)."""
-    KIND = SbtKind.READY.value
-    n_features: int
 
 
 @dataclasses.dataclass(frozen=True)

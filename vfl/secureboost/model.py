@@ -9,7 +9,7 @@ The active (label) party::
 Each passive party, at the same time::
 
     PassiveSecureBoost().fit(X_insurer, transport=t, active="bank")
-    PassiveSecureBoost.load(path).predict_rows(X_insurer_new, transport=t, active="bank")
+    PassiveSecureBoost.load(path).serve_scores(X_insurer_new, transport=t, active="bank")
 
 Fitted attributes end in ``_`` and hold only this party's part: the active keeps the tree
 structure, the leaf weights and its own thresholds; a passive keeps a lookup table
@@ -21,21 +21,31 @@ import numpy as np
 from scipy.special import expit, softmax
 
 from protocols.paillier import generate_keypair
-from vfl.errors import NotFittedError, ProtocolError
+from vfl import handshake
+from vfl.errors import DataError, ProtocolError
+from vfl.estimator import Estimator
 from vfl.holdout import validation_split
 from vfl.secureboost import messages as msg
 from vfl.secureboost.active import LOGISTIC_INT_BITS, ActiveTrainer, Boosting, Tree
-from vfl.secureboost.binning import bin_columns, validate_features
+from vfl.secureboost.binning import bin_columns
 from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
 from vfl.secureboost.sampling import Sampling
-from vfl.secureboost.setup import check_hyperparameters, check_ready, check_setup, check_slots, validate_labels
+from vfl.secureboost.setup import PARAMETER_CONSTRAINTS, check_combined, check_setup, check_slots
 from vfl.secureboost.splits import TreeParams
+from vfl.validation import Boolean, Integer, Optional, check_features, check_labels
 
 
-class _ActiveSecureBoost:
+def _features(X, transport, n_features: int | None = None) -> np.ndarray:
+    """Numeric columns; NaN means missing (every split learns where missing values go)."""
+    return check_features(X, getattr(transport, "party", "?"), allow_nan=True, n_features=n_features)
+
+
+class _ActiveSecureBoost(Estimator):
     _losses: tuple = ("logistic",)
+    _fitted_attribute = "trees_"
+    _parameter_constraints = PARAMETER_CONSTRAINTS
 
     def __init__(self, *, n_estimators: int = 10, learning_rate: float = 0.3, max_depth: int = 3,
                  max_bins: int = 32, min_child_weight: float = 1.0, reg_lambda: float = 1.0,
@@ -54,8 +64,8 @@ class _ActiveSecureBoost:
         self.frac_bits, self.key_bits = frac_bits, key_bits
         self.verbose, self.workers = verbose, workers
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+    def _check_params(self) -> None:
+        check_combined(self)
 
     def _tree_params(self) -> TreeParams:
         return TreeParams(max_depth=self.max_depth, min_child_weight=float(self.min_child_weight),
@@ -70,10 +80,9 @@ class _ActiveSecureBoost:
 
     def fit(self, X, y, *, transport, passives: list[str], private_key=None):
         """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently)."""
-        check_hyperparameters(self)
-        party = getattr(transport, "party", "active")
-        x = validate_features(X, party)
-        labels, n_classes = self._labels(y, len(x), party)
+        self._validate_params()
+        x = _features(X, transport)
+        labels, n_classes = self._labels(y, len(x), getattr(transport, "party", "active"))
         self.loss_ = self._losses[0] if n_classes <= 2 else self._losses[-1]
         k = n_outputs(self.loss_, n_classes)
         codes, edges = bin_columns(x, self.max_bins)
@@ -93,7 +102,7 @@ class _ActiveSecureBoost:
                           sample_rows=sample_rows)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
-            self.passive_features_ = {p: check_ready(transport.recv(p, msg.Ready), p) for p in passives}
+            self.passive_features_ = {p: handshake.check_ready(transport.recv(p, handshake.Ready), p) for p in passives}
             trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
                                     labels, boosting, passive_features=self.passive_features_,
                                     rng=rng, train_rows=train, val_rows=val, verbose=self.verbose,
@@ -102,6 +111,7 @@ class _ActiveSecureBoost:
         self.passives_, self.n_features_in_ = list(passives), x.shape[1]
         self.tree_seconds_, self.n_estimators_ = trainer.tree_seconds, len(self.trees_)
         self.loss_curve_, self.validation_loss_curve_ = trainer.train_loss, trainer.val_loss
+        self._set_feature_names(X)
         return self
 
     def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
@@ -111,16 +121,12 @@ class _ActiveSecureBoost:
     def _int_bits(self) -> int:
         return LOGISTIC_INT_BITS
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "trees_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
     # -- prediction --------------------------------------------------------------------------
     def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
         """Raw scores: log-odds (n,), or per-class scores (n, K) for softmax. One round: every
         passive evaluates all its nodes on all rows."""
         self._check_fitted()
-        x = validate_features(X, getattr(transport, "party", "active"), n_features=self.n_features_in_)
+        x = _features(self._columns_for(X, getattr(transport, "party", "active")), transport, self.n_features_in_)
         if sorted(passives) != sorted(self.passives_):
             raise ValueError(f"the model was trained with passives {self.passives_}, got {list(passives)}")
         with transport.in_phase("predict"):
@@ -207,7 +213,7 @@ class ActiveSecureBoostClassifier(_ActiveSecureBoost):
     _losses = ("logistic", "softmax")
 
     def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
-        labels = validate_labels(y, n_rows, party, "classification", self._int_bits())
+        labels = check_labels(y, n_rows, party, "classes")
         self.classes_ = np.arange(int(labels.max()) + 1)
         return labels, len(self.classes_)
 
@@ -237,7 +243,12 @@ class ActiveSecureBoostRegressor(_ActiveSecureBoost):
         self.gradient_int_bits = gradient_int_bits
 
     def _labels(self, y, n_rows: int, party: str) -> tuple[np.ndarray, int]:
-        return validate_labels(y, n_rows, party, "squared", self._int_bits()), 0
+        labels = check_labels(y, n_rows, party, "continuous")
+        spread = float(np.abs(labels - labels.mean()).max())
+        if spread >= 2.0 ** (self.gradient_int_bits - 1):
+            raise DataError(f"{party}: labels lie up to {spread:.4g} from their mean, beyond what gradient_int_bits="
+                            f"{self.gradient_int_bits} covers (2^{self.gradient_int_bits - 1}): raise it or rescale")
+        return labels, 0
 
     def _int_bits(self) -> int:
         return self.gradient_int_bits
@@ -277,12 +288,16 @@ def walk(tree: Tree, t: int, x: np.ndarray, routes: dict) -> np.ndarray:
     return tree.value[node]
 
 
-class PassiveSecureBoost:
+class PassiveSecureBoost(Estimator):
     """A feature party of hetero SecureBoost. Holds no labels and no key.
 
     ``max_estimators`` caps how many trees it will help build in one job (each tree reveals
     node row partitions to it and histogram sums to the active).
     """
+
+    _fitted_attribute = "lookup_"
+    _parameter_constraints = {"max_estimators": Integer(1), "allow_insecure_key_size_for_tests": Boolean(),
+                              "workers": Optional(Integer(1))}
 
     def __init__(self, *, max_estimators: int = 500, allow_insecure_key_size_for_tests: bool = False,
                  workers: int | None = None):
@@ -290,31 +305,29 @@ class PassiveSecureBoost:
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
         self.workers = workers
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
     def fit(self, X, *, transport, active: str):
-        x = validate_features(X, getattr(transport, "party", "passive"))
+        self._validate_params()
+        x = _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
             check_setup(setup, self, x, active)
             codes, edges = bin_columns(x, setup.max_bins)
-            transport.send(active, msg.Ready(n_features=x.shape[1]))
+            transport.send(active, handshake.Ready(n_features=x.shape[1]))
             trainer = PassiveTrainer(transport, active, setup, x, codes, edges, max_trees=self.max_estimators,
                                      workers=self.workers)
             self.n_trees_ = trainer.run()
         self.lookup_, self.n_features_in_ = trainer.lookup, x.shape[1]
+        self._set_feature_names(X)
         return self
 
-    def predict_rows(self, X, *, transport, active: str) -> int:
+    def serve_scores(self, X, *, transport, active: str) -> int:
         """Answer one ``RouteRequest``: a bit per (owned node, row). Returns the row count."""
-        if not hasattr(self, "lookup_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-        x = validate_features(X, getattr(transport, "party", "passive"), n_features=self.n_features_in_)
+        self._check_fitted()
+        x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
         with transport.in_phase("predict"):
             request = transport.recv(active, msg.RouteRequest)
             if request.n_rows != len(x):
-                raise ValueError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
                                  "align the tables first")
             keys = sorted(self.lookup_)
             flags = np.array([go_left(x[:, f], thr, dl) for f, thr, dl in (self.lookup_[k] for k in keys)], bool)
@@ -323,8 +336,7 @@ class PassiveSecureBoost:
         return len(x)
 
     def save(self, path) -> None:
-        if not hasattr(self, "lookup_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        self._check_fitted()
         table = [[t, k, f, thr if np.isfinite(thr) else None, bool(dl)]
                  for (t, k), (f, thr, dl) in sorted(self.lookup_.items())]
         save_model(path, role="passive", params=self.get_params(),

@@ -8,6 +8,7 @@ from parties.jobs import JobContext
 from parties.jobs.learning import check_columns, model_path
 from parties.runtime.config import parse_config
 from parties.runtime.errors import ConfigError, JobRejectedError
+from vfl.jobs.spec import PartySpec
 
 FRAME = pd.DataFrame({"cid": [1, 2], "age": [30, 40], "premium": [1.0, 2.0], "claims": [0, 1]})
 
@@ -21,7 +22,7 @@ def _ctx(policies=None):
 
 
 def _mine(**kw):
-    return {"alias": "customers", "id_column": "cid", "features": None, **kw}
+    return PartySpec.from_params("insurer", {"alias": "customers", "id_column": "cid", "features": None, **kw})
 
 
 def test_defaults_allow_two_or_more_features_but_never_the_id():
@@ -30,6 +31,8 @@ def test_defaults_allow_two_or_more_features_but_never_the_id():
         check_columns(_ctx(), _mine(features=["cid", "age"]), FRAME)
     with pytest.raises(JobRejectedError, match="at least 2"):
         check_columns(_ctx(), _mine(features=["age"]), FRAME)
+    with pytest.raises(JobRejectedError, match="lists a column more than once"):      # not two features
+        check_columns(_ctx(), _mine(features=["age", "age"]), FRAME)
 
 
 def test_policy_pins_the_id_column_and_the_offered_features():

@@ -154,7 +154,8 @@ def test_million_ciphertexts_stream_with_bounded_memory(cluster, bank):
     assert result.result.nbytes == payload.nbytes and result.result.sha256 == hashlib.sha256(payload).hexdigest()
     growth = _status(pid, "VmHWM") - base
     # one copy of the payload plus bounded chunk queues; an unchunked receive would need >= 2 copies
-    assert growth < payload.nbytes + (96 << 20), f"receiver grew {growth / 1e6:.0f} MB for {payload.nbytes / 1e6:.0f} MB"
+    assert growth < payload.nbytes + (96 << 20), \
+        f"receiver grew {growth / 1e6:.0f} MB for {payload.nbytes / 1e6:.0f} MB"
     assert elapsed < 30
 
 

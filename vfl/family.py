@@ -1,0 +1,177 @@
+"""The one interface every model family implements, so that jobs never ask which one they hold.
+
+A family is what a job file names in ``[job] model = "..."``: its hyperparameters and their
+checks, what it needs of the data, the estimator of each role, how it scores and what it
+reports. The job layer (:mod:`vfl.jobs.active`, :mod:`vfl.jobs.passive`) runs every family the
+same way — load → validate → PSI → split → fit → evaluate → report — and the registry
+(:mod:`vfl.registry`) is the one place that lists them.
+
+Adding a family: a subpackage with its messages, its two role estimators (subclasses of
+:class:`vfl.estimator.Estimator` with the methods :class:`ActiveRole` and :class:`PassiveRole`
+describe) and a :class:`ModelFamily` subclass, plus one line in :mod:`vfl.registry` (or, from
+outside this package, a plugin module that calls :func:`vfl.registry.register`).
+
+Seams for what comes next, each a class attribute with a safe default:
+  - ``topology``: "vertical" (one active party with the labels, passives with features). A
+    horizontal family (a server and many clients with the same columns) will declare
+    "horizontal" and be run by its own flow; the vertical flow refuses it.
+  - ``sections``: job-file tables the family reads besides ``[model]`` (a ``[privacy]``
+    section, say), validated by :meth:`ModelFamily.check_section` when the job is loaded.
+  - ``predicts``: False for statistics that train no scoring model (a correlation matrix);
+    the flow then skips evaluation and ``vfl predict`` refuses the job.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar, Protocol
+
+import numpy as np
+from scipy.special import expit, softmax
+
+from vfl.estimator import Estimator
+from vfl.metrics import classification_metrics, regression_metrics
+
+TASKS = ("classification", "regression")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataNeeds:
+    """What a family needs of the parties' tables."""
+
+    allow_nan: bool            # missing feature values (empty cells, NaN) accepted
+    label: str | None          # "binary", "classes" (0..K-1), "continuous"; None: no label used
+
+
+@dataclasses.dataclass(frozen=True)
+class PassiveCaps:
+    """What a passive party's config allows a job (its own limits, not the initiator's wishes)."""
+
+    max_rounds: int                       # epochs, trees: whatever one round of the family is
+    allow_small_keys: bool = False        # tests only: keys below 2048 bits
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """A loss per round, for the report and its plot."""
+
+    loss: list[float]
+    validation: list[float]
+    name: str                  # "log loss", "Taylor loss", ...
+    unit: str                  # "epoch", "tree"
+    kept: int | None = None    # early stopping kept the first ``kept`` rounds
+
+    def to_report(self) -> dict:
+        out = {"loss_curve": list(self.loss), "validation_loss_curve": list(self.validation),
+               "loss_name": self.name, "loss_unit": self.unit}
+        if self.kept is not None:
+            out["kept"] = self.kept
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSummary:
+    """A family's section of the job report: its curves and its own figures (plain data)."""
+
+    curves: Curves | None
+    figures: dict
+
+    def to_report(self) -> dict:
+        return {**(self.curves.to_report() if self.curves else {}), **self.figures}
+
+
+class ActiveRole(Protocol):
+    """The label party's estimator of a family (scikit-learn style, see :mod:`vfl.estimator`)."""
+
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None): ...
+    def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray: ...
+    def save(self, path) -> None: ...
+
+
+class PassiveRole(Protocol):
+    """A feature party's estimator: it fits and answers scoring requests for its own columns."""
+
+    def fit(self, X, *, transport, active: str): ...
+    def serve_scores(self, X, *, transport, active: str) -> int: ...
+    def save(self, path) -> None: ...
+
+
+class ModelFamily(abc.ABC):
+    """One model family as jobs see it. Subclasses set the class attributes and implement
+    :meth:`summary` and :meth:`baseline`; the rest has defaults that follow ``task``."""
+
+    name: ClassVar[str]                     # in job files: [job] model = name
+    task: ClassVar[str]                     # "classification" or "regression"
+    data: ClassVar[DataNeeds]
+    active_estimator: ClassVar[type[Estimator]]
+    passive_estimator: ClassVar[type[Estimator]]
+    passive_cap: ClassVar[str]              # the passive estimator's parameter its party's config sets
+    topology: ClassVar[str] = "vertical"
+    predicts: ClassVar[bool] = True
+    sections: ClassVar[frozenset[str]] = frozenset()
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files
+
+    # -- job files --------------------------------------------------------------------------
+    def hyperparameters(self) -> dict:
+        """Every hyperparameter a job file may set, with its default."""
+        return {k: v for k, v in self.active_estimator.default_params().items() if k not in self.runtime_params}
+
+    def check_hyperparameters(self, params: dict) -> None:
+        """``ValueError`` naming an unknown or invalid hyperparameter (before any cryptography)."""
+        known = self.hyperparameters()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {unknown} for {self.name} (known: {sorted(known)})")
+        self.active(params, verbose=False)._validate_params()
+
+    def check_section(self, name: str, table: dict) -> None:
+        """Validate a job-file section this family reads (see ``sections``)."""
+        raise ValueError(f"{self.name} reads no [{name}] section")
+
+    # -- roles ------------------------------------------------------------------------------
+    def active(self, params: dict, *, verbose: bool = True) -> ActiveRole:
+        return self.active_estimator(**params, verbose=verbose)
+
+    def passive(self, caps: PassiveCaps) -> PassiveRole:
+        options = {self.passive_cap: caps.max_rounds}
+        if caps.allow_small_keys and "allow_insecure_key_size_for_tests" in self.passive_estimator._param_names():
+            options["allow_insecure_key_size_for_tests"] = True
+        return self.passive_estimator(**options)
+
+    def load_active(self, path) -> ActiveRole:
+        return self.active_estimator.load(path)
+
+    def load_passive(self, path) -> PassiveRole:
+        return self.passive_estimator.load(path)
+
+    # -- results ----------------------------------------------------------------------------
+    def metrics(self, y_true, scores) -> dict:
+        """Figures of merit of raw scores (``decision_function``) against the truth."""
+        if self.task == "classification":
+            return classification_metrics(y_true, scores)
+        return regression_metrics(y_true, scores)
+
+    def predictions(self, scores: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns ``vfl predict`` writes for raw scores."""
+        if self.task != "classification":
+            return {"score": scores}
+        if scores.ndim == 1:
+            return {"score": scores, "probability": expit(scores)}
+        proba = softmax(scores, axis=1)
+        return {**{f"score_{k}": scores[:, k] for k in range(scores.shape[1])},
+                **{f"probability_{k}": proba[:, k] for k in range(scores.shape[1])},
+                "predicted_class": proba.argmax(axis=1)}
+
+    @abc.abstractmethod
+    def summary(self, model: ActiveRole) -> TrainingSummary:
+        """The report section of a fitted active model (curves, timings, feature importance)."""
+
+    @abc.abstractmethod
+    def baseline(self, params: dict, x_train: np.ndarray, y_train: np.ndarray,
+                 x_eval: np.ndarray) -> tuple[str, np.ndarray] | None:
+        """The centralized model trained on the joined table with the job's hyperparameters:
+        its description and its raw scores for ``x_eval`` (None: the family has no baseline)."""
+
+    def plots(self, report: dict, out_dir) -> dict[str, str]:
+        """Extra plots of this family's results (a heatmap, say): name -> path written."""
+        return {}

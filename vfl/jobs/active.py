@@ -1,0 +1,97 @@
+"""The active (label) party's side of a job, for every model family.
+
+Training reads like the protocol: load → validate → PSI → split → fit → evaluate → save. The
+same functions run over the in-process transport (tests, notebooks) and over ZeroMQ
+(``vfl run``); each passive runs :mod:`vfl.jobs.passive` at the same time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+import pandas as pd
+
+from vfl.errors import DataError
+from vfl.family import ModelFamily
+from vfl.holdout import evaluation_split
+from vfl.jobs.data import feature_columns
+from vfl.jobs.messages import EvaluationSplit
+from vfl.jobs.results import Evaluation, PredictionResult, Scores, TrainingResult
+from vfl.jobs.spec import JobSpec
+from vfl.psi import align_active, normalize_ids
+
+MIN_SHARED_ROWS = 4
+
+
+def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, verbose: bool = True) -> TrainingResult:
+    """Run the job's training as its active party; writes the model part, manifest and split."""
+    family, me, passives = spec.family, spec.active, [p.name for p in spec.passives]
+    features = feature_columns(frame, me, family)                                     # validate
+    start = time.perf_counter()
+    with transport.in_phase("psi"):                                                   # PSI
+        table = align_active(transport, frame, me.id_column, passives=passives, progress=verbose).frame
+    t_psi = time.perf_counter() - start
+    if len(table) < MIN_SHARED_ROWS:
+        raise DataError(f"only {len(table)} customers are shared by every party: too few to train on")
+    x, y = table[features], table[me.label].to_numpy() if me.label else None
+    ids = normalize_ids(table, me.id_column, me.name)
+    train_rows, test_rows = evaluation_split(ids, y, test_size=spec.test_size, seed=spec.seed,       # split
+                                             stratify=family.task == "classification")
+    with transport.in_phase("train"):
+        transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
+                                            test_index=test_rows.astype(np.int64)), passives)
+    model = family.active(spec.hyperparameters, verbose=verbose)                       # fit
+    model.fit(x.iloc[train_rows], None if y is None else y[train_rows], transport=transport, passives=passives,
+              private_key=private_key)
+    t_train = time.perf_counter() - start - t_psi
+    evaluation = (_evaluate(family, model, x, y, train_rows, test_rows, transport, passives)    # evaluate
+                  if family.predicts else None)
+    ids = pd.Series(ids)
+    result = TrainingResult(job=spec.name, model=spec.model, n_intersection=len(table),
+                            train_ids=ids.iloc[train_rows].tolist(), test_ids=ids.iloc[test_rows].tolist(),
+                            features={me.name: features}, summary=family.summary(model), evaluation=evaluation,
+                            seconds={"psi": t_psi, "train": t_train, "total": time.perf_counter() - start})
+    _save(spec, model, result)                                                        # save
+    return result
+
+
+def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_rows, transport,
+              passives) -> Evaluation:
+    """Score the training and the held-out rows in one federated round (the passives serve both)."""
+    scores = model.decision_function(x.iloc[np.concatenate([train_rows, test_rows])], transport=transport,
+                                     passives=passives)
+    fit_scores, test_scores = scores[:len(train_rows)], scores[len(train_rows):]
+    training = family.metrics(y[train_rows], fit_scores)
+    if not len(test_rows):
+        return Evaluation(training, None, None)
+    truth = y[test_rows]
+    return Evaluation(training, family.metrics(truth, test_scores), Scores(truth, test_scores))
+
+
+def _save(spec: JobSpec, model, result: TrainingResult) -> None:
+    """This party's model part, the manifest ``vfl predict`` reads, and the split (ids only)."""
+    out = pathlib.Path(spec.output_dir)
+    model.save(out / "model" / f"{spec.active.name}.json")
+    (out / "model" / "manifest.json").write_text(json.dumps(
+        {"job": spec.name, "model": spec.model, "active": spec.active.name,
+         "passives": [p.name for p in spec.passives]}))
+    (out / "split.json").write_text(json.dumps({"train_ids": result.train_ids, "test_ids": result.test_ids}))
+
+
+def predict(transport, spec: JobSpec, frame: pd.DataFrame, model_dir, *, verbose: bool = True) -> PredictionResult:
+    """Federated scoring of ``frame``'s rows: align by PSI, sum every party's partial scores (only here)."""
+    family, me, passives = spec.family, spec.active, [p.name for p in spec.passives]
+    if not family.predicts:
+        raise DataError(f"{spec.model} trains no scoring model: there is nothing to predict")
+    model = family.load_active(pathlib.Path(model_dir) / f"{me.name}.json")
+    names = (getattr(model, "feature_names_in_", None) or me.features
+             or [c for c in frame.columns if c not in (me.id_column, me.label)])
+    features = feature_columns(frame, dataclasses.replace(me, label=None, features=tuple(names)), family)
+    with transport.in_phase("psi"):
+        aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose).frame
+    scores = model.decision_function(aligned[features], transport=transport, passives=passives)
+    out = pd.DataFrame({me.id_column: aligned[me.id_column].to_numpy(), **family.predictions(scores)})
+    return PredictionResult(job=spec.name, n_input=len(frame), predictions=out)

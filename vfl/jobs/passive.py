@@ -1,0 +1,59 @@
+"""A passive (feature) party's side of a job, for every model family.
+
+Training reads like the protocol: validate → PSI → split → fit → evaluate → save, in step with
+:mod:`vfl.jobs.active`. The request (:class:`~vfl.jobs.spec.PassiveRequest`) comes from the
+active party; what this party may do — which columns, how many rounds — comes from its own
+config, through ``caps`` and the caller's column policy.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from vfl.errors import DataError
+from vfl.family import PassiveCaps
+from vfl.jobs.data import feature_columns
+from vfl.jobs.messages import EvaluationSplit
+from vfl.jobs.results import PassiveResult
+from vfl.jobs.spec import PassiveRequest
+from vfl.psi import align_passive
+
+
+def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
+          caps: PassiveCaps, verbose: bool = False) -> PassiveResult:
+    """Run this party's side of a training job; saves its model part at ``model_path``."""
+    family, party = request.family, request.party
+    features = feature_columns(frame, party, family)                                   # validate
+    with transport.in_phase("psi"):                                                    # PSI
+        x = align_passive(transport, frame, party.id_column, active=active, progress=verbose).frame[features]
+    with transport.in_phase("train"):                                                  # split
+        split = transport.recv(active, EvaluationSplit)
+    train_rows, test_rows = split.train_index, split.test_index
+    every = np.concatenate([train_rows, test_rows])
+    if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
+        raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
+    model = family.passive(caps)                                                       # fit
+    model.fit(x.iloc[train_rows], transport=transport, active=active)
+    if family.predicts:                                                                # evaluate
+        model.serve_scores(x.iloc[every], transport=transport, active=active)
+    model.save(model_path)                                                             # save
+    return PassiveResult(rows=len(x), features=features)
+
+
+def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
+            verbose: bool = False) -> int:
+    """Serve this party's partial scores for the rows it shares with the active; returns their count."""
+    family = request.family
+    if not family.predicts:
+        raise DataError(f"{request.model} trains no scoring model: there is nothing to predict")
+    model = family.load_passive(model_path)
+    party = request.party
+    trained_on = getattr(model, "feature_names_in_", None)
+    if trained_on:
+        party = dataclasses.replace(party, features=tuple(trained_on))
+    features = feature_columns(frame, party, family)
+    with transport.in_phase("psi"):
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose).frame
+    return model.serve_scores(aligned[features], transport=transport, active=active)

@@ -1,0 +1,92 @@
+"""What a job produces, as types: the active party's training result, a passive's, a baseline,
+and the predictions. :mod:`vfl.report` turns them into report.json, plots and a summary."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from vfl.errors import ProtocolError
+from vfl.family import TrainingSummary
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """Raw scores of some rows beside their truth (for metrics and ROC curves; never in report.json)."""
+
+    truth: np.ndarray
+    scores: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Metrics of a model on its training rows and, if any were held out, on the held-out rows."""
+
+    training_metrics: dict
+    metrics: dict | None            # held-out rows; None when the job held none out
+    test: Scores | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """The active party's side of a training job."""
+
+    job: str
+    model: str
+    n_intersection: int
+    train_ids: list
+    test_ids: list
+    features: dict[str, list[str]]   # this party's own feature names
+    summary: TrainingSummary
+    evaluation: Evaluation | None    # None for families that train no scoring model
+    seconds: dict[str, float]        # psi, train, total
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_ids)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_ids)
+
+
+@dataclasses.dataclass(frozen=True)
+class PassiveResult:
+    """What a passive reports back when its side of a training job ends (plain data on the wire)."""
+
+    rows: int
+    features: list[str]
+
+    def to_wire(self) -> dict:
+        return {"rows": self.rows, "features": list(self.features)}
+
+    @classmethod
+    def from_wire(cls, peer: str, raw) -> "PassiveResult":
+        ok = isinstance(raw, dict) and isinstance(raw.get("rows"), int) and isinstance(raw.get("features"), list) \
+            and all(isinstance(f, str) for f in raw["features"])
+        if not ok:
+            raise ProtocolError(f"{peer} reported its part of the job in an unexpected form")
+        return cls(raw["rows"], list(raw["features"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """The same family trained centrally on the joined table, with the job's split."""
+
+    model: str
+    n_rows: int
+    evaluation: Evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionResult:
+    """The active party's side of a prediction job: only it sees the scores."""
+
+    job: str
+    n_input: int
+    predictions: pd.DataFrame
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.predictions)

@@ -1,0 +1,59 @@
+"""Hetero SecureBoost as model families (job names ``secureboost`` and ``secureboost_regression``).
+Both accept missing feature values: every split learns where they go."""
+from __future__ import annotations
+
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from vfl.family import Curves, DataNeeds, ModelFamily, TrainingSummary
+from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
+
+_SAME = "same trees, depth, bins, learning rate, L2"
+
+
+class _SecureBoostFamily(ModelFamily):
+    passive_estimator = PassiveSecureBoost
+    passive_cap = "max_estimators"
+
+    def summary(self, model) -> TrainingSummary:
+        names = getattr(model, "feature_names_in_", None) or [f"feature {i}" for i in range(model.n_features_in_)]
+        importance = {}
+        for (party, index), gain in model.feature_importances("gain").items():
+            importance[names[index] if party == "active" else f"{party}:feature {index}"] = round(gain, 6)
+        dropped = len(model.loss_curve_) > len(model.trees_)          # early stopping kept fewer trees
+        curves = Curves(model.loss_curve_, model.validation_loss_curve_,
+                        "half squared error" if model.loss_ == "squared" else "log loss", "tree",
+                        kept=len(model.trees_) if dropped else None)
+        return TrainingSummary(curves, {
+            "trees": len(model.trees_), "tree_seconds": model.tree_seconds_,
+            "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))})
+
+    def _histogram_gbdt(self, params: dict) -> dict:
+        h = {**self.hyperparameters(), **params}
+        return dict(max_iter=h["n_estimators"], learning_rate=h["learning_rate"], max_depth=h["max_depth"],
+                    max_bins=min(h["max_bins"], 255), l2_regularization=h["reg_lambda"], min_samples_leaf=1,
+                    early_stopping=False)
+
+
+class SecureBoostClassifierFamily(_SecureBoostFamily):
+    name = "secureboost"
+    task = "classification"
+    data = DataNeeds(allow_nan=True, label="classes")
+    active_estimator = ActiveSecureBoostClassifier
+
+    def baseline(self, params, x_train, y_train, x_eval):
+        model = HistGradientBoostingClassifier(**self._histogram_gbdt(params)).fit(x_train, y_train)
+        return f"scikit-learn HistGradientBoostingClassifier ({_SAME})", model.decision_function(x_eval)
+
+
+class SecureBoostRegressorFamily(_SecureBoostFamily):
+    name = "secureboost_regression"
+    task = "regression"
+    data = DataNeeds(allow_nan=True, label="continuous")
+    active_estimator = ActiveSecureBoostRegressor
+
+    def baseline(self, params, x_train, y_train, x_eval):
+        model = HistGradientBoostingRegressor(**self._histogram_gbdt(params)).fit(x_train, y_train)
+        return f"scikit-learn HistGradientBoostingRegressor ({_SAME})", model.predict(x_eval)
+
+
+FAMILIES = (SecureBoostClassifierFamily(), SecureBoostRegressorFamily())
