@@ -17,23 +17,26 @@ ext   value                  payload
 5     large ``bytes``        ``[frame]`` (bytes above :data:`INLINE_BYTES_MAX`)
 ====  =====================  ==========================================================
 
-Decoding checks the header, the frame lengths, every extension and the message schema
-(:mod:`parties.transport.schema`); anything wrong raises :class:`parties.runtime.errors.WireError`. Received
+Decoding checks the header, the frame lengths, every extension and the message's fields and their
+types (msgspec's typed decoding against the message dataclass); anything wrong raises
+:class:`parties.runtime.errors.WireError`. Received
 arrays are read-only views of the frames (no copy). Both transports use this module, so byte
 counts and validation are the same in-process and over ZeroMQ.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
-from typing import Sequence
+import typing
+from typing import Annotated, Sequence
 
 import msgpack
+import msgspec
 import numpy as np
 
 from parties.runtime.errors import WireError
-from parties.transport.schema import build_message
 from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
 from vfl.messages import Message, message_class
 
@@ -163,36 +166,48 @@ def digest(header: bytes, raws: Sequence) -> str:
 
 
 # -- decoding --------------------------------------------------------------------------------
+class _WireHeader(msgspec.Struct, forbid_unknown_fields=True):
+    """The header map, exactly these fields with these types (msgspec refuses anything else)."""
+
+    v: int
+    job: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+    seq: Annotated[int, msgspec.Meta(ge=0, lt=1 << 62)]
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+    frames: list[Annotated[int, msgspec.Meta(ge=0)]]
+    body: bytes
+
+
+_HEADER_DECODER = msgspec.msgpack.Decoder(_WireHeader)
+
+
 def parse_header(data, limits: CodecLimits) -> Header:
     """Validate the header frame; cheap, so it runs before any frame is buffered."""
     size = memoryview(data).nbytes
     if size > limits.max_header_bytes:
         raise WireError(f"header of {size} bytes exceeds the {limits.max_header_bytes}-byte limit")
     try:
-        h = msgpack.unpackb(data, raw=False, use_list=True)
-    except Exception as exc:
-        raise WireError(f"header is not valid msgpack ({type(exc).__name__})") from None
-    if not isinstance(h, dict) or set(h) != {"v", "job", "seq", "kind", "frames", "body"}:
-        raise WireError("header does not have the expected fields")
-    if h["v"] != WIRE_VERSION:
-        raise WireError(f"wire version {h['v']!r} is not supported (this party speaks {WIRE_VERSION})")
-    job, seq, kind, frames, body = h["job"], h["seq"], h["kind"], h["frames"], h["body"]
-    if not (isinstance(job, str) and 0 < len(job) <= _MAX_NAME and isinstance(kind, str)
-            and 0 < len(kind) <= _MAX_NAME and isinstance(body, bytes)):
-        raise WireError("header job, kind or body has the wrong type or length")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 1 << 62:
-        raise WireError("header sequence number is invalid")
-    if (not isinstance(frames, list) or len(frames) > limits.max_frames
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in frames)):
-        raise WireError("header frame table is invalid or too long")
-    total = size + sum(frames)
+        h = _HEADER_DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"header does not have the expected fields and types ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"header is not valid msgpack ({exc})") from None
+    if h.v != WIRE_VERSION:
+        raise WireError(f"wire version {h.v!r} is not supported (this party speaks {WIRE_VERSION})")
+    if len(h.frames) > limits.max_frames:
+        raise WireError(f"header frame table lists {len(h.frames)} frames; at most {limits.max_frames}")
+    total = size + sum(h.frames)
     if total > limits.max_message_bytes:
         raise WireError(f"message of {total} bytes exceeds the {limits.max_message_bytes}-byte limit")
-    return Header(job, seq, kind, tuple(frames), body, total)
+    return Header(h.job, h.seq, h.kind, tuple(h.frames), h.body, total)
 
 
 def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
-    """Rebuild the message of ``header`` from its raw frames; :class:`WireError` if anything is off."""
+    """Rebuild the message of ``header`` from its raw frames; :class:`WireError` if anything is off.
+
+    The body is decoded by msgspec against the message's field types (:func:`_body_decoder`):
+    exactly the declared fields, each of its declared type; numpy arrays, keys and ciphertexts
+    are msgpack extensions resolved against this message's frames and the receiver's keyring.
+    """
     if len(raws) != len(header.frames):
         raise WireError(f"{header.kind}: {len(raws)} frames for {len(header.frames)} declared (truncated?)")
     views = [memoryview(r).cast("B") for r in raws]
@@ -203,30 +218,71 @@ def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
         cls = message_class(header.kind)
     except KeyError:
         raise WireError(f"unknown message kind {header.kind!r}") from None
-    used: set[int] = set()
-    hook = _ExtDecoder(views, used, keyring)
+    fields, decoder = _body_decoder(cls)
+    context = _ExtDecoder(views, keyring)
+    _DECODING.context = context
     try:
-        body = msgpack.unpackb(header.body, raw=False, use_list=True, strict_map_key=False, ext_hook=hook)
+        body = decoder.decode(header.body)
     except WireError:
         raise
-    except Exception as exc:
+    except msgspec.ValidationError as exc:
+        raise WireError(f"{header.kind}: {exc}") from None
+    except (msgspec.DecodeError, ValueError, TypeError, OverflowError) as exc:
         raise WireError(f"{header.kind}: body is malformed ({type(exc).__name__}: {str(exc)[:80]})") from None
-    if used != set(range(len(views))):
+    finally:
+        _DECODING.context = None
+    if context.used != set(range(len(views))):
         raise WireError(f"{header.kind}: frames not referenced exactly once by the body")
-    return build_message(cls, body)
+    try:
+        return cls(**{name: getattr(body, name) for name in fields})
+    except (TypeError, ValueError) as exc:       # a __post_init__ validation of the message class
+        raise WireError(f"{header.kind}: {exc}") from None
+
+
+_DECODING = threading.local()          # the frames and keyring of the message being decoded
+_CUSTOM = (np.ndarray, PublicKey, EncryptedVector, PackedEncryptedVector)
+
+
+@functools.lru_cache(maxsize=None)
+def _body_decoder(cls: type[Message]) -> tuple[tuple[str, ...], msgspec.msgpack.Decoder]:
+    """A strict decoder for ``cls``'s body: a struct of its fields, every one required (senders
+    always send every field), unknown fields refused. Annotations that do not resolve accept
+    any decodable value, which is plain data, arrays and Paillier objects only."""
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:
+        hints = {}
+    struct = msgspec.defstruct(f"{cls.__name__}Body", [(n, hints.get(n, typing.Any)) for n in names],
+                               forbid_unknown_fields=True)
+    return names, msgspec.msgpack.Decoder(struct, ext_hook=_ext_hook, dec_hook=_dec_hook)
+
+
+def _ext_hook(code: int, data: memoryview):
+    return _DECODING.context(code, data)
+
+
+def _dec_hook(tp, obj):
+    """Fields typed as an array, key or ciphertext hold exactly that (from an extension)."""
+    if isinstance(tp, type) and issubclass(tp, _CUSTOM) and isinstance(obj, tp):
+        return obj
+    raise msgspec.ValidationError(f"Expected `{getattr(tp, '__name__', tp)}`, got `{type(obj).__name__}`")
 
 
 class _ExtDecoder:
-    def __init__(self, views: list, used: set, keyring: Keyring):
-        self.views, self.used, self.keyring = views, used, keyring
+    def __init__(self, views: list, keyring: Keyring):
+        self.views, self.used, self.keyring = views, set(), keyring
 
-    def __call__(self, code: int, data: bytes):
+    def __call__(self, code: int, data):
         if code == _EXT_PUBKEY:
             try:
-                return self.keyring.register(PublicKey.from_bytes(data))
+                return self.keyring.register(PublicKey.from_bytes(bytes(data)))
             except (ValueError, TypeError) as exc:
                 raise WireError(f"invalid public key: {exc}") from None
-        ref = msgpack.unpackb(data, raw=False, use_list=True)
+        try:
+            ref = msgpack.unpackb(data, raw=False, use_list=True)
+        except Exception:
+            raise WireError(f"extension {code} has a malformed reference") from None
         if not isinstance(ref, list) or not ref or not isinstance(ref[0], int):
             raise WireError(f"extension {code} has a malformed reference")
         view = self._take(ref[0])

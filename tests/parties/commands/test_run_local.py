@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,19 +92,42 @@ def test_bad_job_fails_before_starting_parties(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.timeout(300)
-def test_secureboost_job_over_processes(tmp_path):
-    job = tmp_path / "job.toml"
-    text = JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
-                      host=datasets.path("breast_hetero_host"))
+def test_secureboost_job_with_empty_cells_and_no_evaluation_section(tmp_path):
+    """Empty cells at both parties reach SecureBoost (PSI, training, baseline, vfl predict); a job
+    without [evaluation] trains on every row and reports training metrics."""
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name in ("guest", "host"):
+        frame = datasets.load(f"breast_hetero_{name}")
+        for column in frame.columns[2:5]:
+            frame[column] = frame[column].mask(rng.random(len(frame)) < 0.15)
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    text = JOB.format(out=tmp_path / "out", guest=paths["guest"], host=paths["host"])
     text = text.replace('model = "logistic_regression"', 'model = "secureboost"').replace(
+        "[evaluation]\ntest_size = 0.2\nseed = 42\n", "").replace(
         "epochs = 3\nbatch_size = 64\nlearning_rate = 0.3\nrandom_state = 0", "n_estimators = 3\nmax_depth = 2")
+    job = tmp_path / "job.toml"
     job.write_text(text)
+    assert ",," in paths["host"].read_text()                                   # empty cells on disk
     proc = _vfl("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
-    assert report["model"] == "secureboost" and report["trees"] == 3
-    assert report["metrics"]["auc"] > 0.9 and "HistGradientBoosting" in report["baseline"]["model"]
+    assert report["model"] == "secureboost" and report["trees"] == 3 and report["n_test"] == 0
+    assert "metrics" not in report and report["training_metrics"]["auc"] > 0.9 and "test_size = 0" in report["notes"][0]
+    assert "HistGradientBoosting" in report["baseline"]["model"] and report["baseline"]["training_metrics"]["auc"] > 0.9
     assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()
+    assert (tmp_path / "out" / "report.json").exists() and (tmp_path / "out" / "loss.png").exists()
+    proc = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
+                str(tmp_path / "pred.csv"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert len(pred) == 569 and pred["probability"].notna().all()
+    lr = text.replace('model = "secureboost"', 'model = "logistic_regression"').replace(
+        "n_estimators = 3\nmax_depth = 2", "epochs = 1")
+    job.write_text(lr)
+    proc = _vfl("run", str(job), "--local", timeout=60)                     # refused before any party starts
+    assert proc.returncode == 2 and "models that accept missing values: secureboost" in proc.stderr
 
 
 WINE3 = """

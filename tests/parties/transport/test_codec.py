@@ -118,16 +118,19 @@ def _header(**over):
 
 @pytest.mark.parametrize("data, match", [
     (b"\xc1garbage", "not valid msgpack"),
-    (msgpack.packb([1, 2]), "expected fields"),
+    (msgpack.packb([1, 2]), "expected fields and types"),
     (_header(v=2), "version"),
-    (_header(job=""), "job, kind or body"),
-    (_header(kind=5), "job, kind or body"),
-    (_header(seq=-1), "sequence"),
-    (_header(seq=True), "sequence"),
-    (_header(frames=[1] * 9), "frame table"),
-    (_header(frames=[-1]), "frame table"),
+    (_header(job=""), r"length >= 1 - at `\$.job`"),
+    (_header(job="j" * 129), r"length <= 128 - at `\$.job`"),
+    (_header(kind=5), r"Expected `str`, got `int` - at `\$.kind`"),
+    (_header(seq=-1), r"`int` >= 0 - at `\$.seq`"),
+    (_header(seq=1 << 62), r"`int` <= 4611686018427387903 - at `\$.seq`"),
+    (_header(seq=True), r"Expected `int`, got `bool` - at `\$.seq`"),
+    (_header(frames=[1] * 9), "frame table lists 9 frames; at most 8"),
+    (_header(frames=[-1]), r"`int` >= 0 - at `\$.frames\[0\]`"),
     (_header(frames=[2 << 20]), "exceeds"),
-    (_header(body=...), "expected fields"),
+    (_header(body=...), "missing required field `body`"),
+    (_header(extra=1), "unknown field `extra`"),
     (b"\x00" * 5000, "exceeds the 4096-byte limit"),
 ])
 def test_invalid_headers(data, match):
@@ -136,11 +139,11 @@ def test_invalid_headers(data, match):
 
 
 @pytest.mark.parametrize("body, frames, raws, match", [
-    ({"round": 0}, [], [], "missing"),
-    ({"round": 0, "data": 1, "x": 2}, [], [], "unexpected"),
-    ({"round": "0", "data": 1}, [], [], "expected int"),
-    ({"round": True, "data": 1}, [], [], "expected int"),
-    ([1, 2], [], [], "not a map"),
+    ({"round": 0}, [], [], "missing required field `data`"),
+    ({"round": 0, "data": 1, "x": 2}, [], [], "unknown field `x`"),
+    ({"round": "0", "data": 1}, [], [], r"Expected `int`, got `str` - at `\$.round`"),
+    ({"round": True, "data": 1}, [], [], r"Expected `int`, got `bool` - at `\$.round`"),
+    ([1, 2], [], [], "Expected `object`, got `array`"),
     ({"round": 0, "data": 1}, [3], [], "truncated"),
     ({"round": 0, "data": 1}, [3], [b"ab"], "header says 3"),
     ({"round": 0, "data": 1}, [2], [b"ab"], "not referenced"),
