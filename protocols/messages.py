@@ -34,8 +34,9 @@ class Message:
         if not kind:
             return  # abstract intermediate class
         other = _REGISTRY.get(kind)
-        if other is not None and other.__qualname__ != cls.__qualname__:
-            raise TypeError(f"message kind {kind!r} used by both {other.__qualname__} and {cls.__qualname__}")
+        if other is not None and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"message kind {kind!r} used by both {other.__module__}.{other.__qualname__} and "
+                            f"{cls.__module__}.{cls.__qualname__}")
         _REGISTRY[kind] = cls
 
 

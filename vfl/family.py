@@ -32,8 +32,6 @@ from scipy.special import expit, softmax
 from vfl.estimator import Estimator
 from vfl.metrics import classification_metrics, regression_metrics
 
-TASKS = ("classification", "regression")
-
 
 @dataclasses.dataclass(frozen=True)
 class DataNeeds:
@@ -110,6 +108,7 @@ class ModelFamily(abc.ABC):
     predicts: ClassVar[bool] = True
     sections: ClassVar[frozenset[str]] = frozenset()
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files
+    small_key_option: ClassVar[str | None] = "allow_insecure_key_size_for_tests"  # passive's test-only opt-in
 
     # -- job files --------------------------------------------------------------------------
     def hyperparameters(self) -> dict:
@@ -129,13 +128,14 @@ class ModelFamily(abc.ABC):
         raise ValueError(f"{self.name} reads no [{name}] section")
 
     # -- roles ------------------------------------------------------------------------------
-    def active(self, params: dict, *, verbose: bool = True) -> ActiveRole:
+    def active(self, params: dict, *, verbose: bool = True, sections: dict | None = None) -> ActiveRole:
+        """The active estimator for a job's ``[model]`` table (and the ``sections`` it declared)."""
         return self.active_estimator(**params, verbose=verbose)
 
     def passive(self, caps: PassiveCaps) -> PassiveRole:
         options = {self.passive_cap: caps.max_rounds}
-        if caps.allow_small_keys and "allow_insecure_key_size_for_tests" in self.passive_estimator._param_names():
-            options["allow_insecure_key_size_for_tests"] = True
+        if caps.allow_small_keys and self.small_key_option:
+            options[self.small_key_option] = True
         return self.passive_estimator(**options)
 
     def load_active(self, path) -> ActiveRole:

@@ -41,7 +41,7 @@ def setup_problems(*, job_rows: int, my_rows: int, rounds: int, max_rounds: int,
     if rounds > max_rounds:
         problems.append(f"{rounds} {unit} requested but this party serves at most {max_rounds}")
     if key_bits is not None and key_bits not in SECURE_KEY_BITS and not allow_small_key:
-        problems.append(f"{key_owner} key of {key_bits} bits (a {key_bits}-bit key) is below the 2048-bit minimum")
+        problems.append(f"{key_owner} {key_bits}-bit key is below the 2048-bit minimum")
     return problems
 
 

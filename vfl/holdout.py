@@ -26,6 +26,13 @@ def evaluation_split(ids, labels, *, test_size: float, seed: int, stratify: bool
     return rows[np.isin(rows, test, invert=True)], np.sort(test)
 
 
+def evaluation_rows(train_rows: np.ndarray, test_rows: np.ndarray) -> np.ndarray:
+    """The rows a job's evaluation scores: the held-out rows, or the training rows when none are
+    held out (scoring training rows tells the active each passive's final partial scores on them,
+    so it happens only when there is nothing else to evaluate on)."""
+    return test_rows if len(test_rows) else train_rows
+
+
 def validation_split(n_rows: int, *, early_stopping: bool, fraction: float,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(train, validation)`` row indices, both ascending; no validation rows without early stopping.

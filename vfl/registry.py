@@ -1,10 +1,12 @@
 """Which model families exist: the built-in ones, listed here, and plugins a party names.
 
 A plugin is a Python module that calls :func:`register` when imported. A party names its
-plugins itself — ``plugins = ["acme_vfl.family"]`` in its config file, or ``--plugin`` on
-``vfl run``/``vfl predict``/``vfl serve`` — never a job file, because a job comes from another
-organisation and must not choose code for this party to import. Both sides of a job must load
-the same plugins (the family's message kinds register when its module is imported).
+plugins itself — ``plugins = ["acme_vfl.family"]`` in its config file (``vfl serve``, and ``vfl
+run``/``vfl predict --config``), or ``--plugin`` on ``vfl run``/``vfl predict`` — never a job file,
+because a job comes from another organisation and must not choose code for this party to
+import. Both sides of a job must load the same plugins (the family's message kinds register
+when its module is imported), and each party's Python must find the module: installed, or on
+its ``PYTHONPATH``.
 
 The registry is process-wide state on purpose: message kinds are too, and a party process
 serves every job from the same set of families.

@@ -16,6 +16,9 @@ from vfl import registry
 from vfl.family import Curves
 from vfl.jobs.results import Baseline, PassiveResult, Scores, TrainingResult
 
+_OWN_KEYS = {"metrics", "training_metrics", "seconds", "job_id", "bytes_sent", "passives", "baseline", "notes",
+             "files"}
+
 
 @dataclasses.dataclass
 class JobReport:
@@ -31,28 +34,34 @@ class JobReport:
         ev = self.training.evaluation
         if ev is not None and ev.metrics is None:
             return ["no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
-                    "(training_metrics), for the federated model and the baseline alike"]
+                    "(training_metrics), for the federated model and the baseline alike, and flatter them"]
         return []
 
     def to_dict(self) -> dict:
         t = self.training
         out = {"job": t.job, "model": t.model, "n_intersection": t.n_intersection, "n_train": t.n_train,
-               "n_test": t.n_test, "features": t.features, **t.summary.to_report()}
+               "n_test": t.n_test, "features": t.features}
+        section = t.summary.to_report()
+        clash = sorted(set(section) & (set(out) | _OWN_KEYS))
+        if clash:
+            raise ValueError(f"{t.model}: its report section uses keys {clash}, which the report itself uses")
+        out.update(section)
         if t.evaluation is not None:
-            if t.evaluation.metrics is not None:
-                out["metrics"] = t.evaluation.metrics
-            out["training_metrics"] = t.evaluation.training_metrics
+            out.update(_metrics(t.evaluation))
         out.update(seconds=t.seconds, job_id=self.job_id, bytes_sent=self.bytes_sent,
                    passives={p: r.to_wire() for p, r in self.passives.items()})
         if self.baseline is not None:
             b = self.baseline
-            out["baseline"] = {"model": b.model, "n_rows": b.n_rows,
-                               **({"metrics": b.evaluation.metrics} if b.evaluation.metrics is not None else {}),
-                               "training_metrics": b.evaluation.training_metrics}
+            out["baseline"] = {"model": b.model, "n_rows": b.n_rows, **_metrics(b.evaluation)}
         if self.notes:
             out["notes"] = self.notes
         out["files"] = dict(self.files)
         return out
+
+
+def _metrics(evaluation) -> dict:
+    return {k: v for k, v in (("metrics", evaluation.metrics), ("training_metrics", evaluation.training_metrics))
+            if v is not None}
 
 
 def write_report(report: JobReport, out_dir) -> dict:

@@ -60,8 +60,7 @@ def _check_finite(x: np.ndarray, party: str, names, allow_nan: bool, nan_hint: s
         if missing.any():
             i = int(np.flatnonzero(missing.any(axis=0))[0])
             hint = f"; {nan_hint}" if nan_hint else ""
-            raise DataError(f"{party}: feature column {column(i)} has {int(missing[:, i].sum())} missing values"
-                            f"{hint}")
+            raise DataError(f"{party}: feature column {column(i)} has missing values{hint}")
 
 
 def check_columns(frame: pd.DataFrame, party: str, *, id_column: str | None, label: str | None,

@@ -15,7 +15,8 @@ from parties.commands.run import add_party_options, parties_for
 from parties.jobs import execute
 from vfl.errors import VFLError
 from vfl.jobs.data import read_table
-from vfl.jobs.spec import SAFE_NAME, load_job
+from vfl.jobs.spec import load_job
+from vfl.names import is_safe_name
 
 
 def register(sub) -> None:
@@ -39,7 +40,7 @@ def _model_dir(path: str) -> pathlib.Path:
 def _spec(args, model_dir: pathlib.Path):
     """The job file's parties with the trained job's name and model (from its manifest)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    if not isinstance(manifest.get("job"), str) or not SAFE_NAME.match(manifest["job"]):
+    if not is_safe_name(manifest.get("job")):
         raise VFLError(f"{model_dir}/manifest.json names job {manifest.get('job')!r}, not a safe file name")
     spec = load_job(args.job)
     spec = dataclasses.replace(spec, name=manifest["job"], model=manifest["model"])

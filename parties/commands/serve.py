@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--jobs-module", action="append", default=[], metavar="MODULE",
                    help="import MODULE to register extra job handlers (repeatable)")
-    p.add_argument("--core-only", action="store_true",
+    p.add_argument("--core-only", "--no-discover", dest="core_only", action="store_true",
                    help="serve only the built-in echo job (deployment checks; starts without the learning stack)")
     p.set_defaults(func=run)
 

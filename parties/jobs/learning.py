@@ -10,6 +10,7 @@ import os
 
 from parties.jobs.registry import JobContext, register_job
 from parties.runtime.errors import JobRejectedError
+from vfl import validation
 from vfl.errors import VFLError
 from vfl.family import PassiveCaps
 from vfl.jobs import passive
@@ -30,11 +31,7 @@ def check_columns(ctx: JobContext, party: PartySpec, frame) -> None:
     me = ctx.transport.party
     if policy["id_column"] is not None and party.id_column != policy["id_column"]:
         raise JobRejectedError(f"{me} matches customers on {policy['id_column']!r} only, not {party.id_column!r}")
-    used = list(party.features) if party.features else [c for c in frame.columns if c != party.id_column]
-    if party.id_column in used:
-        raise JobRejectedError(f"{me}: the id column cannot be a feature")
-    if len(set(used)) != len(used):
-        raise JobRejectedError(f"{me}: the job lists a column more than once")
+    used = validation.check_columns(frame, me, id_column=party.id_column, label=None, features=party.features)
     allowed = policy["features"]
     if allowed is not None and set(used) - set(allowed):
         raise JobRejectedError(f"{me} does not offer columns {sorted(set(used) - set(allowed))}")

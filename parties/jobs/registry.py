@@ -59,12 +59,6 @@ class JobContext:
                                    f"(offered: {sorted(self.data)})")
         return self.data[alias]
 
-    def check_epochs(self, epochs: int) -> int:
-        if not isinstance(epochs, int) or not 0 < epochs <= self.max_epochs:
-            raise JobRejectedError(f"{epochs!r} epochs requested; {self.transport.party} serves at most "
-                                   f"{self.max_epochs}")
-        return epochs
-
 
 def register_job(name: str, handler: Callable[[JobContext], Any] | None = None):
     """Register ``handler`` as the passive role of job ``name`` (usable as a decorator)."""
@@ -87,9 +81,15 @@ def registered_jobs() -> list[str]:
     return sorted(_HANDLERS)
 
 
-def load_handlers(modules: Iterable[str]) -> list[str]:
-    """Import modules that register handlers (an import error propagates); returns every
-    registered handler name."""
+def load_handlers(modules: Iterable[str], *, strict: bool = True) -> list[str]:
+    """Import modules that register handlers; returns every registered handler name. With
+    ``strict=False`` a module that fails is logged and skipped, so one broken capability does not
+    take the others down."""
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            if strict:
+                raise
+            log.error("job handlers in %s not loaded: %s: %s", module, type(exc).__name__, exc)
     return registered_jobs()

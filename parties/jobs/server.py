@@ -121,10 +121,8 @@ def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event 
 
     def load_rest() -> None:
         try:
-            names = load_handlers(() if core_only else HANDLER_MODULES)
+            names = load_handlers(() if core_only else HANDLER_MODULES, strict=False)
             log.info("%s serving jobs %s to %s", config.name, ", ".join(names), ", ".join(config.accept_jobs_from))
-        except Exception as exc:         # logged; the jobs of the other modules still run
-            log.error("job handlers not loaded: %s: %s", type(exc).__name__, exc)
         finally:
             server.handlers_loaded.set()
 

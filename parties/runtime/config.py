@@ -34,8 +34,8 @@ import tomllib
 
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
+from vfl.names import RULE, is_safe_name
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
         "plugins"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -186,8 +186,8 @@ def _peer(raw, resolve, insecure: bool) -> PeerConfig:
 
 
 def _name(value, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ConfigError(f"{what} must be 1-64 letters, digits, '_', '.', '-', got {value!r}")
+    if not is_safe_name(value):
+        raise ConfigError(f"{what} must be {RULE}, got {value!r}")
     return value
 
 

@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import hashlib
 import threading
+import types
 import typing
 from typing import Annotated, Sequence
 
@@ -40,7 +41,7 @@ from parties.runtime.errors import WireError
 from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
 from vfl.messages import Message, message_class
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2      # 2: typed decoding, shared model.ready; parties of version 1 are refused by name
 INLINE_BYTES_MAX = 64 * 1024
 _EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES = 1, 2, 3, 4, 5
 _DTYPE_KINDS = set("biufc")          # bool, ints, floats, complex; never object or structured
@@ -218,7 +219,7 @@ def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
         cls = message_class(header.kind)
     except KeyError:
         raise WireError(f"unknown message kind {header.kind!r}") from None
-    fields, decoder = _body_decoder(cls)
+    fields, decoder = body_decoder(cls)
     context = _ExtDecoder(views, keyring)
     _DECODING.context = context
     try:
@@ -227,7 +228,7 @@ def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
         raise
     except msgspec.ValidationError as exc:
         raise WireError(f"{header.kind}: {exc}") from None
-    except (msgspec.DecodeError, ValueError, TypeError, OverflowError) as exc:
+    except Exception as exc:            # malformed msgpack, nesting too deep, numbers out of range...
         raise WireError(f"{header.kind}: body is malformed ({type(exc).__name__}: {str(exc)[:80]})") from None
     finally:
         _DECODING.context = None
@@ -243,19 +244,49 @@ _DECODING = threading.local()          # the frames and keyring of the message b
 _CUSTOM = (np.ndarray, PublicKey, EncryptedVector, PackedEncryptedVector)
 
 
+class WireBytes(bytes):
+    """How a field annotated ``bytes`` is decoded: inline (msgpack bin) or, when large, from its
+    own frame (an extension); either way the value is bytes."""
+
+
+def body_decoder(cls: type[Message]) -> tuple[tuple[str, ...], msgspec.msgpack.Decoder]:
+    """The field names and strict decoder of ``cls``'s body; :class:`WireError` if this party
+    cannot decode the class (tests build one for every registered kind)."""
+    try:
+        return _body_decoder(cls)
+    except (TypeError, ValueError) as exc:
+        raise WireError(f"{cls.KIND}: the message class has field types the codec cannot check ({exc})") from None
+
+
 @functools.lru_cache(maxsize=None)
 def _body_decoder(cls: type[Message]) -> tuple[tuple[str, ...], msgspec.msgpack.Decoder]:
-    """A strict decoder for ``cls``'s body: a struct of its fields, every one required (senders
-    always send every field), unknown fields refused. Annotations that do not resolve accept
-    any decodable value, which is plain data, arrays and Paillier objects only."""
+    """A struct of ``cls``'s fields, every one required (senders always send every field),
+    unknown fields refused, types strict. Annotations that do not resolve accept any decodable
+    value, which is plain data, arrays and Paillier objects only. msgspec allows at most one
+    array/key/ciphertext type in a union."""
     names = tuple(f.name for f in dataclasses.fields(cls))
     try:
         hints = typing.get_type_hints(cls)
     except Exception:
         hints = {}
-    struct = msgspec.defstruct(f"{cls.__name__}Body", [(n, hints.get(n, typing.Any)) for n in names],
+    struct = msgspec.defstruct(f"{cls.__name__}Body", [(n, _wire_type(hints.get(n, typing.Any))) for n in names],
                                forbid_unknown_fields=True)
     return names, msgspec.msgpack.Decoder(struct, ext_hook=_ext_hook, dec_hook=_dec_hook)
+
+
+def _wire_type(tp):
+    """``tp`` with every ``bytes`` replaced by :class:`WireBytes`, inside containers and unions too."""
+    if tp is bytes:
+        return WireBytes
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is None or not args or origin is typing.Annotated:
+        return tp
+    mapped = tuple(a if a is Ellipsis else _wire_type(a) for a in args)
+    if mapped == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[mapped]
+    return origin[mapped]
 
 
 def _ext_hook(code: int, data: memoryview):
@@ -263,10 +294,15 @@ def _ext_hook(code: int, data: memoryview):
 
 
 def _dec_hook(tp, obj):
-    """Fields typed as an array, key or ciphertext hold exactly that (from an extension)."""
-    if isinstance(tp, type) and issubclass(tp, _CUSTOM) and isinstance(obj, tp):
+    """Fields typed as an array, key or ciphertext hold exactly that (from an extension); fields
+    typed ``bytes`` hold bytes, inline or from a frame."""
+    if tp is WireBytes and isinstance(obj, bytes):
+        return obj if isinstance(obj, WireBytes) else WireBytes(obj)
+    base = typing.get_origin(tp) or tp
+    if isinstance(base, type) and issubclass(base, _CUSTOM) and isinstance(obj, base):
         return obj
-    raise msgspec.ValidationError(f"Expected `{getattr(tp, '__name__', tp)}`, got `{type(obj).__name__}`")
+    name = "bytes" if tp is WireBytes else getattr(base, "__name__", base)
+    raise TypeError(f"Expected `{name}`, got `{type(obj).__name__}`")      # msgspec adds where, as a ValidationError
 
 
 class _ExtDecoder:
@@ -296,7 +332,7 @@ class _ExtDecoder:
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise WireError(f"invalid encrypted vector: {exc}") from None
         if code == _EXT_BYTES and len(ref) == 1:
-            return bytes(view)
+            return WireBytes(view)
         raise WireError(f"unknown or malformed extension type {code}")
 
     def _take(self, index: int) -> memoryview:

@@ -118,7 +118,8 @@ class Fuzzer:
         """Stream starts that lie about sizes, chunks out of order or for unknown streams."""
         how = data.draw(st.sampled_from(["huge", "orphan_chunk", "bad_chunks"]))
         if how == "huge":
-            h = {"v": 1, "job": self.job, "seq": self.seq, "kind": Echo.KIND, "frames": [1 << 40], "body": b""}
+            h = {"v": codec.WIRE_VERSION, "job": self.job, "seq": self.seq, "kind": Echo.KIND, "frames": [1 << 40],
+                 "body": b""}
             self._send([b"S", msgpack.packb(h)])
         elif how == "orphan_chunk":
             self._send([b"C", streams.chunk_header(self.job, 10**6, 0), b"data"])
@@ -129,6 +130,7 @@ class Fuzzer:
 
     def send_oversized(self) -> None:
         """Frames above the codec limit (rejected) and above ZeroMQ's MAXMSGSIZE (connection dropped)."""
-        h = {"v": 1, "job": self.job, "seq": self.seq, "kind": Echo.KIND, "frames": [], "body": b"x" * (1 << 20)}
+        h = {"v": codec.WIRE_VERSION, "job": self.job, "seq": self.seq, "kind": Echo.KIND, "frames": [],
+             "body": b"x" * (1 << 20)}
         self._send([b"M", msgpack.packb(h)])
         self._send([b"M", b"\x00" * (4 << 20)])

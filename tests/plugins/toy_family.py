@@ -125,6 +125,7 @@ class MeanPredictorFamily(ModelFamily):
     active_estimator = ActiveMean
     passive_estimator = PassiveMean
     passive_cap = "max_rounds"
+    small_key_option = None            # it uses no keys
 
     def summary(self, model):
         return TrainingSummary(None, {"mean": model.mean_, "passive_features": model.passive_features_})

@@ -113,7 +113,7 @@ def test_passive_refuses_a_gradient_of_another_scale(breast, small_keypair):
 
 def test_passive_refuses_a_small_own_key_and_unknown_protocols(breast, small_keypair):
     xg, xh, y = breast
-    for passive, protocol, match in [(PassiveLogisticRegression(key_bits=1024), "feature_key", "own key of 1024"),
+    for passive, protocol, match in [(PassiveLogisticRegression(key_bits=1024), "feature_key", "own 1024-bit key"),
                                      (PassiveLogisticRegression(), "carrier_pigeon", "unknown protocol")]:
         net = InProcessNetwork(["bank", "p"], timeout=10)
         active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False, protocol="feature_key")

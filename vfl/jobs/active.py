@@ -16,7 +16,7 @@ import pandas as pd
 
 from vfl.errors import DataError
 from vfl.family import ModelFamily
-from vfl.holdout import evaluation_split
+from vfl.holdout import evaluation_rows, evaluation_split
 from vfl.jobs.data import feature_columns
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import Evaluation, PredictionResult, Scores, TrainingResult
@@ -43,7 +43,7 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
     with transport.in_phase("train"):
         transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
                                             test_index=test_rows.astype(np.int64)), passives)
-    model = family.active(spec.hyperparameters, verbose=verbose)                       # fit
+    model = family.active(spec.hyperparameters, verbose=verbose, sections=spec.sections)   # fit
     model.fit(x.iloc[train_rows], None if y is None else y[train_rows], transport=transport, passives=passives,
               private_key=private_key)
     t_train = time.perf_counter() - start - t_psi
@@ -60,15 +60,13 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
 
 def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_rows, transport,
               passives) -> Evaluation:
-    """Score the training and the held-out rows in one federated round (the passives serve both)."""
-    scores = model.decision_function(x.iloc[np.concatenate([train_rows, test_rows])], transport=transport,
-                                     passives=passives)
-    fit_scores, test_scores = scores[:len(train_rows)], scores[len(train_rows):]
-    training = family.metrics(y[train_rows], fit_scores)
+    """Score the held-out rows in one federated round; without any, the training rows (the
+    passives serve the same rows: :func:`vfl.holdout.evaluation_rows`)."""
+    rows = evaluation_rows(train_rows, test_rows)
+    scores = model.decision_function(x.iloc[rows], transport=transport, passives=passives)
     if not len(test_rows):
-        return Evaluation(training, None, None)
-    truth = y[test_rows]
-    return Evaluation(training, family.metrics(truth, test_scores), Scores(truth, test_scores))
+        return Evaluation(family.metrics(y[rows], scores), None, None)
+    return Evaluation(None, family.metrics(y[rows], scores), Scores(y[rows], scores))
 
 
 def _save(spec: JobSpec, model, result: TrainingResult) -> None:

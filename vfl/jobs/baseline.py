@@ -44,7 +44,9 @@ def centralized_baseline(spec: JobSpec, frames: dict, result: TrainingResult) ->
     if made is None:
         return None
     name, scores = made
-    fit_scores, test_scores = scores[:len(x_train)], scores[len(x_train):]
-    held_out = (family.metrics(y_test, test_scores), Scores(y_test, test_scores)) if len(x_test) else (None, None)
-    return Baseline(model=name, n_rows=len(x_train) + len(x_test),
-                    evaluation=Evaluation(family.metrics(y_train, fit_scores), *held_out))
+    if len(x_test):           # evaluated as the federated model is: on held-out rows, else training rows
+        test_scores = scores[len(x_train):]
+        evaluation = Evaluation(None, family.metrics(y_test, test_scores), Scores(y_test, test_scores))
+    else:
+        evaluation = Evaluation(family.metrics(y_train, scores[:len(x_train)]), None, None)
+    return Baseline(model=name, n_rows=len(x_train) + len(x_test), evaluation=evaluation)

@@ -12,8 +12,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from vfl.errors import DataError
+from vfl.errors import DataError, ProtocolError
 from vfl.family import PassiveCaps
+from vfl.holdout import evaluation_rows
 from vfl.jobs.data import feature_columns
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
@@ -25,6 +26,8 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
           caps: PassiveCaps, verbose: bool = False) -> PassiveResult:
     """Run this party's side of a training job; saves its model part at ``model_path``."""
     family, party = request.family, request.party
+    if request.psi_private:           # a padded table: the passive's own gradient would show the real rows
+        raise ProtocolError(f"{active} asks to train on a privately aligned table; this party refuses")
     features = feature_columns(frame, party, family)                                   # validate
     with transport.in_phase("psi"):                                                    # PSI
         x = align_passive(transport, frame, party.id_column, active=active, progress=verbose).frame[features]
@@ -37,7 +40,7 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
     model = family.passive(caps)                                                       # fit
     model.fit(x.iloc[train_rows], transport=transport, active=active)
     if family.predicts:                                                                # evaluate
-        model.serve_scores(x.iloc[every], transport=transport, active=active)
+        model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)
     model.save(model_path)                                                             # save
     return PassiveResult(rows=len(x), features=features)
 

@@ -21,9 +21,9 @@ class Scores:
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """Metrics of a model on its training rows and, if any were held out, on the held-out rows."""
+    """Metrics of a model on the held-out rows or, when the job held none out, on its training rows."""
 
-    training_metrics: dict
+    training_metrics: dict | None   # only when no rows were held out
     metrics: dict | None            # held-out rows; None when the job held none out
     test: Scores | None
 

@@ -34,15 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import re
 import tomllib
 
 from vfl import registry
 from vfl.errors import VFLError
 from vfl.family import ModelFamily
+from vfl.names import RULE, is_safe_name
 
 ROLES = ("active", "passive")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")    # job names become directory names
 _SECTIONS = {"job", "evaluation", "model", "psi", "parties"}
 _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 
@@ -115,12 +114,6 @@ class JobSpec:
         return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
                 "parties": {p.name: p.to_params() for p in self.passives}}
 
-    def party(self, name: str) -> PartySpec:
-        for p in self.parties:
-            if p.name == name:
-                return p
-        raise JobSpecError(f"{self.source}: no party {name!r} in the job (parties: {[p.name for p in self.parties]})")
-
 
 @dataclasses.dataclass(frozen=True)
 class PassiveRequest:
@@ -141,7 +134,7 @@ class PassiveRequest:
         if not isinstance(params, dict):
             raise JobSpecError("the job request is not a table")
         job = params.get("job")
-        if not isinstance(job, str) or not SAFE_NAME.match(job):
+        if not is_safe_name(job):
             raise JobSpecError(f"job name {job!r} is not a safe file name")
         model = registry.family(params.get("model")).name
         parties = params.get("parties")
@@ -207,9 +200,9 @@ def _party(name: str, raw: dict, source: str, base_dir) -> PartySpec:
 def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     job = _table(raw, "job", source)
     name = str(job.get("name", "job"))
-    if not SAFE_NAME.match(name):
-        raise JobSpecError(f"{source}: [job] name must be 1-64 letters, digits, '_', '.', '-' (it names "
-                           f"directories at every party), got {name!r}")
+    if not is_safe_name(name):
+        raise JobSpecError(f"{source}: [job] name must be {RULE} (it names directories at every party), "
+                           f"got {name!r}")
     family = _family(job.get("model"), source)
     hyper = _table(raw, "model", source, required=False)
     try:
@@ -267,8 +260,8 @@ def _parties(raw: dict, source: str, base_dir, family: ModelFamily) -> tuple[Par
     if len(parties) < 2:
         raise JobSpecError(f"{source}: a job needs at least one passive party")
     for p in parties:
-        if not SAFE_NAME.match(p.name):
-            raise JobSpecError(f"{source}: party name {p.name!r} must be 1-64 letters, digits, '_', '.', '-'")
+        if not is_safe_name(p.name):
+            raise JobSpecError(f"{source}: party name {p.name!r} must be {RULE}")
     active = next(p for p in parties if p.role == "active")
     if family.data.label is not None and not active.label:
         raise JobSpecError(f"{source}: [parties.{active.name}]: the active party must name its label column "

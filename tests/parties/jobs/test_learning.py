@@ -8,6 +8,7 @@ from parties.jobs import JobContext
 from parties.jobs.learning import check_columns, model_path
 from parties.runtime.config import parse_config
 from parties.runtime.errors import ConfigError, JobRejectedError
+from vfl.errors import DataError
 from vfl.jobs.spec import PartySpec
 
 FRAME = pd.DataFrame({"cid": [1, 2], "age": [30, 40], "premium": [1.0, 2.0], "claims": [0, 1]})
@@ -27,11 +28,11 @@ def _mine(**kw):
 
 def test_defaults_allow_two_or_more_features_but_never_the_id():
     check_columns(_ctx(), _mine(), FRAME)
-    with pytest.raises(JobRejectedError, match="id column cannot be a feature"):
+    with pytest.raises(DataError, match="'cid' is the id or label column, not a feature"):
         check_columns(_ctx(), _mine(features=["cid", "age"]), FRAME)
     with pytest.raises(JobRejectedError, match="at least 2"):
         check_columns(_ctx(), _mine(features=["age"]), FRAME)
-    with pytest.raises(JobRejectedError, match="lists a column more than once"):      # not two features
+    with pytest.raises(DataError, match="listed more than once"):      # not two features
         check_columns(_ctx(), _mine(features=["age", "age"]), FRAME)
 
 

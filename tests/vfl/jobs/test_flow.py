@@ -14,6 +14,7 @@ from vfl.family import PassiveCaps
 from vfl.jobs import active, passive
 from vfl.jobs.baseline import centralized_baseline
 from vfl.jobs.spec import JobSpecError, PassiveRequest, parse_job
+from vfl.linear.messages import PartialScores
 from vfl.report import JobReport, write_report
 
 RAW = {
@@ -28,7 +29,7 @@ CAPS = PassiveCaps(max_rounds=50, allow_small_keys=True)
 
 def run_training(spec, frames: dict, tmp_path, key):
     """Every party of ``spec`` in this process; returns the active's result and the passives'."""
-    net = InProcessNetwork([p.name for p in spec.parties], timeout=60)
+    net = InProcessNetwork([p.name for p in spec.parties], timeout=60, record=True)
     roles = {spec.active.name: lambda t: active.train(t, spec, frames[spec.active.name], private_key=key,
                                                       verbose=False)}
     for p in spec.passives:
@@ -43,10 +44,12 @@ def test_training_with_partial_overlap(tmp_path, small_keypair):
     guest, host = guest.sample(frac=0.85, random_state=1), host.sample(frac=0.8, random_state=2)
     shared = len(set(guest["id"]) & set(host["id"]))
     spec = dataclasses.replace(parse_job(RAW), output_dir=str(tmp_path))
-    _, out = run_training(spec, {"hospital": guest, "lab": host}, tmp_path, small_keypair[1])
+    net, out = run_training(spec, {"hospital": guest, "lab": host}, tmp_path, small_keypair[1])
     result, lab = out["hospital"], out["lab"]
     assert result.n_intersection == shared == lab.rows and result.n_train + result.n_test == shared
-    assert result.evaluation.metrics["auc"] > 0.95 and result.evaluation.training_metrics["auc"] > 0.95
+    assert result.evaluation.metrics["auc"] > 0.95 and result.evaluation.training_metrics is None
+    scored = [m.scores for _, m in net["hospital"].received if isinstance(m, PartialScores)][-1]
+    assert scored.shape == (result.n_test,)          # evaluation scored the held-out rows only
     assert result.features == {"hospital": [c for c in guest.columns if c not in ("id", "y")]}
     split = json.loads((tmp_path / "split.json").read_text())
     assert split == {"train_ids": result.train_ids, "test_ids": result.test_ids}
@@ -128,3 +131,20 @@ def test_secureboost_takes_tables_with_empty_cells(tmp_path, small_keypair):
         "lab": lambda t: passive.predict(t, request, host, active="hospital",
                                          model_path=tmp_path / "model" / "lab.json")})
     assert len(scored["hospital"].predictions) == len(guest) and scored["hospital"].predictions["score"].notna().all()
+
+
+def test_a_passive_refuses_to_train_on_a_privately_aligned_table():
+    spec = parse_job(RAW)
+    request = dataclasses.replace(PassiveRequest.parse(spec.passive_request(), "lab"), psi_private=True)
+    from vfl.errors import ProtocolError
+    with pytest.raises(ProtocolError, match="privately aligned table"):
+        passive.train(None, request, None, active="hospital", model_path="unused", caps=CAPS)
+
+
+def test_a_family_section_cannot_overwrite_the_report_s_own_keys():
+    from vfl.family import TrainingSummary
+    from vfl.jobs.results import Evaluation, TrainingResult
+    result = TrainingResult("j", "logistic_regression", 10, list(range(8)), [8, 9], {"a": ["x"]},
+                            TrainingSummary(None, {"n_train": 1}), Evaluation(None, {"auc": 1.0}, None), {})
+    with pytest.raises(ValueError, match=r"report section uses keys \['n_train'\]"):
+        JobReport(result, "j", {}, {}).to_dict()

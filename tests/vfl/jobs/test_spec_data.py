@@ -124,7 +124,7 @@ def test_non_numeric_and_missing_features_named(tmp_path):
 def test_missing_values_are_refused_only_where_the_family_cannot_take_them(tmp_path):
     active, passive = _frame_checks(tmp_path)
     frame = pd.DataFrame({"id": [1, 2, 3], "a": [1.0, None, 3.0], "x2": [None, None, 1.0], "y": [0, 1, 0]})
-    with pytest.raises(DataError, match="insurer: feature column 'a' has 1 missing values; logistic_regression "
+    with pytest.raises(DataError, match="insurer: feature column 'a' has missing values; logistic_regression "
                                         "needs complete rows; models that accept missing values: "
                                         "(.*, )?secureboost, secureboost_regression"):
         feature_columns(frame.drop(columns="y"), passive, LR)
