@@ -164,7 +164,8 @@ def run_e2e(n: int, *, private: bool = False, timeout: float = 900.0) -> dict:
             with cluster.node("bank") as node:
                 ready = time.perf_counter()
                 job = run_job(node, "psi.passive", {"data": "customers", "id_column": "id"}, ["insurer"],
-                              role=lambda t: align_active(t, bank, "id", private=private), timeout=timeout)
+                              role=lambda t: align_active(t, bank, "id", private=private, progress=False),
+                              timeout=timeout)
                 done = time.perf_counter()
     aligned = job.result
     return {"n": n, "seconds": done - ready, "startup_seconds": ready - started,

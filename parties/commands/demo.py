@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"vfl demo {args.name}: every party is its own process on loopback, CURVE-authenticated, "
               "2048-bit Paillier\n")
-    return run_command.run(argparse.Namespace(job=str(job), local=True, config=None, insecure=False,
-                                              output_dir=args.output_dir or f"runs/demo-{args.name}",
-                                              json=args.json, quiet=args.quiet))
+    parser = argparse.ArgumentParser(prog="vfl")          # `vfl run JOB --local ...`, parsed as such
+    run_command.register(parser.add_subparsers(dest="command"))
+    argv = ["run", str(job), "--local", "--output-dir", args.output_dir or f"runs/demo-{args.name}"]
+    run_args = parser.parse_args(argv + ["--json"] * args.json + ["--quiet"] * args.quiet)
+    return run_args.func(run_args)

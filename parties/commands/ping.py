@@ -1,8 +1,9 @@
 """``vfl ping --config bank.toml --peer insurer``: exchange ciphertext vectors with a serving peer.
 
 The smallest end-to-end check of a deployment: keys, addresses, CURVE, the job protocol and the
-wire codec. Runs the built-in ``echo`` job: sends an encrypted vector, gets it back, checks the
-ciphertexts are identical and decrypt to what was sent.
+wire codec. Runs the built-in ``echo`` job: sends an encrypted vector, gets it back and checks it
+decrypts to what was sent (the peer re-randomizes ciphertexts it sends back, as a party does with
+every ciphertext it did not compute itself, so the bytes differ).
 """
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.rounds):
             start = time.perf_counter()
             transport.send(args.peer, Echo(round=i, data={"key": public, "vector": vector}))
-            back = transport.recv(args.peer, Echo).data["vector"]
+            back = transport.recv(args.peer, Echo).data.get("vector")
             times.append(time.perf_counter() - start)
-            if back.to_bytes(obfuscate=False) != sent:
-                raise VFLError(f"round {i}: the ciphertexts came back changed")
-        np.testing.assert_allclose(back[:10].decrypt(private), values[:10], atol=1e-6)
+            if not isinstance(back, EncryptedVector) or len(back) != len(values) \
+                    or not np.allclose(back.decrypt(private), values, atol=1e-6):
+                raise VFLError(f"round {i}: what came back does not decrypt to what was sent")
         return times
 
     with Node(config, insecure=args.insecure) as node:
