@@ -10,7 +10,9 @@ Both roles import the same module, so a misspelt key cannot make one side wait f
 Field types the wire codec (``parties.transport.codec``) carries:
 ``None, bool, int, float, str, bytes``, lists/tuples/dicts of those, ``numpy.ndarray``
 (numeric dtypes, zero-copy frames), and from ``protocols.paillier`` a ``PublicKey`` or an
-``EncryptedVector`` (fixed-width big-endian ciphertext frames). Nothing is ever pickled.
+``EncryptedVector`` (fixed-width big-endian ciphertext frames). Nothing is ever pickled. A union
+may hold at most one of ``bytes``, ``numpy.ndarray`` and the Paillier types, besides ``None``
+(the receiver's typed decoder checks every field: ``parties.transport.codec``).
 """
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ Seams for what comes next, each a class attribute with a safe default:
     horizontal family (a server and many clients with the same columns) will declare
     "horizontal" and be run by its own flow; the vertical flow refuses it.
   - ``sections``: job-file tables the family reads besides ``[model]`` (a ``[privacy]``
-    section, say), validated by :meth:`ModelFamily.check_section` when the job is loaded.
+    section, say), validated by :meth:`ModelFamily.check_section` when the job is loaded (and
+    again by each passive, which receives them), and handed to :meth:`ModelFamily.active` and
+    :meth:`ModelFamily.passive` as ``sections=``.
   - ``predicts``: False for statistics that train no scoring model (a correlation matrix);
     the flow then skips evaluation and ``vfl predict`` refuses the job.
 """
@@ -29,6 +31,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 from scipy.special import expit, softmax
 
+from vfl.errors import VFLError
 from vfl.estimator import Estimator
 from vfl.metrics import classification_metrics, regression_metrics
 
@@ -67,12 +70,23 @@ class Curves:
         return out
 
 
+# keys of the job report that a family's figures may not use (vfl.report.JobReport writes them)
+REPORT_KEYS = frozenset({"job", "model", "n_intersection", "n_train", "n_test", "features", "metrics",
+                         "training_metrics", "seconds", "job_id", "bytes_sent", "passives", "baseline", "notes",
+                         "files", "loss_curve", "validation_loss_curve", "loss_name", "loss_unit", "kept"})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingSummary:
     """A family's section of the job report: its curves and its own figures (plain data)."""
 
     curves: Curves | None
     figures: dict
+
+    def __post_init__(self):
+        clash = sorted(set(self.figures) & REPORT_KEYS)
+        if clash:
+            raise VFLError(f"a model family's report figures use keys {clash}, which the report itself uses")
 
     def to_report(self) -> dict:
         return {**(self.curves.to_report() if self.curves else {}), **self.figures}
@@ -108,7 +122,8 @@ class ModelFamily(abc.ABC):
     predicts: ClassVar[bool] = True
     sections: ClassVar[frozenset[str]] = frozenset()
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files
-    small_key_option: ClassVar[str | None] = "allow_insecure_key_size_for_tests"  # passive's test-only opt-in
+    # the passive estimator's test-only opt-in to small keys (used when it has that parameter)
+    small_key_option: ClassVar[str | None] = "allow_insecure_key_size_for_tests"
 
     # -- job files --------------------------------------------------------------------------
     def hyperparameters(self) -> dict:
@@ -128,13 +143,16 @@ class ModelFamily(abc.ABC):
         raise ValueError(f"{self.name} reads no [{name}] section")
 
     # -- roles ------------------------------------------------------------------------------
-    def active(self, params: dict, *, verbose: bool = True, sections: dict | None = None) -> ActiveRole:
-        """The active estimator for a job's ``[model]`` table (and the ``sections`` it declared)."""
+    def active(self, params: dict, *, verbose: bool = True, **sections) -> ActiveRole:
+        """The active estimator for a job's ``[model]`` table. A family that declares
+        ``sections`` also gets ``sections={name: table}`` (the job's, already checked)."""
         return self.active_estimator(**params, verbose=verbose)
 
-    def passive(self, caps: PassiveCaps) -> PassiveRole:
+    def passive(self, caps: PassiveCaps, **sections) -> PassiveRole:
+        """A passive estimator within this party's caps. A family that declares ``sections``
+        also gets ``sections={name: table}`` as the active sent them (checked again here)."""
         options = {self.passive_cap: caps.max_rounds}
-        if caps.allow_small_keys and self.small_key_option:
+        if caps.allow_small_keys and self.small_key_option in self.passive_estimator._param_names():
             options[self.small_key_option] = True
         return self.passive_estimator(**options)
 

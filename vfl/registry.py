@@ -73,6 +73,10 @@ def load_plugins(modules: Iterable[str]) -> list[str]:
 
 
 def _builtin() -> None:
+    """The built-in families, one line each. Importing them (and the job and PSI messages) also
+    registers every built-in message kind, so that a plugin loaded later cannot claim one."""
+    import protocols.psi.messages  # noqa: F401
+    import vfl.jobs.messages  # noqa: F401
     from vfl import linear, secureboost
     register(*linear.FAMILIES)
     register(*secureboost.FAMILIES)

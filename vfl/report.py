@@ -16,9 +16,6 @@ from vfl import registry
 from vfl.family import Curves
 from vfl.jobs.results import Baseline, PassiveResult, Scores, TrainingResult
 
-_OWN_KEYS = {"metrics", "training_metrics", "seconds", "job_id", "bytes_sent", "passives", "baseline", "notes",
-             "files"}
-
 
 @dataclasses.dataclass
 class JobReport:
@@ -40,12 +37,7 @@ class JobReport:
     def to_dict(self) -> dict:
         t = self.training
         out = {"job": t.job, "model": t.model, "n_intersection": t.n_intersection, "n_train": t.n_train,
-               "n_test": t.n_test, "features": t.features}
-        section = t.summary.to_report()
-        clash = sorted(set(section) & (set(out) | _OWN_KEYS))
-        if clash:
-            raise ValueError(f"{t.model}: its report section uses keys {clash}, which the report itself uses")
-        out.update(section)
+               "n_test": t.n_test, "features": t.features, **t.summary.to_report()}   # no clash: TrainingSummary
         if t.evaluation is not None:
             out.update(_metrics(t.evaluation))
         out.update(seconds=t.seconds, job_id=self.job_id, bytes_sent=self.bytes_sent,

@@ -69,8 +69,7 @@ def check_columns(frame: pd.DataFrame, party: str, *, id_column: str | None, lab
     and the label. Refuses missing or repeated names and an id or label used as a feature."""
     for column, what in ((id_column, "id column"), (label, "label column")):
         if column is not None and column not in frame.columns:
-            raise DataError(f"{party}: {what} {column!r} is not in its table "
-                            f"(columns: {', '.join(map(repr, list(frame.columns)[:12]))})")
+            raise DataError(f"{party}: {what} {column!r} is not in its table")
     if features is None:
         chosen = [c for c in frame.columns if c not in (id_column, label)]
     else:

@@ -36,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
               "2048-bit Paillier\n")
     parser = argparse.ArgumentParser(prog="vfl")          # `vfl run JOB --local ...`, parsed as such
     run_command.register(parser.add_subparsers(dest="command"))
-    argv = ["run", str(job), "--local", "--output-dir", args.output_dir or f"runs/demo-{args.name}"]
+    argv = ["run", str(job), "--local", f"--output-dir={args.output_dir or f'runs/demo-{args.name}'}"]
     run_args = parser.parse_args(argv + ["--json"] * args.json + ["--quiet"] * args.quiet)
     return run_args.func(run_args)

@@ -49,15 +49,21 @@ def run(args: argparse.Namespace) -> int:
     sent = vector.to_bytes()
 
     def role(transport):
-        times = []
+        times, back = [], None
         for i in range(args.rounds):
             start = time.perf_counter()
             transport.send(args.peer, Echo(round=i, data={"key": public, "vector": vector}))
-            back = transport.recv(args.peer, Echo).data.get("vector")
+            data = transport.recv(args.peer, Echo).data
             times.append(time.perf_counter() - start)
-            if not isinstance(back, EncryptedVector) or len(back) != len(values) \
-                    or not np.allclose(back.decrypt(private), values, atol=1e-6):
-                raise VFLError(f"round {i}: what came back does not decrypt to what was sent")
+            back = data.get("vector") if isinstance(data, dict) else None
+            if not isinstance(back, EncryptedVector) or len(back) != len(values):
+                raise VFLError(f"round {i}: {args.peer} did not send the vector back")
+        try:                                # the last round's vector, decrypted: the keys and codec agree
+            ok = np.allclose(back.decrypt(private), values, atol=1e-6)
+        except Exception as exc:            # e.g. ciphertexts under another key
+            raise VFLError(f"what {args.peer} sent back does not decrypt ({type(exc).__name__})") from None
+        if not ok:
+            raise VFLError(f"what {args.peer} sent back does not decrypt to what was sent")
         return times
 
     with Node(config, insecure=args.insecure) as node:

@@ -6,6 +6,7 @@ written under this party's own models directory, never to a path the job chooses
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from parties.jobs.registry import JobContext, register_job
@@ -25,19 +26,27 @@ def _request(ctx: JobContext) -> PassiveRequest:
         raise JobRejectedError(str(exc)) from None
 
 
-def check_columns(ctx: JobContext, party: PartySpec, frame) -> None:
-    """This party's config, not the job, decides which of its columns a job may use."""
+def check_columns(ctx: JobContext, party: PartySpec, frame) -> PartySpec:
+    """This party's config, not the job, decides which of its columns a job may use; returns
+    the party's part of the job with its feature list settled.
+
+    The policy is checked first, against the names the job asked for, so that a refusal never
+    says anything about columns the policy withholds (not even whether they exist). A job that
+    names no features uses every column the policy offers (default: every column but the id).
+    """
     policy = ctx.data_policy(party.alias)
-    me = ctx.transport.party
+    me, allowed = ctx.transport.party, policy["features"]
     if policy["id_column"] is not None and party.id_column != policy["id_column"]:
         raise JobRejectedError(f"{me} matches customers on {policy['id_column']!r} only, not {party.id_column!r}")
+    if party.features is not None and allowed is not None and set(party.features) - set(allowed):
+        raise JobRejectedError(f"{me} does not offer columns {sorted(set(party.features) - set(allowed))}")
+    if party.features is None and allowed is not None:
+        party = dataclasses.replace(party, features=tuple(allowed))
     used = validation.check_columns(frame, me, id_column=party.id_column, label=None, features=party.features)
-    allowed = policy["features"]
-    if allowed is not None and set(used) - set(allowed):
-        raise JobRejectedError(f"{me} does not offer columns {sorted(set(used) - set(allowed))}")
     if len(used) < policy["min_features"]:
         raise JobRejectedError(f"{me} needs a job to use at least {policy['min_features']} "
                                f"features (one alone could be read off its partial scores)")
+    return party
 
 
 def model_path(ctx: JobContext, job: str) -> str:
@@ -47,15 +56,14 @@ def model_path(ctx: JobContext, job: str) -> str:
 
 
 def _table(ctx: JobContext, request: PassiveRequest):
+    """This party's table and the request with its own column policy applied."""
     frame = read_table(ctx.data_path(request.party.alias), ctx.transport.party)
-    check_columns(ctx, request.party, frame)
-    return frame
+    return frame, dataclasses.replace(request, party=check_columns(ctx, request.party, frame))
 
 
 @register_job("vfl.train")
 def train(ctx: JobContext) -> dict:
-    request = _request(ctx)
-    frame = _table(ctx, request)
+    frame, request = _table(ctx, _request(ctx))
     result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
                            model_path=model_path(ctx, request.job), caps=PassiveCaps(max_rounds=ctx.max_epochs))
     return result.to_wire()
@@ -67,5 +75,6 @@ def predict(ctx: JobContext) -> dict:
     path = model_path(ctx, request.job)
     if not os.path.exists(path):
         raise JobRejectedError(f"{ctx.transport.party} has no model part for job {request.job!r}")
-    rows = passive.predict(ctx.transport, request, _table(ctx, request), active=ctx.initiator, model_path=path)
+    frame, request = _table(ctx, request)
+    rows = passive.predict(ctx.transport, request, frame, active=ctx.initiator, model_path=path)
     return {"rows": rows}

@@ -2,7 +2,7 @@
 
 A message travels as ``header`` + ``raw frames``. The header is a msgpack map::
 
-    {"v": 1, "job": str, "seq": int, "kind": str, "frames": [n0, n1, ...], "body": bin}
+    {"v": 2, "job": str, "seq": int, "kind": str, "frames": [n0, n1, ...], "body": bin}
 
 ``body`` is the msgpack encoding of the message's fields. Values msgpack cannot carry are
 msgpack extension types that point at a raw frame:
@@ -41,7 +41,8 @@ from parties.runtime.errors import WireError
 from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
 from vfl.messages import Message, message_class
 
-WIRE_VERSION = 2      # 2: typed decoding, shared model.ready; parties of version 1 are refused by name
+WIRE_VERSION = 2      # 2: typed decoding, shared model.ready. A receiver drops (and logs, naming the version)
+                      # messages of another version; their sender then times out
 INLINE_BYTES_MAX = 64 * 1024
 _EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES = 1, 2, 3, 4, 5
 _DTYPE_KINDS = set("biufc")          # bool, ints, floats, complex; never object or structured
@@ -236,7 +237,7 @@ def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
         raise WireError(f"{header.kind}: frames not referenced exactly once by the body")
     try:
         return cls(**{name: getattr(body, name) for name in fields})
-    except (TypeError, ValueError) as exc:       # a __post_init__ validation of the message class
+    except Exception as exc:            # a __post_init__ validation of the message class
         raise WireError(f"{header.kind}: {exc}") from None
 
 
@@ -246,7 +247,11 @@ _CUSTOM = (np.ndarray, PublicKey, EncryptedVector, PackedEncryptedVector)
 
 class WireBytes(bytes):
     """How a field annotated ``bytes`` is decoded: inline (msgpack bin) or, when large, from its
-    own frame (an extension); either way the value is bytes."""
+    own frame (an extension); either way the value is bytes, and it pickles as plain bytes (a
+    party's worker processes need not import the codec)."""
+
+    def __reduce__(self):
+        return bytes, (bytes(self),)
 
 
 def body_decoder(cls: type[Message]) -> tuple[tuple[str, ...], msgspec.msgpack.Decoder]:
@@ -279,7 +284,9 @@ def _wire_type(tp):
     if tp is bytes:
         return WireBytes
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is None or not args or origin is typing.Annotated:
+    if origin is typing.Annotated:
+        return typing.Annotated[(_wire_type(args[0]), *tp.__metadata__)]
+    if origin is None or not args:
         return tp
     mapped = tuple(a if a is Ellipsis else _wire_type(a) for a in args)
     if mapped == args:

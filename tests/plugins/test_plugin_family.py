@@ -89,3 +89,61 @@ def test_without_the_plugin_the_job_is_refused_by_name(tmp_path):
     job.write_text(JOB.format(out=tmp_path / "out", guest="g.csv", host="h.csv"))
     proc = _vfl("run", str(job), "--local", timeout=60)
     assert proc.returncode == 2 and "model must be one of" in proc.stderr and "'mean_predictor'" in proc.stderr
+
+
+def test_a_family_s_own_job_sections_reach_both_roles(tmp_path, small_keypair):
+    """A family that declares a job-file section gets it, checked, at the active and at each passive."""
+    import dataclasses as dc
+
+    from parties.transport.inprocess import InProcessNetwork
+    from vfl.family import PassiveCaps
+    from vfl.jobs import active, passive
+    from vfl.jobs.spec import PassiveRequest
+    sys.path.insert(0, str(HERE))
+    try:
+        import toy_family
+    finally:
+        sys.path.remove(str(HERE))
+    seen = {}
+
+    class WithPrivacy(toy_family.MeanPredictorFamily):
+        name = "mean_with_privacy"
+        sections = frozenset({"privacy"})
+
+        def check_section(self, name, table):
+            if not 0 < table.get("label_epsilon", 0) <= 10:
+                raise ValueError(f"label_epsilon must be in (0, 10], got {table.get('label_epsilon')!r}")
+
+        def active(self, params, *, verbose=True, sections=None):
+            seen["active"] = sections
+            return super().active(params, verbose=verbose)
+
+        def passive(self, caps, sections=None):
+            seen["passive"] = sections
+            return super().passive(caps)
+
+    registry.register(WithPrivacy())
+    raw = {"job": {"model": "mean_with_privacy"}, "privacy": {"label_epsilon": 2.0},
+           "parties": {"bank": {"role": "active", "data": "a.csv", "label": "x0"},
+                       "lab": {"role": "passive", "data": "b.csv"}}}
+    spec = dc.replace(parse_job(raw), output_dir=str(tmp_path))
+    with pytest.raises(JobSpecError, match=r"\[privacy\] label_epsilon must be in \(0, 10\], got 0"):
+        parse_job({**raw, "privacy": {"label_epsilon": 0}})
+    request = PassiveRequest.parse(spec.passive_request(), "lab")
+    with pytest.raises(JobSpecError, match="label_epsilon"):        # a passive checks what the active sent
+        PassiveRequest.parse({**spec.passive_request(), "sections": {"privacy": {"label_epsilon": 99}}}, "lab")
+    guest, host = datasets.load_hetero("breast")
+    net = InProcessNetwork(["bank", "lab"], timeout=30)
+    net.run({"bank": lambda t: active.train(t, spec, guest, verbose=False),
+             "lab": lambda t: passive.train(t, request, host, active="bank", model_path=tmp_path / "lab.json",
+                                            caps=PassiveCaps(max_rounds=5))})
+    assert seen == {"active": {"privacy": {"label_epsilon": 2.0}}, "passive": {"privacy": {"label_epsilon": 2.0}}}
+
+
+def test_a_plugin_cannot_claim_a_built_in_message_kind(tmp_path, monkeypatch):
+    (tmp_path / "greedy_plugin.py").write_text(
+        "import dataclasses\nfrom protocols.messages import Message\n\n\n"
+        "@dataclasses.dataclass(frozen=True)\nclass PsiSetup(Message):\n    KIND = 'psi.setup'\n    salt: bytes\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(registry.PluginError, match="'psi.setup' used by both protocols.psi.messages.PsiSetup"):
+        registry.load_plugins(["greedy_plugin"])

@@ -43,7 +43,8 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
     with transport.in_phase("train"):
         transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
                                             test_index=test_rows.astype(np.int64)), passives)
-    model = family.active(spec.hyperparameters, verbose=verbose, sections=spec.sections)   # fit
+    extra = {"sections": spec.sections} if family.sections else {}
+    model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
     model.fit(x.iloc[train_rows], None if y is None else y[train_rows], transport=transport, passives=passives,
               private_key=private_key)
     t_train = time.perf_counter() - start - t_psi

@@ -30,14 +30,17 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
         raise ProtocolError(f"{active} asks to train on a privately aligned table; this party refuses")
     features = feature_columns(frame, party, family)                                   # validate
     with transport.in_phase("psi"):                                                    # PSI
-        x = align_passive(transport, frame, party.id_column, active=active, progress=verbose).frame[features]
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
+    if aligned.report.private:        # whatever the request said: the PSI that ran was the private one
+        raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
+    x = aligned.frame[features]
     with transport.in_phase("train"):                                                  # split
         split = transport.recv(active, EvaluationSplit)
     train_rows, test_rows = split.train_index, split.test_index
     every = np.concatenate([train_rows, test_rows])
     if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
         raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
-    model = family.passive(caps)                                                       # fit
+    model = family.passive(caps, **({"sections": request.sections} if family.sections else {}))   # fit
     model.fit(x.iloc[train_rows], transport=transport, active=active)
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)

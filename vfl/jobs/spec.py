@@ -112,7 +112,7 @@ class JobSpec:
     def passive_request(self) -> dict:
         """What the active sends every passive in the job request: their parts, never a path."""
         return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
-                "parties": {p.name: p.to_params() for p in self.passives}}
+                "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +124,7 @@ class PassiveRequest:
     model: str
     psi_private: bool
     party: PartySpec                # this passive's own entry
+    sections: dict = dataclasses.field(default_factory=dict)   # the family's job-file sections
 
     @property
     def family(self) -> ModelFamily:
@@ -136,11 +137,15 @@ class PassiveRequest:
         job = params.get("job")
         if not is_safe_name(job):
             raise JobSpecError(f"job name {job!r} is not a safe file name")
-        model = registry.family(params.get("model")).name
+        family = registry.family(params.get("model"))
         parties = params.get("parties")
         if not isinstance(parties, dict) or me not in parties:
             raise JobSpecError(f"the job does not describe {me}'s part")
-        return cls(job, model, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]))
+        sections = params.get("sections", {})
+        if not isinstance(sections, dict):
+            raise JobSpecError("the job's sections are not a table")
+        return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
+                   _sections(sections, family, "the job request"))
 
 
 def load_job(path) -> JobSpec:

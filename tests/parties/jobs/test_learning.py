@@ -60,3 +60,13 @@ def test_config_policies_parse_and_are_checked(tmp_path):
     bad = {**raw, "data": {"customers": "c.csv", "policies": {"customers": {"colour": "red"}}}}
     with pytest.raises(ConfigError, match="keys among"):
         parse_config(bad, base_dir=str(tmp_path), insecure=True)
+
+
+def test_the_policy_is_checked_before_the_table_so_withheld_columns_stay_unknown():
+    policy = {"customers": {"id_column": "cid", "features": ["age", "premium"], "min_features": 2}}
+    for asked in (["age", "salary"], ["age", "claims"]):      # absent, and present but withheld: same answer
+        with pytest.raises(JobRejectedError, match=r"does not offer columns \['(salary|claims)'\]$"):
+            check_columns(_ctx(policy), _mine(features=asked), FRAME)
+    settled = check_columns(_ctx(policy), _mine(), FRAME)      # no feature list: what the policy offers
+    assert settled.features == ("age", "premium")
+    assert check_columns(_ctx(), _mine(), FRAME).features is None    # no policy: every column but the id

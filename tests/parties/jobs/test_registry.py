@@ -14,6 +14,19 @@ def test_every_listed_handler_module_registers_its_jobs():
     assert {"echo", "psi.passive", "vfl.train", "vfl.predict"} <= set(load_handlers(HANDLER_MODULES))
 
 
+def test_a_broken_handler_module_stops_start_up_or_is_skipped(caplog):
+    with pytest.raises(ModuleNotFoundError):
+        load_handlers(["parties.jobs.no_such_module"])
+    names = load_handlers(["parties.jobs.no_such_module", "parties.jobs.echo"], strict=False)
+    assert "echo" in names and "parties.jobs.no_such_module not loaded" in caplog.text
+
+
+def test_serve_keeps_the_old_no_discover_flag():
+    from parties.commands.cli import build_parser
+    assert build_parser().parse_args(["serve", "--config", "x.toml", "--no-discover"]).core_only
+    assert not build_parser().parse_args(["serve", "--config", "x.toml"]).core_only
+
+
 def test_register_and_refuse_duplicates():
     def handler(ctx):
         return 1

@@ -142,9 +142,7 @@ def test_a_passive_refuses_to_train_on_a_privately_aligned_table():
 
 
 def test_a_family_section_cannot_overwrite_the_report_s_own_keys():
+    from vfl.errors import VFLError
     from vfl.family import TrainingSummary
-    from vfl.jobs.results import Evaluation, TrainingResult
-    result = TrainingResult("j", "logistic_regression", 10, list(range(8)), [8, 9], {"a": ["x"]},
-                            TrainingSummary(None, {"n_train": 1}), Evaluation(None, {"auc": 1.0}, None), {})
-    with pytest.raises(ValueError, match=r"report section uses keys \['n_train'\]"):
-        JobReport(result, "j", {}, {}).to_dict()
+    with pytest.raises(VFLError, match=r"report figures use keys \['metrics', 'n_train'\]"):
+        TrainingSummary(None, {"n_train": 1, "metrics": 2, "trees": 3})     # raised as soon as a family makes it
