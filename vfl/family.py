@@ -190,6 +190,12 @@ class ModelFamily(abc.ABC):
         """The centralized model trained on the joined table with the job's hyperparameters:
         its description and its raw scores for ``x_eval`` (None: the family has no baseline)."""
 
+    def scikit_scores(self, estimator, x_train, y_train, x_eval) -> np.ndarray:
+        """Fit a scikit-learn ``estimator`` and return raw scores of ``x_eval`` as the federated
+        model gives them (``decision_function`` for classifiers, ``predict`` for regressors)."""
+        fitted = estimator.fit(x_train, y_train)
+        return fitted.decision_function(x_eval) if self.task == "classification" else fitted.predict(x_eval)
+
     def plots(self, report: dict, out_dir) -> dict[str, str]:
         """Extra plots of this family's results (a heatmap, say): name -> path written."""
         return {}

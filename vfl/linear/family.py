@@ -28,8 +28,9 @@ class LogisticRegressionFamily(_LinearFamily):
     active_estimator = ActiveLogisticRegression
 
     def baseline(self, params, x_train, y_train, x_eval):
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
-        return "scikit-learn LogisticRegression (StandardScaler, C=1.0)", model.decision_function(x_eval)
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        return "scikit-learn LogisticRegression (StandardScaler, C=1.0)", self.scikit_scores(model, x_train, y_train,
+                                                                                               x_eval)
 
 
 class LinearRegressionFamily(_LinearFamily):
@@ -39,8 +40,8 @@ class LinearRegressionFamily(_LinearFamily):
     active_estimator = ActiveLinearRegression
 
     def baseline(self, params, x_train, y_train, x_eval):
-        model = make_pipeline(StandardScaler(), LinearRegression()).fit(x_train, y_train)
-        return "scikit-learn LinearRegression (StandardScaler)", model.predict(x_eval)
+        model = make_pipeline(StandardScaler(), LinearRegression())
+        return "scikit-learn LinearRegression (StandardScaler)", self.scikit_scores(model, x_train, y_train, x_eval)
 
 
 FAMILIES = (LogisticRegressionFamily(), LinearRegressionFamily())

@@ -7,8 +7,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from vfl.family import Curves, DataNeeds, ModelFamily, TrainingSummary
 from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 
-_SAME = "same trees, depth, bins, learning rate, L2"
-
 
 class _SecureBoostFamily(ModelFamily):
     passive_estimator = PassiveSecureBoost
@@ -27,11 +25,16 @@ class _SecureBoostFamily(ModelFamily):
             "trees": len(model.trees_), "tree_seconds": model.tree_seconds_,
             "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))})
 
-    def _histogram_gbdt(self, params: dict) -> dict:
+    baseline_estimator: type       # scikit-learn's histogram GBDT for the task
+
+    def baseline(self, params, x_train, y_train, x_eval):
+        """scikit-learn's histogram GBDT with the job's trees, depth, bins, learning rate and L2."""
         h = {**self.hyperparameters(), **params}
-        return dict(max_iter=h["n_estimators"], learning_rate=h["learning_rate"], max_depth=h["max_depth"],
-                    max_bins=min(h["max_bins"], 255), l2_regularization=h["reg_lambda"], min_samples_leaf=1,
-                    early_stopping=False)
+        model = self.baseline_estimator(max_iter=h["n_estimators"], learning_rate=h["learning_rate"],
+                                        max_depth=h["max_depth"], max_bins=min(h["max_bins"], 255),
+                                        l2_regularization=h["reg_lambda"], min_samples_leaf=1, early_stopping=False)
+        name = f"scikit-learn {self.baseline_estimator.__name__} (same trees, depth, bins, learning rate, L2)"
+        return name, self.scikit_scores(model, x_train, y_train, x_eval)
 
 
 class SecureBoostClassifierFamily(_SecureBoostFamily):
@@ -39,10 +42,7 @@ class SecureBoostClassifierFamily(_SecureBoostFamily):
     task = "classification"
     data = DataNeeds(allow_nan=True, label="classes")
     active_estimator = ActiveSecureBoostClassifier
-
-    def baseline(self, params, x_train, y_train, x_eval):
-        model = HistGradientBoostingClassifier(**self._histogram_gbdt(params)).fit(x_train, y_train)
-        return f"scikit-learn HistGradientBoostingClassifier ({_SAME})", model.decision_function(x_eval)
+    baseline_estimator = HistGradientBoostingClassifier
 
 
 class SecureBoostRegressorFamily(_SecureBoostFamily):
@@ -50,10 +50,7 @@ class SecureBoostRegressorFamily(_SecureBoostFamily):
     task = "regression"
     data = DataNeeds(allow_nan=True, label="continuous")
     active_estimator = ActiveSecureBoostRegressor
-
-    def baseline(self, params, x_train, y_train, x_eval):
-        model = HistGradientBoostingRegressor(**self._histogram_gbdt(params)).fit(x_train, y_train)
-        return f"scikit-learn HistGradientBoostingRegressor ({_SAME})", model.predict(x_eval)
+    baseline_estimator = HistGradientBoostingRegressor
 
 
 FAMILIES = (SecureBoostClassifierFamily(), SecureBoostRegressorFamily())
