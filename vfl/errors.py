@@ -1,13 +1,22 @@
-"""Errors of the learning layer and of cross-party exchanges."""
+"""Errors of the learning layer and of cross-party exchanges.
+
+Every error has a ``category``: what another organisation is told when this party stops a job
+because of it (with an error id; the detail stays in this party's log, see
+:meth:`vfl.transport.Transport.public_reason`).
+"""
 from __future__ import annotations
 
 
 class VFLError(Exception):
     """Base class of every error this engine raises on purpose."""
 
+    category = "internal"
+
 
 class ProtocolError(VFLError):
     """A peer sent something the protocol does not allow at this point."""
+
+    category = "protocol"
 
 
 class UnexpectedMessageError(ProtocolError):
@@ -21,6 +30,8 @@ class UnexpectedMessageError(ProtocolError):
 class PeerTimeoutError(VFLError):
     """A peer did not answer in time (dead, stalled or unreachable)."""
 
+    category = "timeout"
+
     def __init__(self, *, peer: str, waiting_for: str, timeout: float):
         self.peer, self.waiting_for, self.timeout = peer, waiting_for, timeout
         super().__init__(f"no {waiting_for} from {peer} within {timeout:g} s (peer gone or stalled)")
@@ -28,6 +39,8 @@ class PeerTimeoutError(VFLError):
 
 class PeerFailedError(VFLError):
     """A peer reported that it aborted the job."""
+
+    category = "peer stopped"
 
     def __init__(self, *, peer: str, reason: str):
         self.peer, self.reason = peer, reason
@@ -37,6 +50,17 @@ class PeerFailedError(VFLError):
 class NotFittedError(VFLError, ValueError):
     """A model method that needs ``fit`` was called before it."""
 
+    category = "usage"
+
 
 class DataError(VFLError, ValueError):
     """A party's input data is unusable; the message names the party and the column."""
+
+    category = "data"
+
+
+def error_category(exc: BaseException) -> str:
+    """The category of any exception: its own ``category`` (this engine's errors and the
+    protocol layer's carry one), else "internal"."""
+    category = getattr(exc, "category", None)
+    return category if isinstance(category, str) and category else "internal"

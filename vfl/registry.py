@@ -27,9 +27,13 @@ _FAMILIES: dict[str, ModelFamily] = {}
 class UnknownModelError(VFLError, ValueError):
     """A job names a model family this party does not have."""
 
+    category = "unknown model"
+
 
 class PluginError(VFLError):
     """A plugin module could not be imported or registered nothing usable."""
+
+    category = "plugin"
 
 
 def register(*families: ModelFamily) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 from typing import Iterable
 
+from vfl.errors import error_category
 from vfl.messages import M, Message
 
 
@@ -39,6 +40,9 @@ class Transport(abc.ABC):
     """
 
     party: str
+    # True where one user owns every party (in-process runs, `vfl run --local`): peers may then
+    # see the full text of this party's errors. Between organisations they see a category only.
+    share_error_details: bool = False
 
     @property
     @abc.abstractmethod
@@ -64,6 +68,13 @@ class Transport(abc.ABC):
 
     def register_public_key(self, public_key) -> None:
         """Let this party decode ciphertexts under ``public_key`` (its own key, say)."""
+
+    def public_reason(self, error: BaseException) -> str:
+        """What this party may tell its peers about ``error``: its category, or its full text
+        where ``share_error_details`` (the detail belongs in this party's own log)."""
+        if self.share_error_details:
+            return f"{type(error).__name__}: {error}"
+        return f"{error_category(error)} error"
 
     def note(self, event: str, **fields) -> None:
         """Record ``event`` (with plain-data ``fields``) in this party's audit log, if it keeps one.

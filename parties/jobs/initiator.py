@@ -6,7 +6,7 @@ import secrets
 from typing import Any, Callable
 
 from parties.runtime.errors import JobRejectedError
-from parties.transport.link import LinkTransport, run_role
+from parties.transport.link import LinkTransport, failure_notice, run_role
 from parties.transport.messages import JobDone, JobReady, JobStart
 from vfl.errors import PeerFailedError
 
@@ -36,7 +36,7 @@ def start_job(node, handler: str, params: dict, peers: list[str], *, timeout: fl
             except PeerFailedError as exc:
                 raise JobRejectedError(f"{peer} refused job {handler!r}: {exc.reason}") from None
     except BaseException as exc:
-        transport.abort(f"{type(exc).__name__}: {exc}")
+        transport.abort(failure_notice(transport, exc))
         transport.close()
         raise
     return transport

@@ -48,7 +48,7 @@ class LocalCluster:
     def __init__(self, parties: list[str], *, serve: list[str] | None = None, insecure: bool = False,
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
-                 core_only: bool = False, plugins: tuple[str, ...] = ()):
+                 core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -57,6 +57,7 @@ class LocalCluster:
         self.jobs_modules, self.start_timeout, self.log_json = tuple(jobs_modules), start_timeout, log_json
         self.core_only = core_only       # True: only the echo job and `jobs_modules` handlers (less start-up work)
         self.plugins = tuple(plugins)    # model-family modules every party's config names
+        self.share_error_details = share_error_details   # False: behave as separate organisations
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
@@ -146,6 +147,8 @@ class LocalCluster:
                 lines.append(f'secret_key = "keys/{name}.key_secret"')
             if self.plugins:
                 lines.append("plugins = [" + ", ".join(f'"{m}"' for m in self.plugins) + "]")
+            if self.share_error_details:      # every party here is the same user's
+                lines.append("share_error_details = true")
             lines += ["", "[limits]"] + [f"{k} = {v!r}" for k, v in self.limits.items()]
             lines += ["", "[data]"] + [f'{k} = "{v}"' for k, v in self.data.get(name, {}).items()]
             for peer in self.parties:

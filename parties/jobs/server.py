@@ -14,8 +14,8 @@ from parties.jobs.registry import CORE_HANDLER_MODULES, HANDLER_MODULES, JobCont
 from parties.runtime.config import PartyConfig
 from parties.runtime.errors import JobRejectedError, WireError
 from parties.transport import codec
-from parties.transport.link import describe_error, run_role
-from parties.transport.messages import JobAbort, JobDone, JobReady, JobStart
+from parties.transport.link import failure_notice, run_role
+from parties.transport.messages import JobDone, JobReady, JobStart
 from parties.transport.node import Node
 
 log = logging.getLogger("parties.jobs.server")
@@ -46,10 +46,12 @@ class JobServer:
             raise WireError(f"{message.KIND} for unknown or finished job {header.job!r}")
         try:
             handler = self._admit(peer, message)
-        except JobRejectedError as exc:
-            log.warning("refused job %s (%s) from %s: %s", header.job, message.handler, peer, exc)
-            refusal = node.open_job(header.job, [node.name, peer], first_seq={peer: 1})
-            threading.Thread(target=_refuse, args=(refusal, peer, exc), daemon=True).start()
+        except JobRejectedError as exc:      # answered here, without a thread: a send that cannot go
+            refusal = node.open_job(header.job, [node.name, peer], first_seq={peer: 1})    # now is dropped
+            try:
+                refusal.abort(failure_notice(refusal, exc), [peer])
+            finally:
+                refusal.close()
             return
         transport = node.open_job(header.job, message.parties, first_seq={peer: 1})
         with self._lock:
@@ -84,23 +86,14 @@ class JobServer:
             result = run_role(transport, lambda _t: handler(ctx))
             transport.send(peer, JobDone(result=result))
             log.info("job %s (%s) done", transport.job, message.handler)
-        except Exception as exc:
-            outcome = describe_error(exc)
+        except Exception as exc:             # run_role logged it in full with its error id
+            outcome = f"{type(exc).__name__}, error {getattr(exc, 'error_id', '?')}"
             log.error("job %s (%s) failed: %s", transport.job, message.handler, outcome)
         finally:
             transport.close()
             with self._lock:
                 self._running -= 1
                 self.finished.append((transport.job, message.handler, outcome))
-
-
-def _refuse(transport, peer: str, exc: Exception) -> None:
-    try:
-        transport.send(peer, JobAbort(reason=describe_error(exc)))
-    except Exception as send_exc:
-        log.debug("could not tell %s about the refusal: %s", peer, send_exc)
-    finally:
-        transport.close()
 
 
 def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event | None = None,

@@ -8,6 +8,8 @@
     audit_log = "audit/bank.jsonl"         # optional; default <config dir>/<name>.audit.jsonl
     models_dir = "models"                  # optional; where this party keeps its model parts
     plugins = ["acme_vfl.family"]          # optional; modules that register more model families
+    share_error_details = false            # optional; true sends peers the full text of this party's
+                                           # errors (only where one user owns every party)
 
     [data]                                 # aliases jobs may use; a job cannot name a path
     customers = "data/customers.csv"
@@ -37,7 +39,7 @@ from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins"}
+        "plugins", "share_error_details"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -84,6 +86,7 @@ class PartyConfig:
     models_dir: str = "models"          # this party's model parts (jobs never choose a path)
     data_policies: dict = dataclasses.field(default_factory=dict)   # alias -> {id_column, features, min_features}
     plugins: tuple[str, ...] = ()       # modules this party imports to register more model families
+    share_error_details: bool = False   # True only where one user owns every party (local runs)
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -159,10 +162,17 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
     config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
                          resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
-                         resolve(raw.get("models_dir", "models")), policies, _plugins(raw.get("plugins", [])))
+                         resolve(raw.get("models_dir", "models")), policies, _plugins(raw.get("plugins", [])),
+                         _flag(raw.get("share_error_details", False), "share_error_details"))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
+
+
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} must be true or false, got {value!r}")
+    return value
 
 
 def _plugins(raw) -> tuple[str, ...]:

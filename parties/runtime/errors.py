@@ -14,6 +14,8 @@ class PartyError(VFLError):
 class ConfigError(PartyError, ValueError):
     """A party configuration is missing, unreadable or inconsistent; raised at start-up."""
 
+    category = "config"
+
 
 class KeyFileError(ConfigError):
     """A CURVE key file is missing, unreadable or malformed (never quotes the secret)."""
@@ -26,6 +28,8 @@ class WireError(ProtocolError):
 
 class JobRejectedError(PartyError):
     """A passive party refused to start a job (unknown handler, unknown data alias, limits)."""
+
+    category = "refused"
 
 
 class PeerSilentError(PeerTimeoutError):

@@ -9,6 +9,18 @@ import sys
 _FIELDS = ("peer", "job", "kind")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f]}
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message (which may quote what a peer
+    sent) are escaped, so no peer can forge or split a log line. Tracebacks stay multi-line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:      # noqa: N802 - logging's name
+        record.message = record.message.translate(_CONTROL)
+        return super().formatMessage(record)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and party if known."""
 
@@ -35,7 +47,7 @@ def setup_logging(*, party: str | None = None, json_lines: bool = False, level: 
         handler.setFormatter(JsonFormatter(party))
     else:
         prefix = f"[{party}] " if party else ""
-        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -47,6 +47,7 @@ INLINE_BYTES_MAX = 64 * 1024
 _EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES = 1, 2, 3, 4, 5
 _DTYPE_KINDS = set("biufc")          # bool, ints, floats, complex; never object or structured
 _MAX_NAME = 128
+_NAME_CHARS = r"^[A-Za-z0-9_.:-]+$"       # job ids and kinds reach logs: no spaces, no control characters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +173,9 @@ class _WireHeader(msgspec.Struct, forbid_unknown_fields=True):
     """The header map, exactly these fields with these types (msgspec refuses anything else)."""
 
     v: int
-    job: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+    job: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME, pattern=_NAME_CHARS)]
     seq: Annotated[int, msgspec.Meta(ge=0, lt=1 << 62)]
-    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME)]
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_NAME, pattern=_NAME_CHARS)]
     frames: list[Annotated[int, msgspec.Meta(ge=0)]]
     body: bytes
 

@@ -66,7 +66,8 @@ class InProcessNetwork:
         limits = limits or codec.CodecLimits()
         self.transports = {
             name: InProcessTransport(self, name, record=record, keyring=codec.Keyring(), limits=limits, timeout=timeout,
-                                     audit=AuditLog(f"{audit_dir}/{name}.audit.jsonl", name) if audit_dir else None)
+                                     audit=AuditLog(f"{audit_dir}/{name}.audit.jsonl", name) if audit_dir else None,
+                                     share_error_details=True)        # one process, one user
             for name in self.parties}
 
     def __getitem__(self, party: str) -> InProcessTransport:

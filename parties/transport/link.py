@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import secrets
 import threading
 import time
 from typing import Callable, Iterable, TypeVar
@@ -17,7 +18,7 @@ from parties.runtime.audit import AuditLog
 from parties.runtime.errors import WireError
 from parties.transport import codec
 from parties.transport.messages import JobAbort
-from vfl.errors import PeerFailedError, PeerTimeoutError, UnexpectedMessageError
+from vfl.errors import PeerFailedError, PeerTimeoutError, UnexpectedMessageError, error_category
 from vfl.messages import Message
 from vfl.transport import PeerStats, Transport
 
@@ -75,8 +76,9 @@ class LinkTransport(Transport):
     """Job-scoped transport over an inbox; subclasses implement ``_transmit``."""
 
     def __init__(self, party: str, job: str, peers: Iterable[str], *, keyring: codec.Keyring,
-                 limits: codec.CodecLimits, timeout: float = 60.0, audit: AuditLog | None = None):
-        self.party, self.job = party, job
+                 limits: codec.CodecLimits, timeout: float = 60.0, audit: AuditLog | None = None,
+                 share_error_details: bool = False):
+        self.party, self.job, self.share_error_details = party, job, share_error_details
         self._peers = [p for p in peers if p != party]
         self.keyring, self.limits, self.timeout, self.audit = keyring, limits, timeout, audit
         self.inbox = JobInbox(job, self._peers, max_queued_bytes=2 * limits.max_message_bytes)
@@ -197,9 +199,20 @@ class LinkTransport(Transport):
                 wire_log.debug("could not send abort to %s: %s", peer, exc)
 
 
-def describe_error(exc: BaseException) -> str:
-    """What an abort tells peers: the error's class and message, nothing else."""
-    return f"{type(exc).__name__}: {exc}"
+def failure_notice(transport: LinkTransport, exc: BaseException) -> str:
+    """Log ``exc`` in full under a fresh error id, in this party's own log, and return what its
+    peers are told: "<party>: <category> error, id <id>" — or the full text where one user owns
+    every party (``share_error_details``). The id is kept on the exception (``error_id``)."""
+    error_id = getattr(exc, "error_id", None) or secrets.token_hex(4)
+    try:
+        exc.error_id = error_id
+    except AttributeError:               # an exception type that takes no attributes
+        pass
+    detail = f"{type(exc).__name__}: {exc}"
+    wire_log.error("%s: job %s stopped, error %s: %s", transport.party, transport.job, error_id, detail)
+    if transport.share_error_details:
+        return detail
+    return f"{transport.party}: {error_category(exc)} error, id {error_id} (the detail is in {transport.party}'s log)"
 
 
 def run_role(transport: LinkTransport, role: Callable[[LinkTransport], T]) -> T:
@@ -207,8 +220,9 @@ def run_role(transport: LinkTransport, role: Callable[[LinkTransport], T]) -> T:
     try:
         return role(transport)
     except BaseException as exc:
+        notice = failure_notice(transport, exc)
         if not isinstance(exc, PeerFailedError):
-            transport.abort(describe_error(exc))
+            transport.abort(notice)
         else:                           # tell the others, not the peer that already failed
-            transport.abort(describe_error(exc), [p for p in transport.peers if p != exc.peer])
+            transport.abort(notice, [p for p in transport.peers if p != exc.peer])
         raise

@@ -166,7 +166,8 @@ class Node:
         if unknown:
             raise ConfigError(f"job {job} names parties that are not configured peers: {unknown}")
         t = ZmqTransport(self, job, parties, keyring=codec.Keyring(), limits=self.codec_limits,
-                         timeout=self.limits.recv_timeout, audit=self.audit)
+                         timeout=self.limits.recv_timeout, audit=self.audit,
+                         share_error_details=self.config.share_error_details)
         if first_seq:
             t.inbox = JobInbox(job, t.peers, first_seq=first_seq, max_queued_bytes=t.inbox.max_queued_bytes)
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 class PaillierError(Exception):
     """Base class of the engine's deliberate errors."""
 
+    category = "cryptography"      # what a peer is told when a party stops because of one
+
 
 class KeySizeError(PaillierError, ValueError):
     """A key size below the secure minimum was requested without the test opt-in."""

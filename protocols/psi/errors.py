@@ -9,9 +9,13 @@ class PsiError(Exception):
 class PsiInputError(PsiError, ValueError):
     """A party's own id list is unusable (empty, duplicated, wrong type)."""
 
+    category = "data"
+
 
 class PsiProtocolError(PsiError):
     """A peer's message does not fit the protocol state (wrong order, count or content)."""
+
+    category = "protocol"
 
 
 class InvalidPointError(PsiProtocolError):

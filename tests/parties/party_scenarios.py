@@ -1,9 +1,14 @@
 """Role bodies shared by the in-process unit tests and the ZeroMQ integration tests."""
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
+import zmq
 
 from parties.jobs.echo import Echo
+from parties.runtime.keys import load_keypair, load_public_key
 
 
 def echo_initiator(payloads: list, peer: str = "insurer"):
@@ -57,3 +62,24 @@ def _same(a, b, private_key) -> None:
             _same(a[k], b[k], private_key)
     else:
         assert a == b
+
+
+def wait_for_log(cluster, name: str, text: str, timeout: float = 5.0) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if text in cluster.log_text(name):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in {name}'s log after {timeout} s:\n{cluster.log_text(name)[-3000:]}")
+
+
+def raw_socket(cluster, ctx, name: str, *, keys=None, identity: str | None = None) -> zmq.Socket:
+    """A bare DEALER to the insurer speaking as ``name`` (its keys unless ``keys`` given)."""
+    pair = keys or load_keypair(os.path.join(cluster.dir, "keys", f"{name}.key_secret"))
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger, sock.sndtimeo = 0, 5000
+    sock.routing_id = (identity or name).encode()
+    sock.curve_secretkey, sock.curve_publickey = pair.secret, pair.public
+    sock.curve_serverkey = load_public_key(os.path.join(cluster.dir, "keys", "insurer.key"))
+    sock.connect(cluster.endpoints["insurer"])
+    return sock

@@ -49,6 +49,8 @@ _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 class JobSpecError(VFLError, ValueError):
     """A job file is malformed; the message names the file, the table and the key."""
 
+    category = "job"
+
 
 @dataclasses.dataclass(frozen=True)
 class PartySpec:

@@ -86,8 +86,9 @@ def _recv(transport: Transport, peer: str, kind, timeout: float):
 
 
 def _abort(transport: Transport, peers, error: Exception) -> None:
-    """Tell peers we stopped, best effort (they may be gone already)."""
-    reason = f"{type(error).__name__}: {error}"
+    """Tell peers we stopped, best effort (they may be gone already): what the transport lets
+    cross to them (the error's category between organisations)."""
+    reason = transport.public_reason(error)
     for peer in peers:
         with contextlib.suppress(Exception):
             transport.send(peer, PsiAbort(reason=reason))

@@ -10,14 +10,14 @@ import time
 import numpy as np
 import pytest
 import zmq
-from party_scenarios import check_echoed, echo_initiator, sample_payloads
+from party_scenarios import check_echoed, echo_initiator, raw_socket, sample_payloads, wait_for_log
 
 from parties.jobs import run_job, start_job
 from parties.jobs.echo import Echo, EchoDigest
 from parties.jobs.launcher import LocalCluster, _die_with_parent
 from parties.runtime.audit import job_report, read_entries
 from parties.runtime.errors import JobRejectedError, PeerSilentError
-from parties.runtime.keys import load_keypair, load_public_key, write_keypair
+from parties.runtime.keys import load_keypair, write_keypair
 from parties.transport import codec
 from parties.transport.messages import JobDone
 from vfl.errors import PeerFailedError
@@ -35,27 +35,6 @@ def cluster():
 @pytest.fixture(scope="module")
 def bank(cluster):
     return cluster.node("bank")
-
-
-def wait_for_log(cluster, name: str, text: str, timeout: float = 5.0) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if text in cluster.log_text(name):
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in {name}'s log after {timeout} s:\n{cluster.log_text(name)[-3000:]}")
-
-
-def raw_socket(cluster, ctx, name: str, *, keys=None, identity: str | None = None) -> zmq.Socket:
-    """A bare DEALER to the insurer speaking as ``name`` (its keys unless ``keys`` given)."""
-    pair = keys or load_keypair(os.path.join(cluster.dir, "keys", f"{name}.key_secret"))
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger, sock.sndtimeo = 0, 5000
-    sock.routing_id = (identity or name).encode()
-    sock.curve_secretkey, sock.curve_publickey = pair.secret, pair.public
-    sock.curve_serverkey = load_public_key(os.path.join(cluster.dir, "keys", "insurer.key"))
-    sock.connect(cluster.endpoints["insurer"])
-    return sock
 
 
 # -- round trips ------------------------------------------------------------------------------

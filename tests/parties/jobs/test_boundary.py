@@ -1,0 +1,102 @@
+"""Between organisations: what crosses in errors, what reaches a log, what a peer can make a
+party hold. Real processes; the parties behave as separate organisations
+(``share_error_details`` off, as in a deployed config)."""
+from __future__ import annotations
+
+import re
+import time
+
+import msgpack
+import pytest
+import zmq
+from party_scenarios import raw_socket, wait_for_log
+
+from parties.jobs import run_job, start_job
+from parties.jobs.launcher import LocalCluster
+from parties.runtime.errors import JobRejectedError
+from parties.transport import codec
+from parties.transport.messages import JobStart
+from vfl.errors import PeerFailedError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+FAST = {"heartbeat_interval": 0.25, "peer_dead_after": 2.0, "recv_timeout": 15.0, "send_timeout": 5.0}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(["bank", "insurer", "mallory"], serve=["insurer"], limits=FAST, core_only=True,
+                      share_error_details=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def bank(cluster):
+    return cluster.node("bank")
+
+
+def _error_id(text: str) -> str:
+    match = re.search(r"error, id ([0-9a-f]{8})", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_a_refusal_crosses_as_a_category_and_an_id(cluster, bank):
+    with pytest.raises(JobRejectedError) as refused:
+        start_job(bank, "nope", {}, ["insurer"], timeout=10)
+    text = str(refused.value)
+    assert "insurer: refused error, id" in text and "registered" not in text and "echo" not in text
+    wait_for_log(cluster, "insurer", _error_id(text))          # the detail, under the same id, stays there
+    line = next(ln for ln in cluster.log_text("insurer").splitlines() if _error_id(text) in ln)
+    assert "no job handler 'nope'" in line and "registered" in line
+
+
+def test_a_failure_mid_job_crosses_as_a_category_and_an_id(cluster, bank):
+    with pytest.raises(PeerFailedError) as failed:
+        run_job(bank, "echo", {"rounds": -1, "mode": "secret-mode"}, ["insurer"], timeout=10)
+    text = str(failed.value)
+    assert "insurer: refused error, id" in text and "secret-mode" not in text
+    wait_for_log(cluster, "insurer", _error_id(text))
+    assert "secret-mode" in cluster.log_text("insurer")
+
+
+def test_a_peer_cannot_forge_a_log_line(cluster):
+    ctx = zmq.Context()
+    try:
+        sock = raw_socket(cluster, ctx, "mallory")
+        forged = "x\n2026-12-02 04:00:00,000 INFO    [insurer] parties.jobs.server: job 1 (vfl.train) done"
+        header = msgpack.packb({"v": codec.WIRE_VERSION, "job": forged, "seq": 0, "kind": forged, "frames": [],
+                                "body": b"\x80"})
+        sock.send_multipart([b"M", header])
+        start = JobStart(handler=forged, params={}, parties=("mallory", "insurer"))
+        sock.send_multipart([b"M", codec.encode(start, job="forgedjob", seq=0)[0]])
+        wait_for_log(cluster, "insurer", "forgedjob")
+    finally:
+        ctx.destroy(linger=0)
+    lines = cluster.log_text("insurer").splitlines()
+    assert not any(line.startswith("2026-12-02 04:00:00,000") for line in lines)
+    refusal = next(line for line in lines if "job forgedjob stopped" in line)    # quoted on one line
+    assert "no job handler" in refusal and "2026-12-02 04:00:00,000 INFO" in refusal
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def test_refused_jobs_do_not_pile_up_threads_when_the_initiator_is_gone(cluster):
+    """mallory asks for 300 jobs the insurer refuses, and never listens for the answers."""
+    pid = cluster.pid("insurer")
+    before = _threads(pid)
+    ctx = zmq.Context()
+    try:
+        sock = raw_socket(cluster, ctx, "mallory")
+        for i in range(300):
+            header, _ = codec.encode(JobStart(handler="nope", params={}, parties=("mallory", "insurer")),
+                                     job=f"flood{i:04d}", seq=0)
+            sock.send_multipart([b"M", header])
+        wait_for_log(cluster, "insurer", "flood0299", timeout=20)
+        time.sleep(0.5)
+        assert _threads(pid) <= before + 4, (before, _threads(pid))
+    finally:
+        ctx.destroy(linger=0)
+    assert cluster.processes["insurer"].poll() is None
