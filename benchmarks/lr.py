@@ -45,7 +45,7 @@ def _ours(args) -> dict:
         spec = dataclasses.replace(spec, test_size=0.0, output_dir=out, hyperparameters={
             **spec.hyperparameters, "epochs": args.epochs, "batch_size": args.batch_size,
             "protocol": args.protocol})
-        frame = read_table(spec.active.data, spec.active.name)
+        frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
         outcome = execute.train(spec, frame, execute.Parties(local=True), verbose=False)
     result, figures = outcome.result, outcome.result.summary.figures
     return {"rows": result.n_train, "passive_features": len(outcome.passives["insurer"].features),

@@ -58,7 +58,7 @@ def _spec(args, out: str):
 def _ours(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         spec = _spec(args, out)
-        frames = {p.name: read_table(p.data, p.name) for p in spec.parties}
+        frames = {p.name: read_table(p.data, p.name, p.id_column) for p in spec.parties}
         outcome = execute.train(spec, frames[spec.active.name], execute.Parties(local=True), verbose=False)
     result = outcome.result
     return {"rows": result.n_train, "tree_seconds": result.summary.figures["tree_seconds"],

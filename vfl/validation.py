@@ -97,7 +97,8 @@ def check_labels(y, n_rows: int, party: str, kind: str) -> np.ndarray:
     try:
         labels = np.asarray(y, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise DataError(f"{party}: the label column is not numeric") from None
+        raise DataError(f"{party}: labels must be numbers (0/1, 0..K-1 or a target value) and the label "
+                        "column holds text: encode it first") from None
     if labels.shape != (n_rows,):
         raise DataError(f"{party}: {labels.shape[0]} labels for {n_rows} rows")
     if not np.isfinite(labels).all():
@@ -105,6 +106,8 @@ def check_labels(y, n_rows: int, party: str, kind: str) -> np.ndarray:
     if kind == "binary" and not np.isin(labels, (0.0, 1.0)).all():
         found = sorted(set(np.unique(labels).tolist()) - {0.0, 1.0})[:5]
         raise DataError(f"{party}: a binary model needs labels 0/1, found {found}")
+    if kind == "binary" and len(np.unique(labels)) < 2:
+        raise DataError(f"{party}: the labels hold a single class; a classifier needs both 0 and 1")
     if kind == "classes":
         classes = np.unique(labels)
         if not (classes == np.arange(len(classes))).all():

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         where = parties_for(local=args.local, config=args.config, insecure=args.insecure, plugins=args.plugin)
         model_dir = _model_dir(args.model)
         spec = _spec(args, model_dir)
-        frame = read_table(spec.active.data, spec.active.name)
+        frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
         outcome = execute.predict(spec, frame, model_dir, where, verbose=verbose)
     except (VFLError, OSError, KeyError, json.JSONDecodeError) as exc:
         print(f"vfl predict: {exc}", file=sys.stderr)

@@ -66,7 +66,7 @@ def run_job_file(job, *, local: bool = False, config: str | None = None, insecur
     for party in spec.parties if local else [spec.active]:                  # validate
         if not party.data:
             raise VFLError(f"{spec.source}: [parties.{party.name}] needs data = <path> for a local run")
-        frames[party.name] = read_table(party.data, party.name)
+        frames[party.name] = read_table(party.data, party.name, party.id_column)
         feature_columns(frames[party.name], party, spec.family)
     outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose)   # PSI, fit, evaluate
     report = JobReport(training=outcome.result, job_id=outcome.job_id, bytes_sent=outcome.bytes_sent,

@@ -57,7 +57,7 @@ def model_path(ctx: JobContext, job: str) -> str:
 
 def _table(ctx: JobContext, request: PassiveRequest):
     """This party's table and the request with its own column policy applied."""
-    frame = read_table(ctx.data_path(request.party.alias), ctx.transport.party)
+    frame = read_table(ctx.data_path(request.party.alias), ctx.transport.party, request.party.id_column)
     return frame, dataclasses.replace(request, party=check_columns(ctx, request.party, frame))
 
 

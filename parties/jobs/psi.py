@@ -14,15 +14,10 @@ active party's and reach this side in ``PsiSetup``. The result sent back is the 
 """
 from __future__ import annotations
 
-import pandas as pd
-
 from parties.jobs.registry import JobContext, register_job
 from parties.runtime.errors import JobRejectedError
+from vfl.jobs.data import read_table
 from vfl.psi import align_passive
-
-
-def load_table(path: str, id_column: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={id_column: str})
 
 
 @register_job("psi.passive")
@@ -30,7 +25,7 @@ def psi_passive(ctx: JobContext) -> dict:
     id_column = ctx.params.get("id_column")
     if not isinstance(id_column, str) or not id_column:
         raise JobRejectedError(f"psi.passive needs a string id_column, got {id_column!r}")
-    df = load_table(ctx.data_path(ctx.params.get("data")), id_column)
+    df = read_table(ctx.data_path(ctx.params.get("data")), ctx.transport.party, id_column)
     output = ctx.params.get("output")
     target = ctx.data_path(output) if output is not None else None     # refuse before any work
     result = align_passive(ctx.transport, df, id_column, active=ctx.initiator, progress=False)

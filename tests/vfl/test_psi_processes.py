@@ -13,8 +13,8 @@ import pytest
 
 from parties.jobs import run_job
 from parties.jobs.launcher import LocalCluster
-from parties.jobs.psi import load_table
 from vfl.errors import PeerFailedError
+from vfl.jobs.data import read_table
 from vfl.psi import align_active
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))       # import-mode=importlib: reuse the bodies
@@ -37,7 +37,7 @@ def run_processes(tmp_path, frames: dict, id_columns: dict, *, active: str, **op
                           timeout=60)
     results = {active: job.result}
     for name in passives:
-        frame = load_table(data[name]["aligned"], id_columns[name])
+        frame = read_table(data[name]["aligned"], name, id_columns[name])
         results[name] = types.SimpleNamespace(frame=frame, report=types.SimpleNamespace(**job.peer_results[name]))
     return results
 

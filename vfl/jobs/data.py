@@ -12,15 +12,24 @@ from vfl.jobs.spec import PartySpec
 from vfl.validation import check_columns, check_features, check_labels
 
 
-def read_table(path, party: str) -> pd.DataFrame:
-    """A CSV file (optionally gzipped) as a DataFrame; errors name the party and the file."""
+def read_table(path, party: str, id_column: str | None = None) -> pd.DataFrame:
+    """A CSV file (optionally gzipped) as a DataFrame; errors name the party and the file.
+
+    The id column is read as text: an id is a name, not a number, so ``00133`` and ``133`` are
+    different customers (docs/psi.md). A file with no rows is refused here, by name.
+    """
     p = pathlib.Path(path)
     if not p.exists():
         raise DataError(f"{party}: data file {p} does not exist")
     try:
-        return pd.read_csv(p)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        frame = pd.read_csv(p, dtype={id_column: str} if id_column else None)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{party}: data file {p} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise DataError(f"{party}: cannot read {p} as CSV: {exc}") from None
+    if frame.empty:
+        raise DataError(f"{party}: data file {p} has a header but no rows")
+    return frame
 
 
 def feature_columns(frame: pd.DataFrame, party: PartySpec, family: ModelFamily) -> list[str]:

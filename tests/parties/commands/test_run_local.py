@@ -88,6 +88,14 @@ def test_bad_job_fails_before_starting_parties(tmp_path):
     proc = _vfl("run", str(job), "--local", timeout=60)
     assert proc.returncode == 2
     assert "hospital: label column 'outcome' is not in its table" in proc.stderr
+    guest = datasets.load("breast_hetero_guest")
+    guest["y"] = guest["y"].map({0: "no", 1: "yes"})             # labels as text: named, nothing started
+    guest.to_csv(tmp_path / "text_labels.csv", index=False)
+    job.write_text(JOB.format(out=tmp_path, guest=tmp_path / "text_labels.csv",
+                              host=datasets.path("breast_hetero_host")))
+    proc = _vfl("run", str(job), "--local", timeout=60)
+    assert proc.returncode == 2 and "hospital (label column 'y'): labels must be numbers" in proc.stderr
+    assert "'no'" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.integration

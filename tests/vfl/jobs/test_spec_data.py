@@ -138,3 +138,31 @@ def test_missing_values_are_refused_only_where_the_family_cannot_take_them(tmp_p
 def test_unreadable_data_file_named(tmp_path):
     with pytest.raises(DataError, match="bank: data file .* does not exist"):
         read_table(tmp_path / "none.csv", "bank")
+
+
+def test_empty_and_header_only_files_are_named(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("id,x0,y\n")
+    with pytest.raises(DataError, match=r"bank: data file .*empty.csv is empty"):
+        read_table(tmp_path / "empty.csv", "bank")
+    with pytest.raises(DataError, match=r"bank: data file .*header.csv has a header but no rows"):
+        read_table(tmp_path / "header.csv", "bank", "id")
+
+
+def test_ids_are_read_as_text_so_leading_zeros_are_kept(tmp_path):
+    (tmp_path / "t.csv").write_text("id,x\n00133,1\n133,2\n7,3\n")
+    frame = read_table(tmp_path / "t.csv", "bank", "id")
+    assert frame["id"].tolist() == ["00133", "133", "7"] and frame["x"].dtype.kind == "i"
+    from vfl.psi import normalize_ids
+    assert normalize_ids(frame, "id", "bank") == ["00133", "133", "7"]      # two customers, not one
+
+
+@pytest.mark.parametrize("labels, match", [
+    (["no", "yes", "no"], "labels must be numbers .* holds text"),
+    ([0, 0, 0], "the labels hold a single class; a classifier needs both 0 and 1"),
+])
+def test_unusable_labels_are_named_before_any_cryptography(tmp_path, labels, match):
+    active, _ = _frame_checks(tmp_path)
+    frame = pd.DataFrame({"id": [1, 2, 3], "a": [1.0, 2.0, 3.0], "y": labels})
+    with pytest.raises(DataError, match=r"bank \(label column 'y'\): " + match):
+        feature_columns(frame, active, LR)
