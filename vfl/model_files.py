@@ -6,6 +6,8 @@ import pathlib
 
 import numpy as np
 
+from vfl.files import write_private
+
 
 def plain(value):
     """numpy scalars to Python numbers (JSON has no numpy types)."""
@@ -17,9 +19,8 @@ def plain(value):
 
 
 def write_model_file(path, doc: dict) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1, allow_nan=False))
+    """This party's part of a model: private to its user, written whole (:mod:`vfl.files`)."""
+    write_private(path, json.dumps(doc, indent=1, allow_nan=False))
 
 
 def read_model_file(path, *, format: str, version: int, role: str) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from vfl import registry
 from vfl.family import Curves
+from vfl.files import write_private
 from vfl.jobs.results import Baseline, PassiveResult, Scores, TrainingResult
 
 
@@ -73,7 +74,7 @@ def write_report(report: JobReport, out_dir) -> dict:
                   paths["roc_plot"])
     paths.update(registry.family(t.model).plots(report.to_dict(), out))
     report.files = paths
-    pathlib.Path(paths["report"]).write_text(json.dumps(report.to_dict(), indent=2))
+    write_private(paths["report"], json.dumps(report.to_dict(), indent=2))
     return paths
 
 

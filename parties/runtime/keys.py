@@ -53,8 +53,14 @@ def check_z85_key(key: bytes | str, what: str) -> bytes:
 
 
 def write_keypair(out_dir: str | os.PathLike, name: str, *, overwrite: bool = False) -> tuple[str, str]:
-    """Create ``<out_dir>/<name>.key`` and ``<name>.key_secret``; returns both paths."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Create ``<out_dir>/<name>.key`` and ``<name>.key_secret``; returns both paths.
+
+    A directory this creates is private to the user (0700, whatever the umask). Files are
+    created afresh (``overwrite`` removes the old ones first) and never through a symbolic link.
+    """
+    if not os.path.isdir(out_dir):
+        os.makedirs(out_dir, mode=0o700)
+        os.chmod(out_dir, 0o700)            # makedirs' mode is filtered by the umask
     public, secret = zmq.curve_keypair()
     base = os.path.join(os.fspath(out_dir), name)
     public_path, secret_path = base + ".key", base + ".key_secret"
@@ -72,9 +78,10 @@ def _body(public: bytes, secret: bytes | None) -> str:
 
 
 def _write(path: str, text: str, mode: int, overwrite: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    if overwrite and os.path.lexists(path):
+        os.unlink(path)                     # a link is removed, not followed
     try:
-        fd = os.open(path, flags, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     except FileExistsError:
         raise KeyFileError(f"{path} exists; refusing to overwrite a key (pass overwrite/--force)") from None
     with os.fdopen(fd, "w", encoding="ascii") as f:

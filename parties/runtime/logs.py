@@ -5,8 +5,31 @@ import datetime
 import json
 import logging
 import sys
+import time
 
 _FIELDS = ("peer", "job", "kind")
+
+
+class Throttled:
+    """Logs an event at most once per ``every`` seconds per key, with how many it stands for, so
+    that a peer (or a stranger) repeating a refused thing cannot flood the log."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0, max_keys: int = 1024):
+        self.logger, self.every, self.max_keys = logger, every, max_keys
+        self._seen: dict = {}                     # key -> (events not yet reported, time of last report)
+
+    def __call__(self, key, level: int, message: str, *args) -> None:
+        now = time.monotonic()
+        count, last = self._seen.get(key, (0, float("-inf")))
+        count += 1
+        if now - last < self.every:
+            self._seen[key] = (count, last)
+            return
+        if len(self._seen) >= self.max_keys:
+            self._seen.clear()
+        self._seen[key] = (0, now)
+        suffix = f" ({count} times since the last report)" if count > 1 else ""
+        self.logger.log(level, message + suffix, *args)
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f]}

@@ -24,8 +24,10 @@ from zmq.auth.thread import ThreadAuthenticator
 from parties.runtime.audit import AuditLog
 from parties.runtime.config import PartyConfig
 from parties.runtime.errors import ConfigError, PeerSilentError, WireError
-from parties.transport import codec, streams
+from parties.runtime.logs import Throttled
+from parties.transport import codec, monitor, streams
 from parties.transport.link import JobInbox, LinkTransport, wire_log
+from parties.transport.monitor import HandshakeWatch
 from vfl.errors import PeerTimeoutError
 
 log = logging.getLogger("parties.transport.node")
@@ -40,12 +42,14 @@ class _Admission(ThreadAuthenticator):
         super().__init__(context, log=logging.getLogger("zmq.auth"))
         self._names, self._party = peer_keys, party
         self.refused = 0
+        self._report = Throttled(log)
 
     def callback(self, domain: str, key: bytes) -> bool:          # credentials provider
         name = self._names.get(key)
         if name is None:
             self.refused += 1
-            log.warning("%s refused a connection with unknown CURVE key %s", self._party, key.decode())
+            self._report(key, logging.WARNING, "%s refused a connection with unknown CURVE key %s", self._party,
+                         key.decode())
         else:
             log.info("admitted %s (CURVE key %s...)", name, key[:8].decode())
         return name is not None
@@ -98,6 +102,7 @@ class Node:
         self._threads: list[threading.Thread] = []
         self.rejected = 0
         self.endpoint = ""
+        self._watch: HandshakeWatch | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> "Node":
@@ -119,6 +124,8 @@ class Node:
             self._router.zap_domain = ZAP_DOMAIN.encode()
         self._router.bind(self.config.listen)
         self.endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self._keys is not None:          # connections that never get as far as a CURVE key
+            self._watch = HandshakeWatch(self.name, self._router.get_monitor_socket(monitor.EVENTS))
         for target, name in ((self._io_loop, "io"), (self._heartbeat_loop, "heartbeat")):
             t = threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True)
             t.start()
@@ -142,6 +149,9 @@ class Node:
         for sock, lock in dealers:
             with lock:
                 sock.close(linger=0)
+        if self._watch is not None:
+            self._router.disable_monitor()
+            self._watch.monitor.close(linger=0)
         if self._router is not None:
             self._router.close(linger=0)
         if self._auth is not None:
@@ -253,8 +263,13 @@ class Node:
     def _io_loop(self) -> None:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
+        if self._watch is not None:
+            poller.register(self._watch.monitor, zmq.POLLIN)
         while not self._stop.is_set():
-            if poller.poll(100):
+            ready = dict(poller.poll(100))
+            if self._watch is not None and self._watch.monitor in ready:
+                self._watch.read()
+            if self._router in ready:
                 for _ in range(1024):
                     try:
                         parts = self._router.recv_multipart(zmq.NOBLOCK, copy=False)

@@ -165,7 +165,10 @@ class PublicKey:
 class PrivateKey:
     """The key holder's secret: primes p, q. Decrypts with CRT; encrypts with CRT too.
 
-    Never printed, logged or serialized by default (``repr`` shows only the fingerprint).
+    Never printed, logged or serialized (``repr`` shows only the fingerprint; pickling raises).
+    The one way key material reaches this party's own worker processes is explicit:
+    :func:`protocols.paillier.parallel` hands them ``(n, hs, p, q)`` as plain integers over the
+    pool's local pipe, and each worker keeps one key at a time.
     """
 
     def __init__(self, public_key: PublicKey, p: int, q: int):
@@ -191,12 +194,9 @@ class PrivateKey:
 
     __str__ = __repr__
 
-    def __getstate__(self):
-        # Only for handing work to this party's own worker processes (never the wire).
-        return {"public": self.public_key, "p": int(self._p), "q": int(self._q)}
-
-    def __setstate__(self, state):
-        self.__init__(state["public"], state["p"], state["q"])
+    def __reduce__(self):
+        raise TypeError("a Paillier private key is not serializable; workers get key material through "
+                        "protocols.paillier.parallel, never by pickling the key")
 
     @property
     def p(self) -> mpz:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from vfl.errors import DataError
 from vfl.family import ModelFamily
+from vfl.files import write_private
 from vfl.holdout import evaluation_rows, evaluation_split
 from vfl.jobs.data import feature_columns
 from vfl.jobs.messages import EvaluationSplit
@@ -74,10 +75,10 @@ def _save(spec: JobSpec, model, result: TrainingResult) -> None:
     """This party's model part, the manifest ``vfl predict`` reads, and the split (ids only)."""
     out = pathlib.Path(spec.output_dir)
     model.save(out / "model" / f"{spec.active.name}.json")
-    (out / "model" / "manifest.json").write_text(json.dumps(
+    write_private(out / "model" / "manifest.json", json.dumps(
         {"job": spec.name, "model": spec.model, "active": spec.active.name,
          "passives": [p.name for p in spec.passives]}))
-    (out / "split.json").write_text(json.dumps({"train_ids": result.train_ids, "test_ids": result.test_ids}))
+    write_private(out / "split.json", json.dumps({"train_ids": result.train_ids, "test_ids": result.test_ids}))
 
 
 def predict(transport, spec: JobSpec, frame: pd.DataFrame, model_dir, *, verbose: bool = True) -> PredictionResult:

@@ -100,3 +100,31 @@ def test_refused_jobs_do_not_pile_up_threads_when_the_initiator_is_gone(cluster)
     finally:
         ctx.destroy(linger=0)
     assert cluster.processes["insurer"].poll() is None
+
+
+def test_strangers_leave_a_trace_but_cannot_flood_the_log(cluster, tmp_path):
+    import socket
+
+    from parties.runtime.keys import load_keypair, write_keypair
+    host, port = cluster.endpoints["insurer"].removeprefix("tcp://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:      # not ZeroMQ at all
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 4)
+    wait_for_log(cluster, "insurer", "closed before any handshake")
+    write_keypair(tmp_path, "stranger")
+    ctx = zmq.Context()
+    try:
+        plain = ctx.socket(zmq.DEALER)                          # ZeroMQ without CURVE
+        plain.linger = 0
+        plain.connect(cluster.endpoints["insurer"])
+        plain.send(b"H", zmq.NOBLOCK)
+        wait_for_log(cluster, "insurer", "failed its CURVE handshake")
+        for _ in range(20):                                     # the same unknown key, again and again
+            sock = raw_socket(cluster, ctx, "bank", keys=load_keypair(tmp_path / "stranger.key_secret"))
+            sock.send_multipart([b"H"], zmq.NOBLOCK)
+            time.sleep(0.05)
+            sock.close()
+        wait_for_log(cluster, "insurer", "unknown CURVE key")
+    finally:
+        ctx.destroy(linger=0)
+    time.sleep(0.5)
+    assert cluster.log_text("insurer").count("unknown CURVE key") == 1        # one line a minute per key

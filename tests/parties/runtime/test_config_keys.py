@@ -45,6 +45,47 @@ def test_keygen_cli_writes_private_secret_file(tmp_path, capsys):
     assert main(["keygen", "--name", "bank", "--out", str(tmp_path)]) == 1        # no silent overwrite
 
 
+def test_keys_stay_private_under_a_permissive_umask_and_force_never_follows_a_link(tmp_path):
+    old = os.umask(0)
+    try:
+        assert main(["keygen", "--name", "bank", "--out", str(tmp_path / "keys")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "keys").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "keys" / "bank.key_secret").st_mode) == 0o600
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not a key")
+    secret = tmp_path / "keys" / "bank.key_secret"
+    secret.unlink()
+    secret.symlink_to(victim)                         # someone planted a link where the secret goes
+    assert main(["keygen", "--name", "bank", "--out", str(tmp_path / "keys"), "--force"]) == 0
+    assert victim.read_text() == "not a key" and not secret.is_symlink()
+    load_keypair(secret)
+
+
+def test_party_files_are_private_and_written_whole(tmp_path):
+    import json
+
+    from vfl.files import write_private
+    from vfl.model_files import write_model_file
+    old = os.umask(0)
+    try:
+        write_model_file(tmp_path / "m" / "part.json", {"format": "x"})
+        write_private(tmp_path / "split.json", json.dumps({"train_ids": [1]}))
+    finally:
+        os.umask(old)
+    for f in (tmp_path / "m" / "part.json", tmp_path / "split.json"):
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m", "part.json", "split.json"]    # no leftovers
+
+
+def test_a_private_key_is_not_picklable(small_keypair):
+    import pickle
+    with pytest.raises(TypeError, match="not serializable"):
+        pickle.dumps(small_keypair[1])
+    assert pickle.loads(pickle.dumps(small_keypair[0])) == small_keypair[0]
+
+
 def test_valid_config(tmp_path, keys):
     config = load_config(write_config(tmp_path, base_config(keys)))
     assert config.peer("insurer").address == "tcp://127.0.0.1:7002"
