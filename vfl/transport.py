@@ -40,6 +40,7 @@ class Transport(abc.ABC):
     """
 
     party: str
+    job: str                          # the id of this run of the job (fresh for every run)
     # True where one user owns every party (in-process runs, `vfl run --local`): peers may then
     # see the full text of this party's errors. Between organisations they see a category only.
     share_error_details: bool = False

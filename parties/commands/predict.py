@@ -15,8 +15,9 @@ from parties.commands.run import add_party_options, parties_for
 from parties.jobs import execute
 from vfl.errors import VFLError
 from vfl.jobs.data import read_table
+from vfl.jobs.manifest import FILE as MANIFEST
+from vfl.jobs.manifest import Manifest
 from vfl.jobs.spec import load_job
-from vfl.names import is_safe_name
 
 
 def register(sub) -> None:
@@ -32,18 +33,15 @@ def register(sub) -> None:
 def _model_dir(path: str) -> pathlib.Path:
     base = pathlib.Path(path)
     for candidate in (base, base / "model"):
-        if (candidate / "manifest.json").exists():
+        if (candidate / MANIFEST).exists():
             return candidate
-    raise VFLError(f"{path} holds no trained model (no manifest.json in it or in its model/ folder)")
+    raise VFLError(f"{path} holds no trained model (no {MANIFEST} in it or in its model/ folder)")
 
 
-def _spec(args, model_dir: pathlib.Path):
+def _spec(args, manifest: Manifest):
     """The job file's parties with the trained job's name and model (from its manifest)."""
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    if not is_safe_name(manifest.get("job")):
-        raise VFLError(f"{model_dir}/manifest.json names job {manifest.get('job')!r}, not a safe file name")
     spec = load_job(args.job)
-    spec = dataclasses.replace(spec, name=manifest["job"], model=manifest["model"])
+    spec = dataclasses.replace(spec, name=manifest.job, model=manifest.model)
     if args.data:
         active = dataclasses.replace(spec.active, data=args.data)
         spec = dataclasses.replace(spec, parties=tuple(active if p.role == "active" else p for p in spec.parties))
@@ -55,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         where = parties_for(local=args.local, config=args.config, insecure=args.insecure, plugins=args.plugin)
         model_dir = _model_dir(args.model)
-        spec = _spec(args, model_dir)
+        manifest = Manifest.read(model_dir)
+        spec = _spec(args, manifest)
         frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
-        outcome = execute.predict(spec, frame, model_dir, where, verbose=verbose)
-    except (VFLError, OSError, KeyError, json.JSONDecodeError) as exc:
+        outcome = execute.predict(spec, frame, model_dir, manifest, where, verbose=verbose)
+    except (VFLError, OSError, KeyError) as exc:
         print(f"vfl predict: {exc}", file=sys.stderr)
         return 2
     result = outcome.result

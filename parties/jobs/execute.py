@@ -17,6 +17,7 @@ from parties.jobs.initiator import JobResult, run_job
 from parties.runtime.config import PartyConfig, load_config
 from vfl.errors import VFLError
 from vfl.jobs import active
+from vfl.jobs.manifest import Manifest
 from vfl.jobs.results import PassiveResult
 from vfl.jobs.spec import JobSpec
 
@@ -69,20 +70,25 @@ def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True) -> Outc
     with _initiator(spec, where) as (node, local_dir):
         job = run_job(node, TRAIN, spec.passive_request(), [p.name for p in spec.passives],
                       role=lambda t: active.train(t, spec, frame, verbose=verbose))
+        passives = {p: PassiveResult.from_wire(p, r) for p, r in job.peer_results.items()}
         if local_dir:
-            _collect(spec, local_dir)
-    return _outcome(spec, job, {p: PassiveResult.from_wire(p, r) for p, r in job.peer_results.items()})
+            _collect(spec, local_dir, job.job)
+    active.write_manifest(spec, job.result, {p: r.part_digest for p, r in passives.items()})
+    return _outcome(spec, job, passives)
 
 
-def predict(spec: JobSpec, frame, model_dir, where: Parties, *, verbose: bool = True) -> Outcome:
-    """Run a prediction job with the model parts of a finished training job."""
+def predict(spec: JobSpec, frame, model_dir, manifest: Manifest, where: Parties, *, verbose: bool = True) -> Outcome:
+    """Run a prediction job with the model parts of the training run ``manifest`` records."""
+    manifest.check_part(spec.active.name, os.path.join(model_dir, f"{spec.active.name}.json"))
+    request = {**spec.passive_request(), "run": manifest.run, "parts": manifest.parts}
     with _initiator(spec, where) as (node, local_dir):
         if local_dir:                    # local passives get their saved parts
-            target = os.path.join(local_dir, "models", spec.active.name, spec.name)
+            run = [manifest.run] if manifest.run else []
+            target = os.path.join(local_dir, "models", spec.active.name, spec.name, *run)
             os.makedirs(target, exist_ok=True)
             for p in spec.passives:
                 shutil.copy(os.path.join(model_dir, f"{p.name}.json"), os.path.join(target, f"{p.name}.json"))
-        job = run_job(node, PREDICT, spec.passive_request(), [p.name for p in spec.passives],
+        job = run_job(node, PREDICT, request, [p.name for p in spec.passives],
                       role=lambda t: active.predict(t, spec, frame, model_dir, verbose=verbose))
     return _outcome(spec, job, job.peer_results)
 
@@ -103,11 +109,11 @@ def _initiator(spec: JobSpec, where: Parties):
         yield node, None
 
 
-def _collect(spec: JobSpec, cluster_dir: str) -> None:
+def _collect(spec: JobSpec, cluster_dir: str, run: str) -> None:
     """Local runs: every passive's model part and every party's audit log into the output."""
     os.makedirs(os.path.join(spec.output_dir, "audit"), exist_ok=True)
     for p in spec.parties:
-        part = os.path.join(cluster_dir, "models", spec.active.name, spec.name, f"{p.name}.json")
+        part = os.path.join(cluster_dir, "models", spec.active.name, spec.name, run, f"{p.name}.json")
         if p.role == "passive" and os.path.exists(part):
             shutil.copy(part, os.path.join(spec.output_dir, "model", f"{p.name}.json"))
         log = os.path.join(cluster_dir, f"{p.name}.audit.jsonl")

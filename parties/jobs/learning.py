@@ -16,6 +16,7 @@ from vfl.errors import VFLError
 from vfl.family import PassiveCaps
 from vfl.jobs import passive
 from vfl.jobs.data import read_table
+from vfl.jobs.manifest import digest
 from vfl.jobs.spec import PartySpec, PassiveRequest
 
 
@@ -49,10 +50,11 @@ def check_columns(ctx: JobContext, party: PartySpec, frame) -> PartySpec:
     return party
 
 
-def model_path(ctx: JobContext, job: str) -> str:
-    """``<models_dir>/<initiator>/<job>/<party>.json``: a peer can only use (or overwrite) the
-    model parts of jobs it started itself."""
-    return os.path.join(ctx.models_dir, ctx.initiator, job, f"{ctx.transport.party}.json")
+def model_path(ctx: JobContext, job: str, run: str | None) -> str:
+    """``<models_dir>/<initiator>/<job>/<run>/<party>.json``: a peer can only use (or overwrite)
+    the model parts of jobs it started itself, and every run keeps its own part (parts of runs
+    recorded before runs were: ``<models_dir>/<initiator>/<job>/<party>.json``)."""
+    return os.path.join(ctx.models_dir, ctx.initiator, job, *([run] if run else []), f"{ctx.transport.party}.json")
 
 
 def _table(ctx: JobContext, request: PassiveRequest):
@@ -65,16 +67,20 @@ def _table(ctx: JobContext, request: PassiveRequest):
 def train(ctx: JobContext) -> dict:
     frame, request = _table(ctx, _request(ctx))
     result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
-                           model_path=model_path(ctx, request.job), caps=PassiveCaps(max_rounds=ctx.max_epochs))
+                           model_path=model_path(ctx, request.job, ctx.transport.job),
+                           caps=PassiveCaps(max_rounds=ctx.max_epochs))
     return result.to_wire()
 
 
 @register_job("vfl.predict")
 def predict(ctx: JobContext) -> dict:
     request = _request(ctx)
-    path = model_path(ctx, request.job)
+    path = model_path(ctx, request.job, request.run)
     if not os.path.exists(path):
-        raise JobRejectedError(f"{ctx.transport.party} has no model part for job {request.job!r}")
+        raise JobRejectedError(f"{ctx.transport.party} has no model part for job {request.job!r} run {request.run}")
+    if request.run is not None and request.part_digest != digest(path):
+        raise JobRejectedError(f"{ctx.transport.party}'s part of job {request.job!r} run {request.run} is not the "
+                               "one that run recorded (changed since)")
     frame, request = _table(ctx, request)
     rows = passive.predict(ctx.transport, request, frame, active=ctx.initiator, model_path=path)
     return {"rows": rows}

@@ -19,6 +19,7 @@ from vfl.family import ModelFamily
 from vfl.files import write_private
 from vfl.holdout import evaluation_rows, evaluation_split
 from vfl.jobs.data import feature_columns
+from vfl.jobs.manifest import Manifest, digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import Evaluation, PredictionResult, Scores, TrainingResult
 from vfl.jobs.spec import JobSpec
@@ -55,9 +56,9 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
     result = TrainingResult(job=spec.name, model=spec.model, n_intersection=len(table),
                             train_ids=ids.iloc[train_rows].tolist(), test_ids=ids.iloc[test_rows].tolist(),
                             features={me.name: features}, summary=family.summary(model), evaluation=evaluation,
-                            seconds={"psi": t_psi, "train": t_train, "total": time.perf_counter() - start})
-    _save(spec, model, result)                                                        # save
-    return result
+                            seconds={"psi": t_psi, "train": t_train, "total": time.perf_counter() - start},
+                            run=getattr(transport, "job", None))
+    return dataclasses.replace(result, part_digest=_save(spec, model, result))        # save
 
 
 def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_rows, transport,
@@ -71,14 +72,24 @@ def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_r
     return Evaluation(None, family.metrics(y[rows], scores), Scores(y[rows], scores))
 
 
-def _save(spec: JobSpec, model, result: TrainingResult) -> None:
-    """This party's model part, the manifest ``vfl predict`` reads, and the split (ids only)."""
+def _save(spec: JobSpec, model, result: TrainingResult) -> str:
+    """This party's model part and the split (ids only); returns the part's digest. The manifest
+    that ties every party's part to the run is written when the job has ended
+    (:func:`write_manifest`), once the passives have reported theirs."""
     out = pathlib.Path(spec.output_dir)
-    model.save(out / "model" / f"{spec.active.name}.json")
-    write_private(out / "model" / "manifest.json", json.dumps(
-        {"job": spec.name, "model": spec.model, "active": spec.active.name,
-         "passives": [p.name for p in spec.passives]}))
+    part = out / "model" / f"{spec.active.name}.json"
+    model.save(part)
     write_private(out / "split.json", json.dumps({"train_ids": result.train_ids, "test_ids": result.test_ids}))
+    return digest(part)
+
+
+def write_manifest(spec: JobSpec, result: TrainingResult, passive_digests: dict[str, str | None]) -> Manifest:
+    """``model/manifest.json``: the run, and the digest of every party's part."""
+    manifest = Manifest(job=spec.name, model=spec.model, active=spec.active.name,
+                        passives=[p.name for p in spec.passives], run=result.run,
+                        parts={spec.active.name: result.part_digest, **passive_digests})
+    manifest.write(pathlib.Path(spec.output_dir) / "model")
+    return manifest
 
 
 def predict(transport, spec: JobSpec, frame: pd.DataFrame, model_dir, *, verbose: bool = True) -> PredictionResult:

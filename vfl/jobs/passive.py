@@ -16,6 +16,7 @@ from vfl.errors import DataError, ProtocolError
 from vfl.family import PassiveCaps
 from vfl.holdout import evaluation_rows
 from vfl.jobs.data import feature_columns
+from vfl.jobs.manifest import digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
 from vfl.jobs.spec import PassiveRequest
@@ -45,7 +46,7 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)
     model.save(model_path)                                                             # save
-    return PassiveResult(rows=len(x), features=features)
+    return PassiveResult(rows=len(x), features=features, part_digest=digest(model_path))
 
 
 def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,

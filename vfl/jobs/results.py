@@ -41,6 +41,8 @@ class TrainingResult:
     summary: TrainingSummary
     evaluation: Evaluation | None    # None for families that train no scoring model
     seconds: dict[str, float]        # psi, train, total
+    run: str | None = None           # the job's id: every party stores its part under it
+    part_digest: str | None = None   # sha256 of this party's model part
 
     @property
     def n_train(self) -> int:
@@ -57,17 +59,23 @@ class PassiveResult:
 
     rows: int
     features: list[str]
+    part_digest: str | None = None     # sha256 of the model part it saved (for the manifest)
 
     def to_wire(self) -> dict:
-        return {"rows": self.rows, "features": list(self.features)}
+        return {"rows": self.rows, "features": list(self.features), "part_digest": self.part_digest}
 
     @classmethod
     def from_wire(cls, peer: str, raw) -> "PassiveResult":
         ok = isinstance(raw, dict) and isinstance(raw.get("rows"), int) and isinstance(raw.get("features"), list) \
-            and all(isinstance(f, str) for f in raw["features"])
+            and all(isinstance(f, str) for f in raw["features"]) \
+            and (raw.get("part_digest") is None or _is_digest(raw["part_digest"]))
         if not ok:
             raise ProtocolError(f"{peer} reported its part of the job in an unexpected form")
-        return cls(raw["rows"], list(raw["features"]))
+        return cls(raw["rows"], list(raw["features"]), raw.get("part_digest"))
+
+
+def _is_digest(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -127,6 +127,8 @@ class PassiveRequest:
     psi_private: bool
     party: PartySpec                # this passive's own entry
     sections: dict = dataclasses.field(default_factory=dict)   # the family's job-file sections
+    run: str | None = None          # prediction: the training run whose part to use
+    part_digest: str | None = None  # prediction: the digest that run recorded for this party's part
 
     @property
     def family(self) -> ModelFamily:
@@ -146,8 +148,14 @@ class PassiveRequest:
         sections = params.get("sections", {})
         if not isinstance(sections, dict):
             raise JobSpecError("the job's sections are not a table")
+        run, digests = params.get("run"), params.get("parts", {})
+        if run is not None and not is_safe_name(run) or not isinstance(digests, dict):
+            raise JobSpecError("the job's run id or part digests are malformed")
+        digest = digests.get(me)
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+            raise JobSpecError(f"the job's digest of {me}'s part is malformed")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
-                   _sections(sections, family, "the job request"))
+                   _sections(sections, family, "the job request"), run, digest)
 
 
 def load_job(path) -> JobSpec:

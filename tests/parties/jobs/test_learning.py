@@ -46,7 +46,8 @@ def test_policy_pins_the_id_column_and_the_offered_features():
 
 
 def test_model_parts_are_kept_per_initiator():
-    assert model_path(_ctx(), "job1") == "/models/bank/job1/insurer.json"
+    assert model_path(_ctx(), "job1", "run1") == "/models/bank/job1/run1/insurer.json"
+    assert model_path(_ctx(), "job1", None) == "/models/bank/job1/insurer.json"      # before runs were recorded
 
 
 def test_config_policies_parse_and_are_checked(tmp_path):
