@@ -1,14 +1,51 @@
-"""How many worker processes the engine may use.
+"""How many worker processes the engine may use, and how long they live.
 
 ``VFL_WORKERS`` caps the process pool of every parallel routine; an explicit ``workers=``
 argument wins over the environment. Default: all cores.
+
+Workers hold a party's secrets while they work (its PSI scalar, its Paillier key), so they must
+not outlive the party, even one killed with SIGKILL (as an OOM killer does). Each worker watches
+the party that started the pool and exits the moment it is gone (a Linux pidfd: no polling, no
+pid reuse; elsewhere a check every second). With the workers gone the pool's fork server and
+resource tracker, which hold no secrets, end by themselves.
 """
 from __future__ import annotations
 
 import atexit
 import multiprocessing
 import os
+import select
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+
+
+def _tie_to_party(party_pid: int) -> None:
+    """Pool initializer: exit as soon as the party that made the pool exits."""
+    try:
+        fd = os.pidfd_open(party_pid)
+    except ProcessLookupError:           # it died before this worker got here
+        os._exit(0)
+    except (AttributeError, OSError):    # no pidfd here: look every second
+        threading.Thread(target=_poll_party, args=(party_pid,), daemon=True).start()
+        return
+    threading.Thread(target=_exit_when_readable, args=(fd,), daemon=True).start()
+
+
+def _exit_when_readable(fd: int) -> None:
+    select.select([fd], [], [])          # a pidfd becomes readable when its process exits
+    os._exit(0)
+
+
+def _poll_party(pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
 
 ENV_VAR = "VFL_WORKERS"
 
@@ -41,7 +78,8 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     pool = _POOLS.get(workers)
     if pool is None:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_tie_to_party, initargs=(os.getpid(),))
         _POOLS[workers] = pool
     return pool
 
