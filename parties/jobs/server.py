@@ -39,7 +39,7 @@ class JobServer:
     def close(self) -> None:
         self.node.close()
 
-    def _on_job_start(self, node: Node, peer: str, header: codec.Header, raws: list) -> None:
+    def _on_job_start(self, node: Node, peer: str, header: codec.Header, raws: list, conn: bytes) -> None:
         """Runs in the I/O thread: check, open the job, hand it to a worker thread."""
         message = codec.decode(header, raws, codec.Keyring())
         if not isinstance(message, JobStart):
@@ -54,6 +54,7 @@ class JobServer:
                 refusal.close()
             return
         transport = node.open_job(header.job, message.parties, first_seq={peer: 1})
+        transport.bind_connection(peer, conn)         # the job is the initiator process's that asked
         with self._lock:
             self._running += 1
         log.info("job %s: running %s for %s (parties %s)", header.job, message.handler, peer,

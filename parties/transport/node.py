@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 
@@ -33,6 +34,7 @@ from vfl.errors import PeerTimeoutError
 log = logging.getLogger("parties.transport.node")
 ZAP_DOMAIN = "vfl"
 _MSG, _STREAM, _CHUNK, _HEARTBEAT = b"M", b"S", b"C", b"H"
+_MAX_CONNECTIONS = 1024
 
 
 class _Admission(ThreadAuthenticator):
@@ -59,17 +61,29 @@ class _Admission(ThreadAuthenticator):
 
 
 class ZmqTransport(LinkTransport):
-    """A job's view of a :class:`Node`: sends through its DEALERs, receives from its inbox."""
+    """A job's view of a :class:`Node`: sends through its DEALERs, receives from its inbox.
+
+    Each peer of a job is the peer *process* whose connection sent the job's first message from
+    that peer: later messages of the job from another connection holding the same key (a second
+    process, a restarted one) are refused, and the job's liveness follows that connection's
+    heartbeats only, so a second process cannot hide the death of the first.
+    """
 
     def __init__(self, node: "Node", job: str, parties, **kwargs):
         super().__init__(node.name, job, parties, **kwargs)
         self.node, self.opened_at = node, time.monotonic()
+        self.connections: dict[str, bytes] = {}       # peer -> the connection this job is bound to
+
+    def bind_connection(self, peer: str, conn: bytes) -> bool:
+        """Bind ``peer`` to ``conn`` on its first message; False for any other connection later."""
+        with self._lock:
+            return self.connections.setdefault(peer, conn) == conn
 
     def _transmit(self, peer: str, header: bytes, raws: list, *, urgent: bool = False) -> None:
         self.node.transmit(peer, self.job, header, raws, urgent=urgent)
 
     def _check_alive(self, peer: str, waiting_for: str) -> None:
-        self.node.check_alive(peer, waiting_for, since=self.opened_at)
+        self.node.check_alive(peer, waiting_for, since=self.opened_at, conn=self.connections.get(peer))
 
     def close(self) -> None:
         if not self.closed:
@@ -88,7 +102,7 @@ class Node:
         self._keys = None if insecure else config.load_keypair()
         if not insecure and any(p.public_key is None for p in config.peers):
             raise ConfigError("every peer needs a public key unless --insecure")
-        self.on_job_start = on_job_start          # callable(node, peer, job_id, header, raws)
+        self.on_job_start = on_job_start          # callable(node, peer, header, raws, conn)
         self.audit = AuditLog(config.audit_log, self.name)
         self._ctx = zmq.Context()
         self._auth: _Admission | None = None
@@ -96,7 +110,8 @@ class Node:
         self._dealers: dict[str, tuple[zmq.Socket, threading.Lock]] = {}
         self._jobs: dict[str, ZmqTransport] = {}
         self._streams: dict[tuple, streams.Assembly] = {}
-        self._last_seen: dict[str, float] = {}
+        self._last_seen: dict[tuple[str, bytes], float] = {}     # (peer, connection) -> last message
+        self._identity = secrets.token_hex(6).encode()     # this process's connections, to every peer
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -209,7 +224,8 @@ class Node:
             sock.sndtimeo = int(self.limits.send_timeout * 1000)
             if self._keys is None:          # insecure: the name is only a claim (debugging)
                 sock.routing_id = self.name.encode()
-            else:                           # CURVE: the ROUTER names us by our key, not by a claim
+            else:                           # CURVE: the ROUTER names us by our key, not by a claim;
+                sock.routing_id = self._identity      # one identity per process, kept across reconnects
                 sock.curve_secretkey, sock.curve_publickey = self._keys.secret, self._keys.public
                 sock.curve_serverkey = conf.public_key
             sock.connect(conf.address)
@@ -252,9 +268,11 @@ class Node:
                     finally:
                         lock.release()
 
-    def check_alive(self, peer: str, waiting_for: str, *, since: float) -> None:
+    def check_alive(self, peer: str, waiting_for: str, *, since: float, conn: bytes | None = None) -> None:
+        """Raise if ``peer`` (its connection ``conn``, when a job is bound to one) went silent."""
         with self._lock:
-            seen = max(self._last_seen.get(peer, since), since)
+            seen = [t for (p, c), t in self._last_seen.items() if p == peer and (conn is None or c == conn)]
+            seen = max([since, *seen])
         silent = time.monotonic() - seen
         if silent > self.limits.peer_dead_after:
             raise PeerSilentError(peer=peer, waiting_for=waiting_for, silent_for=silent)
@@ -282,9 +300,13 @@ class Node:
         peer = "?"
         try:
             peer = self._authenticated_peer(parts)
+            conn = parts[0].bytes
             with self._lock:
-                self._last_seen[peer] = time.monotonic()
-            self._dispatch(peer, parts[1].bytes, parts[2:])
+                if len(self._last_seen) > _MAX_CONNECTIONS:     # forget connections long silent
+                    old = time.monotonic() - 10 * self.limits.peer_dead_after
+                    self._last_seen = {k: t for k, t in self._last_seen.items() if t > old}
+                self._last_seen[(peer, conn)] = time.monotonic()
+            self._dispatch(peer, conn, parts[1].bytes, parts[2:])
         except WireError as exc:
             self._reject(peer, str(exc))
         except Exception as exc:             # never let one message stop the I/O thread
@@ -301,44 +323,48 @@ class Node:
             raise WireError(f"routing id {claimed!r} is not a configured peer")
         return claimed
 
-    def _dispatch(self, peer: str, kind: bytes, rest: list) -> None:
+    def _dispatch(self, peer: str, conn: bytes, kind: bytes, rest: list) -> None:
         if kind == _HEARTBEAT and not rest:
             return
         if kind == _MSG and rest:
             header = codec.parse_header(rest[0].buffer, self.codec_limits)
-            self._route(peer, header, [f.buffer for f in rest[1:]])
+            self._route(peer, conn, header, [f.buffer for f in rest[1:]])
         elif kind == _STREAM and len(rest) == 1:
-            self._start_stream(peer, codec.parse_header(rest[0].buffer, self.codec_limits))
+            self._start_stream(peer, conn, codec.parse_header(rest[0].buffer, self.codec_limits))
         elif kind == _CHUNK and len(rest) == 2:
-            self._add_chunk(peer, rest[0].bytes, rest[1].buffer)
+            self._add_chunk(peer, conn, rest[0].bytes, rest[1].buffer)
         else:
             raise WireError(f"unknown message type {kind[:8]!r} with {len(rest)} frames")
 
-    def _route(self, peer: str, header: codec.Header, raws: list) -> None:
+    def _route(self, peer: str, conn: bytes, header: codec.Header, raws: list) -> None:
         with self._lock:
             job = self._jobs.get(header.job)
         if job is not None:
+            if not job.bind_connection(peer, conn):
+                raise WireError(f"{header.kind} for job {header.job} from another connection of {peer} than the "
+                                "job's (a second process with its key?)")
             if not job.inbox.deliver(peer, header, raws):
                 self.rejected += 1
         elif self.on_job_start is not None and header.seq == 0:
-            self.on_job_start(self, peer, header, raws)
+            self.on_job_start(self, peer, header, raws, conn)
         else:
             raise WireError(f"{header.kind} for unknown or finished job {header.job!r}")
 
-    def _start_stream(self, peer: str, header: codec.Header) -> None:
+    def _start_stream(self, peer: str, conn: bytes, header: codec.Header) -> None:
         with self._lock:
             known = header.job in self._jobs
         if not known:
             raise WireError(f"stream for unknown job {header.job!r}")
         pending = sum(a.total for (p, *_), a in self._streams.items() if p == peer)
+        peer_conn = (peer, conn)
         if pending + sum(header.frames) > self.limits.max_message_bytes:
             raise WireError(f"stream would exceed the {self.limits.max_message_bytes}-byte in-flight limit")
         deadline = time.monotonic() + self.limits.recv_timeout
-        self._streams[(peer, header.job, header.seq)] = streams.Assembly(header, deadline)
+        self._streams[(*peer_conn, header.job, header.seq)] = streams.Assembly(header, deadline)
 
-    def _add_chunk(self, peer: str, chunk_header: bytes, data: memoryview) -> None:
+    def _add_chunk(self, peer: str, conn: bytes, chunk_header: bytes, data: memoryview) -> None:
         job, seq, index = streams.parse_chunk_header(chunk_header)
-        key = (peer, job, seq)
+        key = (peer, conn, job, seq)
         assembly = self._streams.get(key)
         if assembly is None:
             raise WireError(f"chunk {index} of an unknown stream (job {job!r}, seq {seq})")
@@ -349,13 +375,13 @@ class Node:
             raise
         if complete:
             del self._streams[key]
-            self._route(peer, assembly.header, assembly.frames())
+            self._route(peer, conn, assembly.header, assembly.frames())
 
     def _expire_streams(self) -> None:
         now = time.monotonic()
         for key in [k for k, a in self._streams.items() if a.expired(now)]:
             del self._streams[key]
-            self._reject(key[0], f"stream of job {key[1]} seq {key[2]} stalled; dropped")
+            self._reject(key[0], f"stream of job {key[2]} seq {key[3]} stalled; dropped")
 
     def _reject(self, peer: str, reason: str) -> None:
         self.rejected += 1

@@ -3,6 +3,7 @@ party hold. Real processes; the parties behave as separate organisations
 (``share_error_details`` off, as in a deployed config)."""
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -128,3 +129,42 @@ def test_strangers_leave_a_trace_but_cannot_flood_the_log(cluster, tmp_path):
         ctx.destroy(linger=0)
     time.sleep(0.5)
     assert cluster.log_text("insurer").count("unknown CURVE key") == 1        # one line a minute per key
+
+
+def test_a_second_process_with_the_peer_s_key_cannot_hide_its_death():
+    """The insurer dies mid-job while another process holding the insurer's key keeps sending
+    heartbeats to the bank: the bank's job still fails within peer_dead_after, not recv_timeout."""
+    import signal
+    import threading
+
+    from parties.jobs.echo import Echo
+    from parties.runtime.errors import PeerSilentError
+    from parties.runtime.keys import load_keypair, load_public_key
+    with LocalCluster(["bank", "insurer"], limits=FAST, core_only=True) as cluster:
+        bank = cluster.node("bank")
+        transport = start_job(bank, "echo", {"rounds": 1, "delay": 30}, ["insurer"], timeout=10)
+        ctx, stop = zmq.Context(), threading.Event()
+        impostor = ctx.socket(zmq.DEALER)
+        pair = load_keypair(os.path.join(cluster.dir, "keys", "insurer.key_secret"))
+        impostor.linger, impostor.curve_secretkey, impostor.curve_publickey = 0, pair.secret, pair.public
+        impostor.curve_serverkey = load_public_key(os.path.join(cluster.dir, "keys", "bank.key"))
+        impostor.connect(cluster.config("bank").listen)
+
+        def beat():
+            while not stop.wait(0.1):
+                impostor.send(b"H", zmq.NOBLOCK)
+        beater = threading.Thread(target=beat, daemon=True)
+        beater.start()
+        try:
+            transport.send("insurer", Echo(round=0, data="x"))
+            time.sleep(0.5)
+            cluster.kill("insurer", sig=signal.SIGKILL)
+            start = time.monotonic()
+            with pytest.raises(PeerSilentError):
+                transport.recv("insurer", Echo)
+            assert time.monotonic() - start < FAST["recv_timeout"] / 2
+        finally:
+            stop.set()
+            beater.join()
+            ctx.destroy(linger=0)
+            transport.close()
