@@ -53,10 +53,12 @@ def run_ours(a: list[str], b: list[str]) -> int:
     passive = PassivePsi([s.encode() for s in b], workers=1)
     passive.accept_setup(active.setup())
     sent = list(active.masked_stream())
-    for msg in passive.masked_stream():
+    remasked = [reply for msg in passive.masked_stream() for reply in active.accept("b", msg)]
+    for msg in sent + remasked:
+        passive.accept(msg)
+    passive.reveal()
+    for msg in passive.double_masked_stream():
         active.accept("b", msg)
-    for msg in sent:
-        active.accept("b", passive.answer(msg))
     outcome, alignments = active.finish()
     passive.accept_alignment(alignments["b"])
     return outcome.size

@@ -118,6 +118,7 @@ class ModelFamily(abc.ABC):
     active_estimator: ClassVar[type[Estimator]]
     passive_estimator: ClassVar[type[Estimator]]
     passive_cap: ClassVar[str]              # the passive estimator's parameter its party's config sets
+    rounds_param: ClassVar[str | None] = None   # the hyperparameter that counts rounds (epochs, trees)
     topology: ClassVar[str] = "vertical"
     predicts: ClassVar[bool] = True
     sections: ClassVar[frozenset[str]] = frozenset()
@@ -137,6 +138,13 @@ class ModelFamily(abc.ABC):
         if unknown:
             raise ValueError(f"unknown hyperparameters {unknown} for {self.name} (known: {sorted(known)})")
         self.active(params, verbose=False)._validate_params()
+
+    def rounds(self, params: dict) -> int | None:
+        """How many rounds a job with ``params`` asks every passive to serve (declared in the
+        job request, so a passive can refuse before the PSI); None if the family has no rounds."""
+        if self.rounds_param is None:
+            return None
+        return int({**self.hyperparameters(), **params}[self.rounds_param])
 
     def check_section(self, name: str, table: dict) -> None:
         """Validate a job-file section this family reads (see ``sections``)."""

@@ -48,7 +48,8 @@ class LocalCluster:
     def __init__(self, parties: list[str], *, serve: list[str] | None = None, insecure: bool = False,
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
-                 core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True):
+                 core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True,
+                 psi: dict | None = None):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -58,6 +59,7 @@ class LocalCluster:
         self.core_only = core_only       # True: only the echo job and `jobs_modules` handlers (less start-up work)
         self.plugins = tuple(plugins)    # model-family modules every party's config names
         self.share_error_details = share_error_details   # False: behave as separate organisations
+        self.psi = dict(psi or {})          # every party's [psi] terms
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
@@ -150,6 +152,7 @@ class LocalCluster:
             if self.share_error_details:      # every party here is the same user's
                 lines.append("share_error_details = true")
             lines += ["", "[limits]"] + [f"{k} = {v!r}" for k, v in self.limits.items()]
+            lines += ["", "[psi]"] + [f"{k} = {v!r}" for k, v in self.psi.items()]
             lines += ["", "[data]"] + [f'{k} = "{v}"' for k, v in self.data.get(name, {}).items()]
             for peer in self.parties:
                 if peer != name:

@@ -65,10 +65,17 @@ def _table(ctx: JobContext, request: PassiveRequest):
 
 @register_job("vfl.train")
 def train(ctx: JobContext) -> dict:
-    frame, request = _table(ctx, _request(ctx))
+    """Every check of the job runs here, before the PSI: nothing derived from this party's ids
+    leaves it for a job it would refuse later."""
+    request = _request(ctx)
+    rounds = request.rounds if request.rounds is not None else ctx.max_epochs
+    if rounds > ctx.max_epochs:
+        raise JobRejectedError(f"{ctx.transport.party} serves at most {ctx.max_epochs} rounds (epochs, trees); "
+                               f"the job declares {rounds}")
+    frame, request = _table(ctx, request)
     result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
                            model_path=model_path(ctx, request.job, ctx.transport.job),
-                           caps=PassiveCaps(max_rounds=ctx.max_epochs))
+                           caps=PassiveCaps(max_rounds=rounds), psi=ctx.psi_policy())
     return result.to_wire()
 
 
@@ -82,5 +89,6 @@ def predict(ctx: JobContext) -> dict:
         raise JobRejectedError(f"{ctx.transport.party}'s part of job {request.job!r} run {request.run} is not the "
                                "one that run recorded (changed since)")
     frame, request = _table(ctx, request)
-    rows = passive.predict(ctx.transport, request, frame, active=ctx.initiator, model_path=path)
+    rows = passive.predict(ctx.transport, request, frame, active=ctx.initiator, model_path=path,
+                           psi=ctx.psi_policy())
     return {"rows": rows}

@@ -28,7 +28,8 @@ def psi_passive(ctx: JobContext) -> dict:
     df = read_table(ctx.data_path(ctx.params.get("data")), ctx.transport.party, id_column)
     output = ctx.params.get("output")
     target = ctx.data_path(output) if output is not None else None     # refuse before any work
-    result = align_passive(ctx.transport, df, id_column, active=ctx.initiator, progress=False)
+    result = align_passive(ctx.transport, df, id_column, active=ctx.initiator, progress=False,
+                           policy=ctx.psi_policy())
     if target is not None:
         result.frame.to_csv(target, index=False)
     return result.report.as_dict()

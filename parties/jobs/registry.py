@@ -21,6 +21,7 @@ import importlib
 import logging
 from typing import Any, Callable, Iterable
 
+from parties.runtime.config import PsiTerms
 from parties.runtime.errors import JobRejectedError
 from parties.transport.link import LinkTransport
 
@@ -47,6 +48,20 @@ class JobContext:
     recv_timeout: float
     models_dir: str = "models"    # this party's model parts, from its config
     data_policies: dict = dataclasses.field(default_factory=dict)
+    psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)    # what a PSI may reveal, from its config
+    ledger: Any = None            # parties.runtime.ledger.PsiLedger: what each peer learned already
+
+    def psi_policy(self):
+        """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""
+        from protocols.psi import PsiLimits
+        from vfl.psi import PsiPolicy
+        terms = self.psi
+        limits = PsiLimits(max_active_ids=terms.max_initiator_ids or None,
+                           max_active_ratio=terms.max_initiator_ratio or None, max_share=terms.max_share)
+        if self.ledger is None:
+            return PsiPolicy(limits)
+        return PsiPolicy(limits, lambda disclosure: self.ledger.admit(self.initiator, disclosure,
+                                                                      terms.max_share_per_peer))
 
     def data_policy(self, alias: str) -> dict:
         """What jobs may use of ``alias`` (defaults: any id column and features, at least 2)."""

@@ -31,6 +31,16 @@ class JobServer:
         self._lock = threading.Lock()
         self.handlers_loaded = threading.Event()     # the background handler modules imported
         self.finished: list[tuple[str, str, str]] = []          # (job, handler, "ok" | error)
+        self._ledger = None
+
+    @property
+    def ledger(self):
+        """What each peer has learned of this party's ids through PSI (made at the first job)."""
+        with self._lock:
+            if self._ledger is None:
+                from parties.runtime.ledger import PsiLedger
+                self._ledger = PsiLedger(self.config.psi.ledger, self.config.name)
+            return self._ledger
 
     def start(self) -> "JobServer":
         self.node.start()
@@ -80,7 +90,7 @@ class JobServer:
     def _run(self, transport, peer: str, message: JobStart, handler) -> None:
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
                          self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir,
-                         self.config.data_policies)
+                         self.config.data_policies, self.config.psi, self.ledger)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

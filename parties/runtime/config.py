@@ -39,7 +39,7 @@ from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins", "share_error_details"}
+        "plugins", "share_error_details", "psi"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -74,6 +74,38 @@ class PeerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PsiTerms:
+    """``[psi]``: what a PSI may reveal of this party's ids to the peer that asks (defaults shown in
+    docs/runtime.md). 0 for either initiator cap means "no cap"."""
+
+    max_initiator_ratio: float = 10.0   # the initiator's ids, at most this many times this party's
+    max_initiator_ids: int = 0          # the initiator's ids, at most this many
+    max_share: float = 1.0              # per PSI: the share of this party's ids the initiator may learn
+    max_share_per_peer: float = 1.0     # in all, per peer, across jobs and predictions (the ledger)
+    ledger: str = ""                    # directory of the ledger (default <config dir>/<name>.psi-ledger)
+
+
+def _psi_terms(raw, resolve, name: str) -> PsiTerms:
+    if not isinstance(raw, dict):
+        raise ConfigError("[psi] must be a table")
+    unknown = set(raw) - {f.name for f in dataclasses.fields(PsiTerms)}
+    if unknown:
+        raise ConfigError(f"[psi]: unknown keys {sorted(unknown)}")
+    terms = PsiTerms(**{**raw, "ledger": resolve(raw.get("ledger", f"{name}.psi-ledger"))})
+    for key in ("max_initiator_ratio", "max_share", "max_share_per_peer"):
+        value = getattr(terms, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"[psi] {key} must be a number >= 0, got {value!r}")
+    if isinstance(terms.max_initiator_ids, bool) or not isinstance(terms.max_initiator_ids, int) \
+            or terms.max_initiator_ids < 0:
+        raise ConfigError(f"[psi] max_initiator_ids must be an integer >= 0, got {terms.max_initiator_ids!r}")
+    for key in ("max_share", "max_share_per_peer"):
+        if not 0 < getattr(terms, key) <= 1:
+            raise ConfigError(f"[psi] {key} must be in (0, 1], got {getattr(terms, key)!r}")
+    return terms
+
+
+@dataclasses.dataclass(frozen=True)
 class PartyConfig:
     name: str
     listen: str
@@ -87,6 +119,7 @@ class PartyConfig:
     data_policies: dict = dataclasses.field(default_factory=dict)   # alias -> {id_column, features, min_features}
     plugins: tuple[str, ...] = ()       # modules this party imports to register more model families
     share_error_details: bool = False   # True only where one user owns every party (local runs)
+    psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -163,7 +196,8 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
                          resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
                          resolve(raw.get("models_dir", "models")), policies, _plugins(raw.get("plugins", [])),
-                         _flag(raw.get("share_error_details", False), "share_error_details"))
+                         _flag(raw.get("share_error_details", False), "share_error_details"),
+                         _psi_terms(raw.get("psi", {}), resolve, name))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config

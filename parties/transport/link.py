@@ -96,6 +96,10 @@ class LinkTransport(Transport):
         """Make ciphertexts under ``public_key`` decodable when they arrive."""
         self.keyring.register(public_key)
 
+    def public_reason(self, error: BaseException) -> str:
+        """What peers are told (a protocol's own abort message too): :func:`failure_notice`."""
+        return failure_notice(self, error)
+
     def note(self, event: str, **fields) -> None:
         if self.audit is not None:
             self.audit.event(job=self.job, event=event, **fields)
@@ -203,13 +207,15 @@ def failure_notice(transport: LinkTransport, exc: BaseException) -> str:
     """Log ``exc`` in full under a fresh error id, in this party's own log, and return what its
     peers are told: "<party>: <category> error, id <id>" — or the full text where one user owns
     every party (``share_error_details``). The id is kept on the exception (``error_id``)."""
-    error_id = getattr(exc, "error_id", None) or secrets.token_hex(4)
-    try:
-        exc.error_id = error_id
-    except AttributeError:               # an exception type that takes no attributes
-        pass
+    error_id = getattr(exc, "error_id", None)
     detail = f"{type(exc).__name__}: {exc}"
-    wire_log.error("%s: job %s stopped, error %s: %s", transport.party, transport.job, error_id, detail)
+    if error_id is None:                 # logged once, under one id, however often it is reported
+        error_id = secrets.token_hex(4)
+        try:
+            exc.error_id = error_id
+        except AttributeError:           # an exception type that takes no attributes
+            pass
+        wire_log.error("%s: job %s stopped, error %s: %s", transport.party, transport.job, error_id, detail)
     if transport.share_error_details:
         return detail
     return f"{transport.party}: {error_category(exc)} error, id {error_id} (the detail is in {transport.party}'s log)"

@@ -1,4 +1,4 @@
-"""The active role of the PSI: the hub (steps 1, 3, 5 and 6 of the protocol in :mod:`protocols.psi`)."""
+"""The active role of the PSI: the hub (steps 1, 3, 4, 6 and 7 of the protocol in :mod:`protocols.psi`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +15,7 @@ from protocols.psi.messages import (
     PsiAlignment,
     PsiDoubleMasked,
     PsiPassiveMasked,
+    PsiReMasked,
     PsiSetup,
 )
 
@@ -44,11 +45,12 @@ class ActivePsi:
     Usage (the driver moves the messages)::
 
         role = ActivePsi(ids, ["bank", "shop"])
-        broadcast(role.setup())
+        broadcast(role.setup())                                  # declares |X|
         for msg in role.masked_stream(): broadcast(msg)          # H(x)^a, shuffled
         for peer in role.passives:
             while (kind := role.expecting(peer)) is not None:    # H(y)^b, then H(x)^ab
-                role.accept(peer, recv(peer, kind))
+                for reply in role.accept(peer, recv(peer, kind)):
+                    send(peer, reply)                            # after H(y)^b: H(y)^ab back
         outcome, alignments = role.finish()                      # send alignments[peer]
     """
 
@@ -70,7 +72,7 @@ class ActivePsi:
 
     def setup(self) -> PsiSetup:
         return PsiSetup(version=PROTOCOL_VERSION, salt=self._salt, private=self._private,
-                        chunk_size=self._chunk)
+                        chunk_size=self._chunk, active_size=len(self._ids))
 
     def masked_stream(self) -> Iterator[PsiActiveMasked]:
         """Own ids hashed with the job salt and masked with the active scalar, in secret order."""
@@ -89,19 +91,31 @@ class ActivePsi:
             return PsiPassiveMasked
         return None if self._double[peer].done else PsiDoubleMasked
 
-    def accept(self, peer: str, msg) -> None:
-        """Take the next chunk from ``peer``; a passive's masked ids are re-masked right away."""
+    def accept(self, peer: str, msg) -> list[PsiReMasked]:
+        """Take the next chunk from ``peer``; returns what to send it back. A passive's masked
+        ids are re-masked right away; after the last chunk they go back to it (``PsiReMasked``):
+        in its own order, or in a fresh secret order with the private option, so that it can
+        count (not identify) the matches there)."""
         expected = self.expecting(peer)
         if expected is None or not isinstance(msg, expected):
             raise PsiProtocolError(f"expected {getattr(expected, 'KIND', 'nothing')}, "
                                    f"received {getattr(msg, 'KIND', type(msg).__name__)} from {peer}")
-        if expected is PsiPassiveMasked:
-            points = self._masked[peer].add(msg)
-            self._masked[peer].keep(parallel.mask(points, self._scalar, workers=self._workers))
-        else:
+        if expected is PsiDoubleMasked:
             if not self._sent:
                 raise PsiProtocolError(f"double masked ids from {peer} before the active ids were sent")
             self._double[peer].add(msg)
+            return []
+        inbox = self._masked[peer]
+        inbox.keep(parallel.mask(inbox.add(msg), self._scalar, workers=self._workers))
+        return list(self._remasked(peer)) if inbox.done else []
+
+    def _remasked(self, peer: str):
+        points = self._masked[peer].array()                    # H(y)^ba, in the passive's stream order
+        if self._private:
+            points = points[secure_permutation(len(points))]
+        n = len(points)
+        for seq, (a, b) in enumerate(chunk_bounds(n, self._chunk)):
+            yield PsiReMasked(seq=seq, total=n, points=points[a:b])
 
     def finish(self) -> tuple[ActiveOutcome, dict[str, PsiAlignment]]:
         """Intersect; choose the common order; one alignment message per passive."""

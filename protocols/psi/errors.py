@@ -18,6 +18,12 @@ class PsiProtocolError(PsiError):
     category = "protocol"
 
 
+class PsiPolicyError(PsiError):
+    """This party's PSI policy refuses what the exchange would reveal (sizes, share of its ids)."""
+
+    category = "refused"
+
+
 class InvalidPointError(PsiProtocolError):
     """A peer sent something that is not a valid group element array."""
 

@@ -13,13 +13,14 @@ import numpy as np
 
 from protocols.messages import Message
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2          # 2: the passive approves what the active will learn before it can
 
 
 class PsiKind(str, enum.Enum):
     SETUP = "psi.setup"                    # active -> passives: job salt and options
     PASSIVE_MASKED = "psi.passive_masked"  # passive -> active: H(y)^b, shuffled
     ACTIVE_MASKED = "psi.active_masked"    # active -> passive: H(x)^a, shuffled
+    REMASKED = "psi.remasked"              # active -> passive: H(y)^ab (its own order; shuffled if private)
     DOUBLE_MASKED = "psi.double_masked"    # passive -> active: H(x)^ab, same order as received
     ALIGNMENT = "psi.alignment"            # active -> passive: positions into its own stream
     ABORT = "psi.abort"                    # either way: the sender gave up (bad input)
@@ -32,9 +33,11 @@ class PsiSetup(Message):
     salt: bytes          # public per-job key of the id hash (domain separation, no reuse)
     private: bool        # True: passives learn only their alignment, not which ids matched
     chunk_size: int
+    active_size: int     # |X|, declared before any passive sends anything (its policy may refuse)
 
     def __repr__(self) -> str:
-        return f"PsiSetup(version={self.version}, private={self.private}, chunk_size={self.chunk_size})"
+        return (f"PsiSetup(version={self.version}, private={self.private}, chunk_size={self.chunk_size}, "
+                f"active_size={self.active_size})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,11 @@ class PsiPassiveMasked(_Points):
 @dataclasses.dataclass(frozen=True, repr=False)
 class PsiActiveMasked(_Points):
     KIND = PsiKind.ACTIVE_MASKED.value
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PsiReMasked(_Points):
+    KIND = PsiKind.REMASKED.value
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -13,13 +13,30 @@ from protocols.psi import (
     PsiAlignment,
     PsiDoubleMasked,
     PsiInputError,
+    PsiLimits,
     PsiPassiveMasked,
+    PsiPolicyError,
     PsiProtocolError,
+    PsiReMasked,
     PsiSetup,
 )
 
 
-def run(sets, *, private=False, chunk_size=64):
+def exchange(active: ActivePsi, name: str, passive: PassivePsi, sent: list):
+    """Steps 2-5 between the active and one passive; returns the passive's reveal."""
+    remasked = []
+    for msg in passive.masked_stream():
+        remasked += active.accept(name, msg)
+    for msg in sent + remasked:
+        passive.accept(msg)
+    reveal = passive.reveal()
+    for msg in passive.double_masked_stream():
+        assert active.accept(name, msg) == []
+    assert active.expecting(name) is None and passive.expecting() is None
+    return reveal
+
+
+def run(sets, *, private=False, chunk_size=64, reveals=None):
     """Active holds sets[0]; passive i holds sets[i]. Returns (active outcome, {name: outcome})."""
     names = [f"p{i}" for i in range(1, len(sets))]
     active = ActivePsi(sets[0], names, private=private, chunk_size=chunk_size, workers=1)
@@ -28,11 +45,9 @@ def run(sets, *, private=False, chunk_size=64):
         p.accept_setup(active.setup())
     sent = list(active.masked_stream())
     for name, p in passives.items():
-        for msg in p.masked_stream():
-            active.accept(name, msg)
-        for msg in sent:
-            active.accept(name, p.answer(msg))
-        assert active.expecting(name) is None and not p.expecting_active
+        reveal = exchange(active, name, p, sent)
+        if reveals is not None:
+            reveals[name] = reveal
     outcome, alignments = active.finish()
     return outcome, {n: p.accept_alignment(alignments[n]) for n, p in passives.items()}
 
@@ -122,9 +137,10 @@ def test_passive_rejects_bad_setup_and_early_messages():
     fresh = PassivePsi(ids(range(3)))
     with pytest.raises(PsiProtocolError, match="not arrived"):
         list(fresh.masked_stream())
-    for bad in (PsiSetup(version=99, salt=b"s" * 32, private=False, chunk_size=4),
-                PsiSetup(version=1, salt=b"short", private=False, chunk_size=4),
-                PsiSetup(version=1, salt=b"s" * 32, private=False, chunk_size=0)):
+    for bad in (PsiSetup(version=99, salt=b"s" * 32, private=False, chunk_size=4, active_size=3),
+                PsiSetup(version=2, salt=b"short", private=False, chunk_size=4, active_size=3),
+                PsiSetup(version=2, salt=b"s" * 32, private=False, chunk_size=0, active_size=3),
+                PsiSetup(version=2, salt=b"s" * 32, private=False, chunk_size=4, active_size=0)):
         with pytest.raises(PsiProtocolError):
             PassivePsi(ids(range(3))).accept_setup(bad)
     with pytest.raises(PsiProtocolError, match="before the exchange"):
@@ -135,9 +151,15 @@ def test_streams_are_checked_for_order_count_and_shape():
     active, passive = _started()
     first, second, *_ = list(active.masked_stream())
     with pytest.raises(PsiProtocolError, match="expected chunk 0"):
-        passive.answer(second)
+        passive.accept(second)
     with pytest.raises(PsiProtocolError, match="has 3 points"):
-        passive.answer(PsiActiveMasked(seq=0, total=first.total, points=first.points[:3]))
+        passive.accept(PsiActiveMasked(seq=0, total=first.total, points=first.points[:3]))
+    with pytest.raises(PsiProtocolError, match="total changed"):
+        passive.accept(PsiActiveMasked(seq=0, total=11, points=first.points))
+    with pytest.raises(PsiProtocolError, match="expected psi.active_masked"):
+        passive.accept(PsiReMasked(seq=0, total=10, points=first.points))
+    with pytest.raises(PsiProtocolError, match="before reveal"):
+        list(passive.double_masked_stream())
     mine = list(passive.masked_stream())
     with pytest.raises(PsiProtocolError, match="expected psi.passive_masked"):
         active.accept("p", PsiDoubleMasked(seq=0, total=10, points=first.points))
@@ -159,10 +181,10 @@ def test_repeated_points_from_a_passive_are_rejected():
     (sent,) = list(active.masked_stream())
     (theirs,) = list(passive.masked_stream())
     twice = np.repeat(theirs.points[:1], 4, axis=0)
-    active.accept("p", PsiPassiveMasked(seq=0, total=4, points=twice))
-    active.accept("p", passive.answer(sent))
-    with pytest.raises(PsiProtocolError, match="repeated"):
-        active.finish()
+    (remasked,) = active.accept("p", PsiPassiveMasked(seq=0, total=4, points=twice))
+    passive.accept(sent)
+    with pytest.raises(PsiProtocolError, match="repeated"):          # the passive sees it first
+        passive.accept(remasked) or passive.reveal()
 
 
 @pytest.mark.parametrize("positions,size,match", [
@@ -170,12 +192,59 @@ def test_repeated_points_from_a_passive_are_rejected():
     (np.array([0.5]), 1, "integer"), (np.array([0, 1]), 5, "size")])
 def test_alignment_is_checked(positions, size, match):
     active, passive = _started(chunk_size=16)
-    for msg in passive.masked_stream():
-        active.accept("p", msg)
-    for msg in active.masked_stream():
-        passive.answer(msg)
+    exchange(active, "p", passive, list(active.masked_stream()))
     with pytest.raises(PsiProtocolError, match=match):
         passive.accept_alignment(PsiAlignment(positions=positions, size=size))
+
+
+def _own_positions(passive: PassivePsi, rows) -> np.ndarray:
+    """Where the passive's own rows sit in its stream (what an alignment names)."""
+    return np.array([int(np.flatnonzero(passive._order == r)[0]) for r in rows])
+
+
+def test_an_alignment_may_only_name_rows_the_active_can_have_matched():
+    active, passive = _started(chunk_size=16)        # the passive holds 5..14, the active 0..9
+    reveal = exchange(active, "p", passive, list(active.masked_stream()))
+    assert reveal.count == 5 and sorted(reveal.rows.tolist()) == [0, 1, 2, 3, 4]
+    unmatched = _own_positions(passive, [9])         # its id 14, which the active does not hold
+    with pytest.raises(PsiProtocolError, match="cannot have matched"):
+        passive.accept_alignment(PsiAlignment(positions=unmatched, size=1))
+
+
+def test_the_passive_refuses_a_large_initiator_before_sending_anything():
+    active = ActivePsi(ids(range(20_000)), ["p"], workers=1)      # every id of the id space
+    passive = PassivePsi(ids(range(100, 669)), limits=PsiLimits(max_active_ratio=10), workers=1)
+    with pytest.raises(PsiPolicyError, match="20000 ids are more than 10 × this party's 569"):
+        passive.accept_setup(active.setup())
+    with pytest.raises(PsiProtocolError, match="not arrived"):   # it never got as far as its masked ids
+        list(passive.masked_stream())
+    with pytest.raises(PsiPolicyError, match="exceed max_active_ids 1000"):
+        PassivePsi(ids(range(5)), limits=PsiLimits(max_active_ids=1000)).accept_setup(active.setup())
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_the_passive_learns_the_share_first_and_can_refuse(private):
+    active = ActivePsi(ids(range(0, 1000)), ["p"], private=private, chunk_size=128, workers=1)
+    passive = PassivePsi(ids(range(500, 1300)), limits=PsiLimits(max_share=0.5), workers=1)
+    passive.accept_setup(active.setup())
+    sent = list(active.masked_stream())
+    remasked = [m for msg in passive.masked_stream() for m in active.accept("p", msg)]
+    for msg in sent + remasked:
+        passive.accept(msg)
+    with pytest.raises(PsiPolicyError, match=r"reveal 500 of this party's 800 ids \(62%\)"):
+        passive.reveal()
+    with pytest.raises(PsiProtocolError, match="before reveal"):
+        list(passive.double_masked_stream())             # nothing the active could match with
+    assert active.expecting("p") is PsiDoubleMasked
+
+
+def test_in_private_mode_the_passive_counts_but_cannot_tell_which():
+    reveals = {}
+    a, b = ids(range(0, 300)), ids(range(100, 500))
+    run([a, b], private=True, reveals=reveals)
+    assert reveals["p1"].count == 200 and reveals["p1"].rows is None
+    run([a, b], private=False, reveals=reveals)
+    assert sorted(b[r] for r in reveals["p1"].rows) == sorted(set(a) & set(b))
 
 
 @settings(max_examples=25, deadline=None)

@@ -20,18 +20,18 @@ from vfl.jobs.manifest import digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
 from vfl.jobs.spec import PassiveRequest
-from vfl.psi import align_passive
+from vfl.psi import PsiPolicy, align_passive
 
 
 def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
-          caps: PassiveCaps, verbose: bool = False) -> PassiveResult:
+          caps: PassiveCaps, psi: PsiPolicy | None = None, verbose: bool = False) -> PassiveResult:
     """Run this party's side of a training job; saves its model part at ``model_path``."""
     family, party = request.family, request.party
     if request.psi_private:           # a padded table: the passive's own gradient would show the real rows
         raise ProtocolError(f"{active} asks to train on a privately aligned table; this party refuses")
     features = feature_columns(frame, party, family)                                   # validate
     with transport.in_phase("psi"):                                                    # PSI
-        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose)
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose, policy=psi)
     if aligned.report.private:        # whatever the request said: the PSI that ran was the private one
         raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
     x = aligned.frame[features]
@@ -50,7 +50,7 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
 
 
 def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
-            verbose: bool = False) -> int:
+            psi: PsiPolicy | None = None, verbose: bool = False) -> int:
     """Serve this party's partial scores for the rows it shares with the active; returns their count."""
     family = request.family
     if not family.predicts:
@@ -62,5 +62,6 @@ def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: 
         party = dataclasses.replace(party, features=tuple(trained_on))
     features = feature_columns(frame, party, family)
     with transport.in_phase("psi"):
-        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose).frame
+        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose,
+                                policy=psi).frame
     return model.serve_scores(aligned[features], transport=transport, active=active)

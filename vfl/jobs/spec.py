@@ -114,7 +114,8 @@ class JobSpec:
     def passive_request(self) -> dict:
         """What the active sends every passive in the job request: their parts, never a path."""
         return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
-                "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections)}
+                "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections),
+                "rounds": self.family.rounds(self.hyperparameters)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +130,7 @@ class PassiveRequest:
     sections: dict = dataclasses.field(default_factory=dict)   # the family's job-file sections
     run: str | None = None          # prediction: the training run whose part to use
     part_digest: str | None = None  # prediction: the digest that run recorded for this party's part
+    rounds: int | None = None       # training: the rounds (epochs, trees) the job declares
 
     @property
     def family(self) -> ModelFamily:
@@ -154,8 +156,11 @@ class PassiveRequest:
         digest = digests.get(me)
         if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
             raise JobSpecError(f"the job's digest of {me}'s part is malformed")
+        rounds = params.get("rounds")
+        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
+            raise JobSpecError(f"the job's declared rounds {rounds!r} are not a positive integer")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
-                   _sections(sections, family, "the job request"), run, digest)
+                   _sections(sections, family, "the job request"), run, digest, rounds)
 
 
 def load_job(path) -> JobSpec:

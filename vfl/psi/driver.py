@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ from protocols.psi import (
     ActivePsi,
     PassivePsi,
     PsiAbort,
-    PsiActiveMasked,
     PsiAlignment,
     PsiError,
+    PsiLimits,
     PsiPassiveMasked,
     PsiProtocolError,
     PsiSetup,
+    Reveal,
 )
 from protocols.psi.group import backend
 from vfl.errors import PeerFailedError, ProtocolError, VFLError
@@ -49,6 +51,26 @@ class PsiReport:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Disclosure:
+    """What finishing a PSI would let the active party learn of a passive's ids: ``count`` of
+    them, and which (``ids``, encoded) unless the PSI is private."""
+
+    count: int
+    n_own: int
+    ids: list[bytes] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PsiPolicy:
+    """A passive party's terms for one PSI: its ``limits`` (checked by the protocol role as
+    the values arrive) and ``approve(disclosure)``, its own last word (e.g. a cumulative
+    ledger per peer), called before it sends what reveals its ids; it raises to refuse."""
+
+    limits: PsiLimits = dataclasses.field(default_factory=PsiLimits)
+    approve: Callable[[Disclosure], None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +158,8 @@ def _run_active(transport, role: ActivePsi, n: int, timeout: float, progress):
         for peer in role.passives:
             while (kind := role.expecting(peer)) is not None:
                 msg = _recv(transport, peer, kind, timeout)
-                role.accept(peer, msg)
+                for reply in role.accept(peer, msg):   # after its last masked chunk: H(y)^ab back
+                    transport.send(peer, reply)
                 if kind is PsiPassiveMasked:          # re-masked here; H(x)^ab only stored
                     bar.total += (msg.total - n) if msg.seq == 0 else 0
                     bar.update(len(msg.points))
@@ -145,14 +168,24 @@ def _run_active(transport, role: ActivePsi, n: int, timeout: float, progress):
 
 def align_passive(transport: Transport, df: pd.DataFrame, id_column, *, active: str,
                   workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
-                  progress: bool | None = None) -> AlignResult:
-    """A passive party's side: returns its rows in the common order the active party chose."""
+                  progress: bool | None = None, policy: PsiPolicy | None = None) -> AlignResult:
+    """A passive party's side: returns its rows in the common order the active party chose.
+
+    ``policy`` bounds what this PSI may reveal to the active party; nothing that reveals more
+    is sent (the job fails with a "refused" error at both ends).
+    """
     start = time.perf_counter()
     transport.note("psi", backend=backend())
+    policy = policy or PsiPolicy()
     try:
         ids = encode_ids(normalize_ids(df, id_column, transport.party))
-        role = PassivePsi(ids, workers=workers, name=transport.party)
-        outcome = _run_passive(transport, role, active, timeout, progress)
+        role = PassivePsi(ids, limits=policy.limits, workers=workers, name=transport.party)
+
+        def approve(reveal: Reveal) -> None:
+            if policy.approve is not None:
+                shown = None if reveal.rows is None else [ids[r] for r in reveal.rows.tolist()]
+                policy.approve(Disclosure(reveal.count, reveal.n_own, shown))
+        outcome = _run_passive(transport, role, active, timeout, progress, approve)
     except (VFLError, PsiError) as error:
         if not isinstance(error, PeerFailedError):
             _abort(transport, [active], error)
@@ -165,18 +198,20 @@ def align_passive(transport: Transport, df: pd.DataFrame, id_column, *, active: 
     return AlignResult(_select(df, outcome.rows), outcome.rows, positions, report)
 
 
-def _run_passive(transport, role: PassivePsi, active: str, timeout: float, progress):
-    role.accept_setup(_recv(transport, active, PsiSetup, timeout))
-    with _bar(2 * role.n_ids, progress, f"PSI {transport.party}") as bar:
+def _run_passive(transport, role: PassivePsi, active: str, timeout: float, progress, approve):
+    setup = _recv(transport, active, PsiSetup, timeout)
+    role.accept_setup(setup)
+    with _bar(2 * role.n_ids + setup.active_size, progress, f"PSI {transport.party}") as bar:
         for msg in role.masked_stream():
             transport.send(active, msg)
             bar.update(len(msg.points))
-        while role.expecting_active:
-            msg = _recv(transport, active, PsiActiveMasked, timeout)
-            if msg.seq == 0:
-                bar.total += msg.total - role.n_ids
-            transport.send(active, role.answer(msg))
+        while (kind := role.expecting()) is not None:     # H(x)^a (masked here), then H(y)^ab
+            msg = _recv(transport, active, kind, timeout)
+            role.accept(msg)
             bar.update(len(msg.points))
+        approve(role.reveal())                          # within this party's terms, or it stops here
+        for msg in role.double_masked_stream():
+            transport.send(active, msg)
     return role.accept_alignment(_recv(transport, active, PsiAlignment, timeout))
 
 

@@ -11,6 +11,7 @@ from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoost
 class _SecureBoostFamily(ModelFamily):
     passive_estimator = PassiveSecureBoost
     passive_cap = "max_estimators"
+    rounds_param = "n_estimators"
 
     def summary(self, model) -> TrainingSummary:
         names = getattr(model, "feature_names_in_", None) or [f"feature {i}" for i in range(model.n_features_in_)]
