@@ -184,23 +184,37 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
         raise ConfigError("[data] must map aliases to file paths")
     if not set(policies) <= set(data):
         raise ConfigError(f"[data.policies] names unknown aliases: {sorted(set(policies) - set(data))}")
+    limits = raw.get("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError("[limits] must be a table")
     try:
-        limits = Limits(**raw.get("limits", {}))
+        limits = Limits(**limits)
     except TypeError as exc:
         raise ConfigError(f"[limits]: {exc}") from None
-    accept = tuple(raw.get("accept_jobs_from", names))
+    accept = raw.get("accept_jobs_from", names)
+    if not isinstance(accept, list) or not all(isinstance(a, str) for a in accept):
+        raise ConfigError(f"accept_jobs_from must be a list of peer names, got {accept!r}")
     if not set(accept) <= set(names):
         raise ConfigError(f"accept_jobs_from names unknown peers: {sorted(set(accept) - set(names))}")
-    secret = raw.get("secret_key")
+    secret = _path(raw.get("secret_key"), "secret_key", optional=True)
     config = PartyConfig(name, listen, resolve(secret) if secret else None, peers,
                          {_name(k, "data alias"): resolve(v) for k, v in data.items()}, limits,
-                         resolve(raw.get("audit_log", f"{name}.audit.jsonl")), accept,
-                         resolve(raw.get("models_dir", "models")), policies, _plugins(raw.get("plugins", [])),
+                         resolve(_path(raw.get("audit_log", f"{name}.audit.jsonl"), "audit_log")), tuple(accept),
+                         resolve(_path(raw.get("models_dir", "models"), "models_dir")), policies,
+                         _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
                          _psi_terms(raw.get("psi", {}), resolve, name))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
+
+
+def _path(value, what: str, *, optional: bool = False) -> str | None:
+    if optional and value is None:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ConfigError(f"{what} must be a file path, got {value!r}")
+    return value
 
 
 def _flag(value, what: str) -> bool:
