@@ -21,6 +21,10 @@ Seams for what comes next, each a class attribute with a safe default:
     :meth:`ModelFamily.passive` as ``sections=``.
   - ``predicts``: False for statistics that train no scoring model (a correlation matrix);
     the flow then skips evaluation and ``vfl predict`` refuses the job.
+  - ``checkpoints``: True when both estimators' ``fit`` take ``checkpoint=`` (a
+    :class:`vfl.checkpoint.Checkpoint`): they save their state at every round boundary and
+    continue from the state it holds, to the same model. A family without it is fitted again
+    from the start when a run is resumed (on the recorded rows, without a second PSI).
 """
 from __future__ import annotations
 
@@ -72,8 +76,9 @@ class Curves:
 
 # keys of the job report that a family's figures may not use (vfl.report.JobReport writes them)
 REPORT_KEYS = frozenset({"job", "model", "n_intersection", "n_train", "n_test", "features", "metrics",
-                         "training_metrics", "seconds", "job_id", "bytes_sent", "passives", "baseline", "notes",
-                         "files", "loss_curve", "validation_loss_curve", "loss_name", "loss_unit", "kept"})
+                         "training_metrics", "seconds", "job_id", "run", "resumed_from", "bytes_sent", "passives",
+                         "baseline", "notes", "files", "loss_curve", "validation_loss_curve", "loss_name",
+                         "loss_unit", "kept"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +100,7 @@ class TrainingSummary:
 class ActiveRole(Protocol):
     """The label party's estimator of a family (scikit-learn style, see :mod:`vfl.estimator`)."""
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None): ...
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None): ...
     def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray: ...
     def save(self, path) -> None: ...
 
@@ -103,7 +108,7 @@ class ActiveRole(Protocol):
 class PassiveRole(Protocol):
     """A feature party's estimator: it fits and answers scoring requests for its own columns."""
 
-    def fit(self, X, *, transport, active: str): ...
+    def fit(self, X, *, transport, active: str, checkpoint=None): ...
     def serve_scores(self, X, *, transport, active: str) -> int: ...
     def save(self, path) -> None: ...
 
@@ -121,6 +126,7 @@ class ModelFamily(abc.ABC):
     rounds_param: ClassVar[str | None] = None   # the hyperparameter that counts rounds (epochs, trees)
     topology: ClassVar[str] = "vertical"
     predicts: ClassVar[bool] = True
+    checkpoints: ClassVar[bool] = False
     sections: ClassVar[frozenset[str]] = frozenset()
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files
     # the passive estimator's test-only opt-in to small keys (used when it has that parameter)

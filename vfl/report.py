@@ -29,11 +29,14 @@ class JobReport:
 
     @property
     def notes(self) -> list[str]:
-        ev = self.training.evaluation
+        ev, notes = self.training.evaluation, []
         if ev is not None and ev.metrics is None:
-            return ["no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
-                    "(training_metrics), for the federated model and the baseline alike, and flatter them"]
-        return []
+            notes.append("no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
+                         "(training_metrics), for the federated model and the baseline alike, and flatter them")
+        if self.training.resumed_from is not None:
+            notes.append(f"run {self.training.run} was resumed from round {self.training.resumed_from} (the last "
+                         "epoch or tree every party had checkpointed); seconds and bytes count the resumed part")
+        return notes
 
     def to_dict(self) -> dict:
         t = self.training
@@ -41,8 +44,10 @@ class JobReport:
                "n_test": t.n_test, "features": t.features, **t.summary.to_report()}   # no clash: TrainingSummary
         if t.evaluation is not None:
             out.update(_metrics(t.evaluation))
-        out.update(seconds=t.seconds, job_id=self.job_id, bytes_sent=self.bytes_sent,
+        out.update(seconds=t.seconds, job_id=self.job_id, run=t.run, bytes_sent=self.bytes_sent,
                    passives={p: r.to_wire() for p, r in self.passives.items()})
+        if t.resumed_from is not None:
+            out["resumed_from"] = t.resumed_from
         if self.baseline is not None:
             b = self.baseline
             out["baseline"] = {"model": b.model, "n_rows": b.n_rows, **_metrics(b.evaluation)}

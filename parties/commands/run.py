@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from parties.jobs import execute
@@ -38,6 +39,9 @@ def register(sub) -> None:
     parser = sub.add_parser("run", help="run a job file (PSI, training, evaluation, model files)")
     parser.add_argument("job", help="job file (TOML), see docs/jobs.md")
     parser.add_argument("--output-dir", help="override the job's output_dir")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run that died in RUN_DIR (its output directory) from every party's "
+                             "checkpoints, with the same job file and tables")
     add_party_options(parser)
     parser.set_defaults(func=run)
 
@@ -52,27 +56,32 @@ def parties_for(*, local: bool, config: str | None, insecure: bool, plugins=()) 
 
 
 def run_job_file(job, *, local: bool = False, config: str | None = None, insecure: bool = False,
-                 output_dir: str | None = None, verbose: bool = True, plugins=()) -> dict:
+                 output_dir: str | None = None, verbose: bool = True, plugins=(), resume: str | None = None) -> dict:
     """What ``vfl run`` does, from Python: returns the report (also written to the output dir).
 
+    ``resume``: the output directory of a run that died, to continue it from its checkpoints.
     Raises :class:`vfl.errors.VFLError` subclasses for bad jobs, configs and data.
     """
     where = parties_for(local=local, config=config, insecure=insecure, plugins=plugins)
     spec = load_job(job)                                                     # load
     spec = execute.local_spec(spec) if local else spec
-    if output_dir:
-        spec = dataclasses.replace(spec, output_dir=str(output_dir))
+    if output_dir and resume and os.path.abspath(output_dir) != os.path.abspath(resume):
+        raise VFLError("--resume RUN_DIR continues the run in RUN_DIR: give no other --output-dir")
+    if output_dir or resume:
+        spec = dataclasses.replace(spec, output_dir=str(resume or output_dir))
     frames = {}
     for party in spec.parties if local else [spec.active]:                  # validate
         if not party.data:
             raise VFLError(f"{spec.source}: [parties.{party.name}] needs data = <path> for a local run")
         frames[party.name] = read_table(party.data, party.name, party.id_column)
         feature_columns(frames[party.name], party, spec.family)
-    outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose)   # PSI, fit, evaluate
+    outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose,   # PSI, fit, evaluate
+                            resume=resume is not None)
     report = JobReport(training=outcome.result, job_id=outcome.job_id, bytes_sent=outcome.bytes_sent,
                        passives=outcome.passives,
                        baseline=centralized_baseline(spec, frames, outcome.result) if local else None)
     write_report(report, spec.output_dir)                                    # report
+    execute.finish(spec)
     return report.to_dict()
 
 
@@ -80,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     verbose = not (args.quiet or args.json)
     try:
         report = run_job_file(args.job, local=args.local, config=args.config, insecure=args.insecure,
-                              output_dir=args.output_dir, verbose=verbose, plugins=args.plugin)
+                              output_dir=args.output_dir, verbose=verbose, plugins=args.plugin,
+                              resume=args.resume)
     except VFLError as exc:
         print(f"vfl run: {exc}", file=sys.stderr)
         return 2

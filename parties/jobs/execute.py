@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pathlib
 import shutil
 from typing import Any
 
 from parties.jobs.initiator import JobResult, run_job
 from parties.runtime.config import PartyConfig, load_config
+from vfl.checkpoint import RunState, digest_of
 from vfl.errors import VFLError
-from vfl.jobs import active
+from vfl.jobs import active, runs
 from vfl.jobs.manifest import Manifest
 from vfl.jobs.results import PassiveResult
 from vfl.jobs.spec import JobSpec
@@ -63,25 +65,48 @@ def deployed_config(spec: JobSpec, where: Parties) -> PartyConfig:
     return cfg
 
 
-def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True) -> Outcome:
+def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True, resume: bool = False) -> Outcome:
     """Run a training job: returns the active's :class:`~vfl.jobs.results.TrainingResult` and each
     passive's :class:`~vfl.jobs.results.PassiveResult`. Local runs copy every passive's model
-    part and every party's audit log into the job's output directory."""
-    with _initiator(spec, where) as (node, local_dir):
-        job = run_job(node, TRAIN, spec.passive_request(), [p.name for p in spec.passives],
-                      role=lambda t: active.train(t, spec, frame, verbose=verbose))
+    part and every party's audit log into the job's output directory.
+
+    Every party checkpoints the run (:mod:`vfl.checkpoint`); ``resume=True`` continues the run
+    recorded in the output directory (:mod:`vfl.jobs.runs`) from the checkpoints. Call
+    :func:`finish` once the report is written.
+    """
+    out, job_digest = pathlib.Path(spec.output_dir), spec.digest()
+    record = runs.resumable(out, job_digest, local=where.local) if resume else None
+    params = {**spec.passive_request(), **({"resume": record.run} if record else {})}
+    with _initiator(spec, where, out, fresh=record is None) as (node, local_dir):
+        peers = digest_of({p.name: (p.public_key or b"").decode() for p in node.config.peers
+                           if p.name in {q.name for q in spec.passives}})
+
+        def role(transport):
+            run = record.run if record else transport.job
+            if record is None:
+                runs.begin(out, runs.RunRecord(run=run, job=job_digest, local=where.local))
+            state = RunState(out / runs.CHECKPOINTS / spec.active.name, run=run, job=job_digest, peers=peers,
+                             resume=record is not None)
+            return active.train(transport, spec, frame, verbose=verbose, state=state)
+
+        job = run_job(node, TRAIN, params, [p.name for p in spec.passives], role=role)
         passives = {p: PassiveResult.from_wire(p, r) for p, r in job.peer_results.items()}
         if local_dir:
-            _collect(spec, local_dir, job.job)
+            _collect(spec, local_dir, job.result.run)
     active.write_manifest(spec, job.result, {p: r.part_digest for p, r in passives.items()})
     return _outcome(spec, job, passives)
+
+
+def finish(spec: JobSpec) -> None:
+    """The run's report is written: mark the run complete, remove every checkpoint of it."""
+    runs.complete(spec.output_dir, runs.read(spec.output_dir))
 
 
 def predict(spec: JobSpec, frame, model_dir, manifest: Manifest, where: Parties, *, verbose: bool = True) -> Outcome:
     """Run a prediction job with the model parts of the training run ``manifest`` records."""
     manifest.check_part(spec.active.name, os.path.join(model_dir, f"{spec.active.name}.json"))
     request = {**spec.passive_request(), "run": manifest.run, "parts": manifest.parts}
-    with _initiator(spec, where) as (node, local_dir):
+    with _initiator(spec, where, None) as (node, local_dir):
         if local_dir:                    # local passives get their saved parts
             run = [manifest.run] if manifest.run else []
             target = os.path.join(local_dir, "models", spec.active.name, spec.name, *run)
@@ -94,15 +119,20 @@ def predict(spec: JobSpec, frame, model_dir, manifest: Manifest, where: Parties,
 
 
 @contextlib.contextmanager
-def _initiator(spec: JobSpec, where: Parties):
-    """This party's started node, and the local cluster's directory (None when deployed)."""
+def _initiator(spec: JobSpec, where: Parties, out: pathlib.Path | None, *, fresh: bool = True):
+    """This party's started node, and the local cluster's directory (None when deployed).
+    A local training run's cluster lives in ``<out>/parties`` (kept until the run completes, so
+    that it can be resumed; ``fresh``: new keys), a prediction's in a temporary directory."""
     from parties.transport.node import Node
     if where.local:
         from parties.jobs.launcher import LocalCluster
         passives = [p.name for p in spec.passives]
         data = {p.name: {p.alias: os.path.abspath(p.data)} for p in spec.passives}
+        home = None if out is None else out / runs.LOCAL_PARTIES
+        if home is not None and fresh:
+            shutil.rmtree(home, ignore_errors=True)
         with LocalCluster([spec.active.name, *passives], serve=passives, data=data,
-                          plugins=where.plugins) as cluster:
+                          plugins=where.plugins, directory=None if home is None else str(home)) as cluster:
             yield cluster.node(spec.active.name), cluster.dir
         return
     with Node(deployed_config(spec, where), insecure=where.insecure).start() as node:

@@ -49,7 +49,7 @@ class LocalCluster:
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
                  core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True,
-                 psi: dict | None = None):
+                 psi: dict | None = None, directory: str | None = None):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -60,6 +60,9 @@ class LocalCluster:
         self.plugins = tuple(plugins)    # model-family modules every party's config names
         self.share_error_details = share_error_details   # False: behave as separate organisations
         self.psi = dict(psi or {})          # every party's [psi] terms
+        # ``directory``: a lasting home (kept on close; its keys reused on the next start), so
+        # that a run the cluster served can be resumed by a new cluster; default: a temporary one
+        self.home = directory
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
@@ -73,7 +76,12 @@ class LocalCluster:
         self.close()
 
     def start(self) -> "LocalCluster":
-        self.dir = tempfile.mkdtemp(prefix="vfl-cluster-")
+        if self.home is not None:
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            os.chmod(self.home, 0o700)
+            self.dir = self.home
+        else:
+            self.dir = tempfile.mkdtemp(prefix="vfl-cluster-")
         atexit.register(self.close)
         try:
             self._write_configs()
@@ -93,7 +101,7 @@ class LocalCluster:
         self._nodes.clear()
         for name in list(self.processes):
             self.kill(name, sig=signal.SIGTERM, wait=3.0)
-        if self.dir and os.path.isdir(self.dir):
+        if self.dir and os.path.isdir(self.dir) and self.home is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         atexit.unregister(self.close)
 
@@ -112,6 +120,12 @@ class LocalCluster:
                 continue
         if proc.stdout:
             proc.stdout.close()
+
+    def restart(self, name: str) -> None:
+        """Start a served party again (after :meth:`kill`), with its config, keys and files."""
+        self.kill(name)
+        self._spawn(name)
+        self._wait_ready(name)
 
     # -- parties ----------------------------------------------------------------------------
     def config_path(self, name: str) -> str:
@@ -140,7 +154,8 @@ class LocalCluster:
     def _write_configs(self) -> None:
         keydir = os.path.join(self.dir, "keys")
         for name in self.parties:
-            write_keypair(keydir, name)
+            if not os.path.exists(os.path.join(keydir, f"{name}.key_secret")):
+                write_keypair(keydir, name)
         ports = {name: free_port() for name in self.parties}
         for name in self.parties:
             lines = [f'name = "{name}"', f'listen = "tcp://127.0.0.1:{ports[name]}"',

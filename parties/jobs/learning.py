@@ -12,6 +12,7 @@ import os
 from parties.jobs.registry import JobContext, register_job
 from parties.runtime.errors import JobRejectedError
 from vfl import validation
+from vfl.checkpoint import RunState, digest_of
 from vfl.errors import VFLError
 from vfl.family import PassiveCaps
 from vfl.jobs import passive
@@ -63,6 +64,20 @@ def _table(ctx: JobContext, request: PassiveRequest):
     return frame, dataclasses.replace(request, party=check_columns(ctx, request.party, frame))
 
 
+def run_state(ctx: JobContext, request: PassiveRequest) -> RunState:
+    """Where this party checkpoints a training run: beside its model part, in
+    ``<models_dir>/<initiator>/<job>/<run>/<party>.state/`` (private; removed when the run
+    completes). A resumed run must hold one, bound to the same job, table and initiator key."""
+    run = request.resume or ctx.transport.job
+    part = model_path(ctx, request.job, run)
+    job = {k: v for k, v in ctx.params.items() if k != "resume"}
+    state = RunState(os.path.splitext(part)[0] + ".state", run=run, job=digest_of(job),
+                     peers=digest_of({ctx.initiator: ctx.initiator_key}), resume=request.resume is not None)
+    if state.resume and not state.held():
+        raise JobRejectedError(f"{ctx.transport.party} holds no checkpoint of run {run} of job {request.job!r}")
+    return state
+
+
 @register_job("vfl.train")
 def train(ctx: JobContext) -> dict:
     """Every check of the job runs here, before the PSI: nothing derived from this party's ids
@@ -73,9 +88,11 @@ def train(ctx: JobContext) -> dict:
         raise JobRejectedError(f"{ctx.transport.party} serves at most {ctx.max_epochs} rounds (epochs, trees); "
                                f"the job declares {rounds}")
     frame, request = _table(ctx, request)
+    state = run_state(ctx, request)
     result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
-                           model_path=model_path(ctx, request.job, ctx.transport.job),
-                           caps=PassiveCaps(max_rounds=rounds), psi=ctx.psi_policy())
+                           model_path=model_path(ctx, request.job, state.run),
+                           caps=PassiveCaps(max_rounds=rounds), psi=ctx.psi_policy(), state=state)
+    state.clear()
     return result.to_wire()
 
 

@@ -50,6 +50,7 @@ class JobContext:
     data_policies: dict = dataclasses.field(default_factory=dict)
     psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)    # what a PSI may reveal, from its config
     ledger: Any = None            # parties.runtime.ledger.PsiLedger: what each peer learned already
+    initiator_key: str = ""       # the initiator's public key (Z85) as this party's config has it
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

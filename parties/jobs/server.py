@@ -88,9 +88,11 @@ class JobServer:
             raise
 
     def _run(self, transport, peer: str, message: JobStart, handler) -> None:
+        key = next((p.public_key for p in self.config.peers if p.name == peer), None)
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
                          self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir,
-                         self.config.data_policies, self.config.psi, self.ledger)
+                         self.config.data_policies, self.config.psi, self.ledger,
+                         key.decode() if isinstance(key, bytes) else "")
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from vfl.checkpoint import Alignment, RunState, alignment_digest
 from vfl.errors import DataError
 from vfl.family import ModelFamily
 from vfl.files import write_private
@@ -22,33 +23,53 @@ from vfl.jobs.data import feature_columns
 from vfl.jobs.manifest import Manifest, digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import Evaluation, PredictionResult, Scores, TrainingResult
+from vfl.jobs.resume import agree_as_active, checkpoint_option
 from vfl.jobs.spec import JobSpec
 from vfl.psi import align_active, normalize_ids
 
 MIN_SHARED_ROWS = 4
 
 
-def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, verbose: bool = True) -> TrainingResult:
-    """Run the job's training as its active party; writes the model part, manifest and split."""
+def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, verbose: bool = True,
+          state: RunState | None = None) -> TrainingResult:
+    """Run the job's training as its active party; writes the model part and the split.
+
+    ``state``: where this party checkpoints the run (none: no checkpoints). With
+    ``state.resume`` the run continues from its checkpoints — no PSI, the parties agree on the
+    last round every one of them holds (:mod:`vfl.jobs.resume`) — to the same model.
+    """
     family, me, passives = spec.family, spec.active, [p.name for p in spec.passives]
     features = feature_columns(frame, me, family)                                     # validate
-    start = time.perf_counter()
-    with transport.in_phase("psi"):                                                   # PSI
-        table = align_active(transport, frame, me.id_column, passives=passives, progress=verbose).frame
+    start, resuming, store = time.perf_counter(), state is not None and state.resume, None
+    if resuming:                                                                      # or resume
+        alignment, store = state.restore(frame, me.name)
+        with transport.in_phase("resume"):
+            round_ = agree_as_active(transport, passives, state.run, alignment, store)
+        table = frame.iloc[alignment.rows].reset_index(drop=True)
+    else:
+        with transport.in_phase("psi"):                                               # PSI
+            aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose)
+        table, round_ = aligned.frame, 0
     t_psi = time.perf_counter() - start
     if len(table) < MIN_SHARED_ROWS:
         raise DataError(f"only {len(table)} customers are shared by every party: too few to train on")
     x, y = table[features], table[me.label].to_numpy() if me.label else None
     ids = normalize_ids(table, me.id_column, me.name)
-    train_rows, test_rows = evaluation_split(ids, y, test_size=spec.test_size, seed=spec.seed,       # split
-                                             stratify=family.task == "classification")
-    with transport.in_phase("train"):
-        transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
-                                            test_index=test_rows.astype(np.int64)), passives)
+    if not resuming:                                                                  # split
+        train_rows, test_rows = evaluation_split(ids, y, test_size=spec.test_size, seed=spec.seed,
+                                                 stratify=family.task == "classification")
+        with transport.in_phase("train"):
+            transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
+                                                test_index=test_rows.astype(np.int64)), passives)
+        if state is not None:
+            store = state.begin(frame, Alignment(aligned.rows, train_rows, test_rows,
+                                                 alignment_digest(ids, train_rows, test_rows)))
+    else:
+        train_rows, test_rows = alignment.train_rows, alignment.test_rows
     extra = {"sections": spec.sections} if family.sections else {}
     model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
     model.fit(x.iloc[train_rows], None if y is None else y[train_rows], transport=transport, passives=passives,
-              private_key=private_key)
+              private_key=private_key, **checkpoint_option(family, store, round_))
     t_train = time.perf_counter() - start - t_psi
     evaluation = (_evaluate(family, model, x, y, train_rows, test_rows, transport, passives)    # evaluate
                   if family.predicts else None)
@@ -57,7 +78,8 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
                             train_ids=ids.iloc[train_rows].tolist(), test_ids=ids.iloc[test_rows].tolist(),
                             features={me.name: features}, summary=family.summary(model), evaluation=evaluation,
                             seconds={"psi": t_psi, "train": t_train, "total": time.perf_counter() - start},
-                            run=getattr(transport, "job", None))
+                            run=state.run if state is not None else getattr(transport, "job", None),
+                            resumed_from=round_ if resuming else None)
     return dataclasses.replace(result, part_digest=_save(spec, model, result))        # save
 
 

@@ -15,3 +15,28 @@ class EvaluationSplit(Message):
     KIND = "job.evaluation_split"
     train_index: np.ndarray
     test_index: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeQuery(Message):
+    """Active → passives, instead of the PSI when a run continues: the run, and the digest of
+    the aligned ids and split every party recorded (:func:`vfl.checkpoint.alignment_digest`)."""
+    KIND = "job.resume_query"
+    run: str
+    alignment: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeOffer(Message):
+    """Passive → active: its alignment digest and the rounds it can continue from, as
+    ``(first, last)`` rows (``last`` = -1: every later round)."""
+    KIND = "job.resume_offer"
+    alignment: str
+    holds: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeFrom(Message):
+    """Active → passives: the round every party continues from (the last one all of them hold)."""
+    KIND = "job.resume_from"
+    round: int

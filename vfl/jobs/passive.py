@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from vfl.checkpoint import Alignment, RunState, alignment_digest
 from vfl.errors import DataError, ProtocolError
 from vfl.family import PassiveCaps
 from vfl.holdout import evaluation_rows
@@ -19,30 +20,48 @@ from vfl.jobs.data import feature_columns
 from vfl.jobs.manifest import digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
+from vfl.jobs.resume import agree_as_passive, checkpoint_option
 from vfl.jobs.spec import PassiveRequest
-from vfl.psi import PsiPolicy, align_passive
+from vfl.psi import PsiPolicy, align_passive, normalize_ids
 
 
 def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
-          caps: PassiveCaps, psi: PsiPolicy | None = None, verbose: bool = False) -> PassiveResult:
-    """Run this party's side of a training job; saves its model part at ``model_path``."""
+          caps: PassiveCaps, psi: PsiPolicy | None = None, verbose: bool = False,
+          state: RunState | None = None) -> PassiveResult:
+    """Run this party's side of a training job; saves its model part at ``model_path``.
+
+    ``state``: where this party checkpoints the run (as in :func:`vfl.jobs.active.train`);
+    with ``state.resume`` it continues the run from its checkpoints, without a PSI.
+    """
     family, party = request.family, request.party
     if request.psi_private:           # a padded table: the passive's own gradient would show the real rows
         raise ProtocolError(f"{active} asks to train on a privately aligned table; this party refuses")
     features = feature_columns(frame, party, family)                                   # validate
-    with transport.in_phase("psi"):                                                    # PSI
-        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose, policy=psi)
-    if aligned.report.private:        # whatever the request said: the PSI that ran was the private one
-        raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
-    x = aligned.frame[features]
-    with transport.in_phase("train"):                                                  # split
-        split = transport.recv(active, EvaluationSplit)
-    train_rows, test_rows = split.train_index, split.test_index
-    every = np.concatenate([train_rows, test_rows])
-    if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
-        raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
+    store, round_ = None, 0
+    if state is not None and state.resume:                                             # or resume
+        alignment, store = state.restore(frame, transport.party)
+        with transport.in_phase("resume"):
+            round_ = agree_as_passive(transport, active, state.run, alignment, store)
+        x = frame.iloc[alignment.rows].reset_index(drop=True)[features]
+        train_rows, test_rows = alignment.train_rows, alignment.test_rows
+    else:
+        with transport.in_phase("psi"):                                                # PSI
+            aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose, policy=psi)
+        if aligned.report.private:    # whatever the request said: the PSI that ran was the private one
+            raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
+        x = aligned.frame[features]
+        with transport.in_phase("train"):                                              # split
+            split = transport.recv(active, EvaluationSplit)
+        train_rows, test_rows = split.train_index, split.test_index
+        every = np.concatenate([train_rows, test_rows])
+        if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
+            raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
+        if state is not None:
+            ids = normalize_ids(aligned.frame, party.id_column, transport.party)
+            store = state.begin(frame, Alignment(aligned.rows, train_rows, test_rows,
+                                                 alignment_digest(ids, train_rows, test_rows)))
     model = family.passive(caps, **({"sections": request.sections} if family.sections else {}))   # fit
-    model.fit(x.iloc[train_rows], transport=transport, active=active)
+    model.fit(x.iloc[train_rows], transport=transport, active=active, **checkpoint_option(family, store, round_))
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)
     model.save(model_path)                                                             # save

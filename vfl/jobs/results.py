@@ -43,6 +43,7 @@ class TrainingResult:
     seconds: dict[str, float]        # psi, train, total
     run: str | None = None           # the job's id: every party stores its part under it
     part_digest: str | None = None   # sha256 of this party's model part
+    resumed_from: int | None = None  # a resumed run: the round (epoch, tree) it continued from
 
     @property
     def n_train(self) -> int:

@@ -37,6 +37,7 @@ import pathlib
 import tomllib
 
 from vfl import registry
+from vfl.checkpoint import digest_of
 from vfl.errors import VFLError
 from vfl.family import ModelFamily
 from vfl.names import RULE, is_safe_name
@@ -117,6 +118,14 @@ class JobSpec:
                 "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections),
                 "rounds": self.family.rounds(self.hyperparameters)}
 
+    def digest(self) -> str:
+        """sha256 of what the job asks — not where its files are: a resumed run must be the
+        same job (its tables are checked separately, by content)."""
+        me = self.active
+        return digest_of({"request": self.passive_request(), "hyperparameters": self.hyperparameters,
+                          "test_size": self.test_size, "seed": self.seed,
+                          "active": {**me.to_params(), "label": me.label}})
+
 
 @dataclasses.dataclass(frozen=True)
 class PassiveRequest:
@@ -131,6 +140,7 @@ class PassiveRequest:
     run: str | None = None          # prediction: the training run whose part to use
     part_digest: str | None = None  # prediction: the digest that run recorded for this party's part
     rounds: int | None = None       # training: the rounds (epochs, trees) the job declares
+    resume: str | None = None       # training: the run to continue from this party's checkpoints
 
     @property
     def family(self) -> ModelFamily:
@@ -159,8 +169,11 @@ class PassiveRequest:
         rounds = params.get("rounds")
         if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
             raise JobSpecError(f"the job's declared rounds {rounds!r} are not a positive integer")
+        resume = params.get("resume")
+        if resume is not None and not is_safe_name(resume):
+            raise JobSpecError("the job's run id to resume is malformed")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
-                   _sections(sections, family, "the job request"), run, digest, rounds)
+                   _sections(sections, family, "the job request"), run, digest, rounds, resume)
 
 
 def load_job(path) -> JobSpec:

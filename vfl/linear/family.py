@@ -13,6 +13,7 @@ from vfl.linear.model import ActiveLinearRegression, ActiveLogisticRegression, P
 class _LinearFamily(ModelFamily):
     passive_estimator = PassiveLinearModel
     passive_cap = "max_epochs"
+    checkpoints = True
     rounds_param = "epochs"
 
     def summary(self, model) -> TrainingSummary:

@@ -18,6 +18,7 @@ import numpy as np
 
 from protocols.paillier import generate_keypair
 from vfl import handshake
+from vfl.checkpoint import same_setup
 from vfl.errors import ProtocolError
 from vfl.estimator import Estimator
 from vfl.holdout import validation_split
@@ -74,14 +75,22 @@ class _ActiveLinear(Estimator):
         self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
         self.approximation, self.protocol, self.verbose = approximation, protocol, verbose
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None):
-        """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently)."""
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
+        """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently).
+
+        ``checkpoint`` (:class:`vfl.checkpoint.Checkpoint`): save the state after every
+        epoch and, if it holds one, continue from it (the same model as an uninterrupted fit)."""
         self._validate_params()
         x = _features(X, transport)
         labels = check_labels(y, len(x), getattr(transport, "party", "active"), self._label_kind)
         rng = np.random.default_rng(self.random_state)
-        train, val = validation_split(len(x), early_stopping=self.early_stopping,
-                                      fraction=self.validation_fraction, rng=rng)
+        state = checkpoint.state if checkpoint is not None else None
+        if state is not None:        # the rows and batch order of the fit being continued
+            train, val, batch_seed = state["train"], state["val"], int(state["batch_seed"])
+        else:
+            train, val = validation_split(len(x), early_stopping=self.early_stopping,
+                                          fraction=self.validation_fraction, rng=rng)
+            batch_seed = None
         self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
             (np.zeros(x.shape[1]), np.ones(x.shape[1]))
         label_key = self.protocol == "label_key"       # else every passive brings its own key
@@ -89,13 +98,16 @@ class _ActiveLinear(Estimator):
             _, private_key = generate_keypair(self.key_bits)
         if label_key:
             transport.register_public_key(private_key.public_key)
-        setup = build_setup(self, self._task, private_key.public_key if label_key else None, len(x), train, val, rng)
+        setup = build_setup(self, self._task, private_key.public_key if label_key else None, len(x), train, val, rng,
+                            batch_seed)
+        if checkpoint is not None:
+            checkpoint.fixed.update(train=train, val=val, batch_seed=setup.batch_seed)
         with transport.in_phase("train"):
             transport.broadcast(setup, passives)
             self.passive_features_ = {p: handshake.check_ready(transport.recv(p, handshake.Ready), p)
                                       for p in passives}
             options = dict(tol=self.tol, n_iter_no_change=self.n_iter_no_change, approximation=self.approximation,
-                           verbose=self.verbose, passive_features=self.passive_features_)
+                           verbose=self.verbose, passive_features=self.passive_features_, checkpoint=checkpoint)
             if label_key:
                 trainer = ActiveTrainer(transport, list(passives), private_key, setup, self._scale(x), labels,
                                         **options)
@@ -197,18 +209,22 @@ class PassiveLinearModel(Estimator):
         self.standardize = standardize
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
 
-    def fit(self, X, *, transport, active: str):
+    def fit(self, X, *, transport, active: str, checkpoint=None):
+        """Serve the active's fit; ``checkpoint`` as in the active's ``fit`` (the setup the
+        active sends must then be the one the checkpoint was saved under)."""
         self._validate_params()
         x = _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
             check_setup(setup, self, x, active)
+            same_setup(checkpoint, setup, active)
             train = setup.train_index
             self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
                 (np.zeros(x.shape[1]), np.ones(x.shape[1]))
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
             scaled, options = (x - self.mean_) / self.scale_, dict(mask_bits=self.mask_bits,
-                                                                  feature_frac_bits=self.feature_frac_bits)
+                                                                  feature_frac_bits=self.feature_frac_bits,
+                                                                  checkpoint=checkpoint)
             if setup.protocol == "feature_key":
                 trainer = FeatureKeyPassiveTrainer(transport, active, setup, scaled, key_bits=self.key_bits,
                                                    allow_small_key=self.allow_insecure_key_size_for_tests,

@@ -13,10 +13,12 @@ PROTOCOLS = ("label_key", "feature_key")     # who holds the Paillier key: docs/
 MIN_MASK_BITS = 40
 
 
-def build_setup(est, task: str, public_key, n_rows: int, train, val, rng) -> msg.Setup:
+def build_setup(est, task: str, public_key, n_rows: int, train, val, rng, batch_seed: int | None = None) -> msg.Setup:
+    if batch_seed is None:
+        batch_seed = int(rng.integers(2**62)) if est.random_state is not None else secrets.randbits(62)
     return msg.Setup(public_key=public_key, task=task, n_rows=n_rows, train_index=train.astype(np.int64),
                      val_index=val.astype(np.int64), epochs=est.epochs, batch_size=min(est.batch_size, len(train)),
-                     batch_seed=int(rng.integers(2**62)) if est.random_state is not None else secrets.randbits(62),
+                     batch_seed=batch_seed,
                      learning_rate=float(est.learning_rate), lr_schedule=est.lr_schedule,
                      lr_decay=float(est.lr_decay), penalty=est.penalty, alpha=float(est.alpha),
                      residual_frac_bits=int(est.residual_frac_bits), protocol=est.protocol)

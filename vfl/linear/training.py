@@ -60,7 +60,7 @@ class ActiveTrainer:
 
     def __init__(self, transport, passives: list[str], private_key, setup: msg.Setup, x: np.ndarray,
                  y: np.ndarray, *, tol: float, n_iter_no_change: int, approximation: str = "none",
-                 verbose: bool = True, passive_features: dict | None = None):
+                 verbose: bool = True, passive_features: dict | None = None, checkpoint=None):
         self.t, self.passives, self.sk, self.cfg = transport, passives, private_key, setup
         self.passive_features = passive_features or {}      # from their Ready messages
         self.x, self.y = x, y
@@ -69,6 +69,23 @@ class ActiveTrainer:
         self.coef = np.zeros(x.shape[1])
         self.intercept = 0.0
         self.history = History()
+        self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
+        self._best, self._stale, self._start, self._stopped = np.inf, 0, 0, False
+        state = checkpoint.state if checkpoint is not None else None
+        if state is not None:               # continue after the epochs the checkpoint holds
+            self.coef, self.intercept = np.asarray(state["coef"], float), float(state["intercept"])
+            self.history = History(list(state["train_loss"]), list(state["val_loss"]), list(state["epoch_seconds"]),
+                                   int(state["epochs_run"]))
+            self._best, self._stale, self._stopped = float(state["best"]), int(state["stale"]), bool(state["stopped"])
+            self._start = self.history.epochs_run
+
+    def _save(self, stopped: bool) -> None:
+        if self.checkpoint is not None:
+            h = self.history
+            self.checkpoint.save(h.epochs_run, {
+                "coef": self.coef, "intercept": self.intercept, "train_loss": h.train_loss, "val_loss": h.val_loss,
+                "epoch_seconds": h.epoch_seconds, "epochs_run": h.epochs_run, "best": self._best,
+                "stale": self._stale, "stopped": stopped})
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         z = self.x[rows] @ self.coef + self.intercept
@@ -128,8 +145,10 @@ class ActiveTrainer:
 
     def run(self) -> History:
         cfg, start = self.cfg, time.perf_counter()
-        best, stale = np.inf, 0
-        bar = progress(range(cfg.epochs), desc="hetero LR epochs", disable=not self.verbose)
+        best, stale = self._best, self._stale
+        epochs = range(self._start, cfg.epochs) if not self._stopped else range(0)
+        bar = progress(epochs, desc="hetero LR epochs", disable=not self.verbose, initial=self._start,
+                       total=cfg.epochs)
         for epoch in bar:
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
             losses, sizes, epoch_start = [], [], time.perf_counter()
@@ -152,6 +171,8 @@ class ActiveTrainer:
             self.t.broadcast(msg.EpochEnd(epoch=epoch, stop=stop), self.passives)
             bar.set_postfix(loss=f"{monitored:.4f}")
             self.history.epochs_run = epoch + 1
+            self._best, self._stale = best, stale
+            self._save(stop)
             if stop:
                 break
         self.history.seconds = time.perf_counter() - start
@@ -162,13 +183,18 @@ class PassiveTrainer:
     """A feature party's side of the round loop. It never sees labels, d, or the active's model."""
 
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, *, mask_bits: int,
-                 feature_frac_bits: int):
+                 feature_frac_bits: int, checkpoint=None):
         self.t, self.active, self.cfg = transport, active, setup
         limit = float(2 ** FEATURE_INT_BITS)     # the declared bound of every feature the gradient uses
         self.x = np.clip(x, -limit, limit)
         self.mask_bits, self.frac_bits = mask_bits, feature_frac_bits
         self.coef = np.zeros(x.shape[1])
         self.epochs_run = 0
+        self.checkpoint, self._stopped = checkpoint, False
+        state = checkpoint.state if checkpoint is not None else None
+        if state is not None:                    # continue after the epochs the checkpoint holds
+            self.coef, self.epochs_run = np.asarray(state["coef"], float), int(state["epochs_run"])
+            self._stopped = bool(state["stopped"])
 
     def _batch(self, rows: np.ndarray, lr: float) -> None:
         self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
@@ -208,7 +234,7 @@ class PassiveTrainer:
 
     def run(self) -> int:
         cfg = self.cfg
-        for epoch in range(cfg.epochs):
+        for epoch in range(self.epochs_run, cfg.epochs if not self._stopped else 0):
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
             for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
                 self._batch(cfg.train_index[rows], lr)
@@ -218,6 +244,9 @@ class PassiveTrainer:
             self.epochs_run = epoch + 1
             if end.epoch != epoch:
                 raise ProtocolError(f"{self.active} ended epoch {end.epoch} while this party is in epoch {epoch}")
+            if self.checkpoint is not None:
+                self.checkpoint.save(self.epochs_run, {"coef": self.coef, "epochs_run": self.epochs_run,
+                                                       "stopped": end.stop})
             if end.stop:
                 break
         return self.epochs_run

@@ -89,7 +89,8 @@ class ActiveTrainer:
     def __init__(self, transport, passives: list[str], private_key, params: TreeParams, x: np.ndarray,
                  codes: np.ndarray, edges: list[np.ndarray], y: np.ndarray, boosting: Boosting, *,
                  passive_features: dict, rng: np.random.Generator, train_rows: np.ndarray | None = None,
-                 val_rows: np.ndarray | None = None, verbose: bool = True, workers: int | None = None):
+                 val_rows: np.ndarray | None = None, verbose: bool = True, workers: int | None = None,
+                 checkpoint=None):
         self.t, self.passives, self.sk, self.p, self.b = transport, list(passives), private_key, params, boosting
         self.x, self.codes, self.edges, self.y = x, codes, edges, y
         self.n_bins = [len(e) + 1 for e in edges]
@@ -101,13 +102,43 @@ class ActiveTrainer:
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
         self.pending = None                 # randomizers being prepared for the next tree
+        self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
+
+    def _restore(self, state: dict, scores: np.ndarray, stopper) -> tuple[np.ndarray, bool]:
+        """Continue after the trees a checkpoint holds: the trees, scores, losses, the early
+        stopping record and the sampling generator's state. Returns the scores and whether the
+        fit had already stopped."""
+        self.trees = [Tree(**{k: np.asarray(v) for k, v in t.items()}) for t in state["trees"]]
+        self.tree_seconds, self.train_loss = list(state["tree_seconds"]), list(state["train_loss"])
+        self.val_loss = list(state["val_loss"])
+        if stopper is not None:
+            stopper.best, stopper.best_trees, stopper.stale = state["stopper"]
+        self.rng.bit_generator.state = state["rng"]
+        restored = np.asarray(state["scores"], float)
+        if restored.shape != scores.shape:
+            raise ValueError(f"the checkpoint holds scores of shape {restored.shape}, the fit {scores.shape}")
+        return restored, bool(state["stopped"])
+
+    def _save(self, scores: np.ndarray, stopper, stopped: bool) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.save(len(self.trees), {
+                "trees": [dataclasses.asdict(t) for t in self.trees], "scores": scores,
+                "tree_seconds": self.tree_seconds, "train_loss": self.train_loss, "val_loss": self.val_loss,
+                "stopper": None if stopper is None else [stopper.best, stopper.best_trees, stopper.stale],
+                "rng": self.rng.bit_generator.state, "stopped": stopped})
 
     def run(self, base_score) -> list[Tree]:
         n, k = len(self.y), self.b.n_outputs
         scores = np.full(n, base_score) if k == 1 else np.tile(np.asarray(base_score, float), (n, 1))
         stopper = EarlyStopping(self.b.n_iter_no_change, self.b.tol) if len(self.val) else None
+        stopped, state = False, self.checkpoint.state if self.checkpoint is not None else None
+        if state is not None:
+            scores, stopped = self._restore(state, scores, stopper)
+        first = len(self.trees)
+        todo = range(first, self.b.n_estimators) if not stopped else range(0)
         try:
-            for t in progress(range(self.b.n_estimators), desc="SecureBoost trees", disable=not self.verbose):
+            for t in progress(todo, desc="SecureBoost trees", disable=not self.verbose, initial=first,
+                              total=self.b.n_estimators):
                 start = time.perf_counter()
                 job = self._job(t, scores)
                 self._send_gradients(job)
@@ -118,8 +149,10 @@ class ActiveTrainer:
                 self.train_loss.append(mean_loss(self.b.loss, scores[self.train], self.y[self.train]))
                 if stopper is not None:
                     self.val_loss.append(mean_loss(self.b.loss, scores[self.val], self.y[self.val]))
-                    if stopper.update(self.val_loss[-1], len(self.trees)):
-                        break
+                    stopped = stopper.update(self.val_loss[-1], len(self.trees))
+                self._save(scores, stopper, stopped)
+                if stopped:
+                    break
         finally:                            # early stop or a failure: the next tree's randomizers are not needed
             if self.pending is not None:
                 self.pending.cancel()

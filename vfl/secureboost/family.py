@@ -11,6 +11,7 @@ from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoost
 class _SecureBoostFamily(ModelFamily):
     passive_estimator = PassiveSecureBoost
     passive_cap = "max_estimators"
+    checkpoints = True
     rounds_param = "n_estimators"
 
     def summary(self, model) -> TrainingSummary:

@@ -22,6 +22,7 @@ from scipy.special import expit, softmax
 
 from protocols.paillier import generate_keypair
 from vfl import handshake
+from vfl.checkpoint import same_setup
 from vfl.errors import DataError, ProtocolError
 from vfl.estimator import Estimator
 from vfl.holdout import validation_split
@@ -78,8 +79,11 @@ class _ActiveSecureBoost(Estimator):
                         int_bits=self._int_bits(), n_outputs=k, active_only_trees=self.first_k_trees_active_only,
                         sampling=sampling, n_iter_no_change=self.n_iter_no_change, tol=float(self.tol))
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None):
-        """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently)."""
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
+        """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently).
+
+        ``checkpoint`` (:class:`vfl.checkpoint.Checkpoint`): save the state after every tree
+        and, if it holds one, continue from it (the same trees as an uninterrupted fit)."""
         self._validate_params()
         x = _features(X, transport)
         labels, n_classes = self._labels(y, len(x), getattr(transport, "party", "active"))
@@ -87,8 +91,14 @@ class _ActiveSecureBoost(Estimator):
         k = n_outputs(self.loss_, n_classes)
         codes, edges = bin_columns(x, self.max_bins)
         rng = np.random.default_rng(self.random_state)
-        train, val = validation_split(len(x), early_stopping=bool(self.early_stopping),
-                                      fraction=self.validation_fraction, rng=rng)
+        state = checkpoint.state if checkpoint is not None else None
+        if state is not None:        # the rows of the fit being continued (the generator's state follows)
+            train, val = state["train"], state["val"]
+        else:
+            train, val = validation_split(len(x), early_stopping=bool(self.early_stopping),
+                                          fraction=self.validation_fraction, rng=rng)
+        if checkpoint is not None:
+            checkpoint.fixed.update(train=train, val=val)
         if private_key is None:
             _, private_key = generate_keypair(self.key_bits)
         transport.register_public_key(private_key.public_key)
@@ -106,7 +116,7 @@ class _ActiveSecureBoost(Estimator):
             trainer = ActiveTrainer(transport, list(passives), private_key, self._tree_params(), x, codes, edges,
                                     labels, boosting, passive_features=self.passive_features_,
                                     rng=rng, train_rows=train, val_rows=val, verbose=self.verbose,
-                                    workers=self.workers)
+                                    workers=self.workers, checkpoint=checkpoint)
             self.trees_ = trainer.run(self.base_score_)
         self.passives_, self.n_features_in_ = list(passives), x.shape[1]
         self.tree_seconds_, self.n_estimators_ = trainer.tree_seconds, len(self.trees_)
@@ -305,16 +315,19 @@ class PassiveSecureBoost(Estimator):
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
         self.workers = workers
 
-    def fit(self, X, *, transport, active: str):
+    def fit(self, X, *, transport, active: str, checkpoint=None):
+        """Serve the active's fit; ``checkpoint`` as in the active's ``fit`` (the setup the
+        active sends must then be the one the checkpoint was saved under)."""
         self._validate_params()
         x = _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
             check_setup(setup, self, x, active)
+            same_setup(checkpoint, setup, active)
             codes, edges = bin_columns(x, setup.max_bins)
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
             trainer = PassiveTrainer(transport, active, setup, x, codes, edges, max_trees=self.max_estimators,
-                                     workers=self.workers)
+                                     workers=self.workers, checkpoint=checkpoint)
             self.n_trees_ = trainer.run()
         self.lookup_, self.n_features_in_ = trainer.lookup, x.shape[1]
         self._set_feature_names(X)

@@ -23,30 +23,48 @@ from vfl.secureboost.splits import candidate_bins
 
 class PassiveTrainer:
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, codes: np.ndarray,
-                 edges: list[np.ndarray], *, max_trees: int, workers: int | None = None):
+                 edges: list[np.ndarray], *, max_trees: int, workers: int | None = None, checkpoint=None):
         self.t, self.active, self.cfg, self.x = transport, active, setup, x
         self.codes, self.edges, self.workers, self.max_trees = codes, edges, workers, max_trees
         self.n_bins = [len(e) + 1 for e in edges]
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
         self._rng = secrets.SystemRandom()
+        self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
+        self.served: list[int] = []         # the trees this party took part in
+        self.start = checkpoint.round if checkpoint is not None else 0     # the first tree still to come
+        state = checkpoint.state if checkpoint is not None else None
+        if state is not None:
+            self.lookup = {(int(t), int(k)): (int(f), float(thr), bool(dl)) for t, k, f, thr, dl in state["lookup"]}
+            self.served = [int(t) for t in state["served"]]
+
+    def _save(self, round_: int, *, open_ended: bool) -> None:
+        """This party's state changes only in the trees it serves: after one, its checkpoint
+        stands for every later round until the next g/h arrives (``open_ended``); when g/h of
+        tree ``t`` arrives, a closed checkpoint at round ``t`` ends that range."""
+        if self.checkpoint is not None:
+            lookup = [[t, k, f, thr, dl] for (t, k), (f, thr, dl) in sorted(self.lookup.items())]
+            self.checkpoint.save(round_, {"lookup": lookup, "served": self.served}, open_ended=open_ended)
 
     # -- one tree ----------------------------------------------------------------------------
     def run(self) -> int:
         """Serve trees until ``FitEnd``; returns how many trees this party took part in (trees
         grown on the active's columns only skip it, so tree numbers may jump)."""
-        served: list[int] = []
+        served = self.served
+        self._save(self.start, open_ended=True)
         while True:
             m = self.t.recv(self.active, (msg.GradHess, msg.FitEnd))
             if isinstance(m, msg.FitEnd):
                 return self._end(m, served)
-            last = served[-1] if served else -1
+            last = max(served[-1] if served else -1, self.start - 1)
             if not last < m.tree < self.cfg.n_estimators:
                 raise ProtocolError(f"{self.active} sent g/h for tree {m.tree}; expected a tree after {last}")
             if len(served) >= self.max_trees:
                 raise ProtocolError(f"{self.active} asks for more than the {self.max_trees} trees agreed")
             rows, cols = self._check_grad_hess(m)
+            self._save(m.tree, open_ended=False)
             self._tree(m.tree, m.gh, rows, cols)
             served.append(m.tree)
+            self._save(m.tree + 1, open_ended=True)
 
     def _check_grad_hess(self, m: msg.GradHess) -> tuple[np.ndarray, np.ndarray]:
         """The tree's sampled rows and columns, as checked int64 arrays."""
