@@ -1,0 +1,232 @@
+"""Dealer-free products of two parties' private matrices, into additive shares (Paillier).
+
+The key holder K holds ``X`` (ring elements, ``k×q``) and a Paillier key; the multiplier M holds
+``Y`` (integers in [0, 2^b), ``m×k``). They end with shares ``Z_K + Z_M = Y·X (mod 2^64)``:
+
+1. K packs each row of X into ciphertexts of ``S`` slots of ``s`` bits (``S·s ≤ n_bits − 2``),
+   encrypts them (CRT, fresh randomness) and sends them (:class:`~protocols.mpc.messages.CrossOffer`).
+2. M computes, for every output row i and slot group g, the multi-exponentiation
+   ``Π_l E[l, g]^Y[i, l] = Enc(Σ_j (Y·X)[i, gS+j] · 2^(s·j))`` — every slot an exact integer
+   below ``k·2^(64+b)`` — adds a uniform mask ``r`` below ``2^(s−1)`` to every slot, re-randomizes
+   each ciphertext with a full ``r^n`` and sends them back (:class:`CrossReply`). M's share is ``−r``.
+3. K decrypts; its share is each slot ``(Y·X + r) mod 2^64``.
+
+Elementwise products ``y ⊙ x`` use the same steps with ``k = 1``: K encrypts each ``x_j``
+already shifted into slot ``j mod S``, so M's multi-exponentiation over a group of S values
+lands each product in its own slot.
+
+What each party sees (semi-honest): M sees only ciphertexts under K's key; K sees
+``Y·X + r`` in every slot, where ``r`` has λ = ``stat_bits`` (default 64) more bits than the
+product, so the statistical distance from uniform is at most 2^−λ per slot. Slot sizes,
+shapes and ``b`` are public. M's multi-exponentiation skips zero digits of its scalars, so its
+running time depends (weakly) on them; only M's own machine observes it.
+
+Signed scalars: M passes ``y + 2^(b−1)`` with ``scalar_offset = 2^(b−1)``; K knows ``X`` and
+subtracts ``offset · Σ_l X[l, :]`` from its share, so the shares add up to the signed product.
+"""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+from gmpy2 import mpz
+
+from protocols._workers import resolve_workers
+from protocols.mpc import kernels
+from protocols.mpc.errors import MpcProtocolError
+from protocols.mpc.messages import CrossOffer, CrossReply
+from protocols.mpc.ring import RING_BITS, as_ring, from_python_ints, to_python_ints
+from protocols.paillier import PackedEncryptedVector, PrivateKey, PublicKey
+from protocols.paillier.parallel import map_chunks
+
+DEFAULT_STAT_BITS = 64          # λ: statistical hiding of each slot from the key holder
+MIN_KEY_BITS = 2048
+_RING_MAX = (1 << RING_BITS) - 1
+
+
+def slot_bits(terms: int, scalar_bits: int, stat_bits: int = DEFAULT_STAT_BITS) -> int:
+    """Bits of one slot: a sum of ``terms`` products below 2^(64+b), a mask λ bits wider, a carry."""
+    return RING_BITS + scalar_bits + max(terms - 1, 0).bit_length() + stat_bits + 1
+
+
+def slots_per_ciphertext(n_bits: int, bits: int) -> int:
+    return (n_bits - 2) // bits
+
+
+class Layout:
+    """The public shape of one cross product, computed the same way by both parties."""
+
+    def __init__(self, mode: str, rows: int, cols: int, scalar_bits: int, n_bits: int,
+                 stat_bits: int = DEFAULT_STAT_BITS):
+        if mode not in ("matrix", "elementwise"):
+            raise MpcProtocolError(f"unknown cross-product mode {mode!r}")
+        if rows < 1 or cols < 1 or not 1 <= scalar_bits <= RING_BITS:
+            raise MpcProtocolError(f"a {rows}x{cols} cross product with {scalar_bits}-bit scalars is not valid")
+        if mode == "elementwise" and cols != 1:
+            raise MpcProtocolError("an elementwise cross product has one column")
+        self.mode, self.rows, self.cols, self.scalar_bits = mode, rows, cols, scalar_bits
+        terms = rows if mode == "matrix" else 1
+        self.slot_bits = slot_bits(terms, scalar_bits, stat_bits)
+        self.slots = slots_per_ciphertext(n_bits, self.slot_bits)
+        if self.slots < 1:
+            raise MpcProtocolError(f"a {self.slot_bits}-bit slot does not fit a {n_bits}-bit key")
+        self.groups = -(-cols // self.slots)        # matrix: ciphertexts per row of X
+
+    def offer_fields(self) -> dict:
+        """What the key holder's packed vector must look like."""
+        if self.mode == "matrix":
+            return dict(length=self.rows * self.groups * self.slots, slots=self.slots, slot_bits=self.slot_bits)
+        return dict(length=self.rows, slots=1, slot_bits=self.slot_bits * self.slots)
+
+    def reply_fields(self, outputs: int) -> dict:
+        length = outputs * self.groups * self.slots if self.mode == "matrix" else self.rows
+        return dict(length=length, slots=self.slots, slot_bits=self.slot_bits)
+
+
+def _check_fields(cipher: PackedEncryptedVector, expected: dict, what: str) -> None:
+    got = dict(length=cipher.length, slots=cipher.slots, slot_bits=cipher.slot_bits)
+    if got != expected or cipher.offset != 0 or cipher.exponent != 0:
+        raise MpcProtocolError(f"{what} has layout {got} (offset {cipher.offset}), expected {expected}")
+
+
+class CrossKeyHolder:
+    """The party with X and the private key: :meth:`offer`, then :meth:`finish` with the reply."""
+
+    def __init__(self, private_key: PrivateKey, x: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS,
+                 scalar_offset: int = 0, mode: str = "matrix", workers: int | None = None):
+        x = as_ring(x)
+        if mode == "matrix" and x.ndim != 2 or mode == "elementwise" and x.ndim != 1:
+            raise MpcProtocolError(f"a {mode} cross product takes a {'2' if mode == 'matrix' else '1'}-D X")
+        self.private_key, self.x, self.tag, self.workers = private_key, x, tag, workers
+        rows, cols = (x.shape if mode == "matrix" else (x.shape[0], 1))
+        self.layout = Layout(mode, rows, cols, scalar_bits, private_key.public_key.n_bits)
+        self.scalar_offset = int(scalar_offset)
+        self.outputs: int | None = None
+
+    def offer(self) -> CrossOffer:
+        lay, pk = self.layout, self.private_key.public_key
+        s = lay.slot_bits
+        if lay.mode == "matrix":
+            padded = np.zeros((lay.rows, lay.groups * lay.slots), dtype=np.uint64)
+            padded[:, :lay.cols] = self.x
+            vals = to_python_ints(padded)
+            plains = []
+            for start in range(0, len(vals), lay.slots):
+                acc = mpz(0)
+                for v in reversed(vals[start:start + lay.slots]):
+                    acc = (acc << s) | v
+                plains.append(acc)
+        else:
+            plains = [mpz(v) << (s * (j % lay.slots)) for j, v in enumerate(to_python_ints(self.x))]
+        from protocols.paillier import kernels as pk_kernels
+        cts = map_chunks(pk_kernels.encrypt_chunk, self.private_key, plains, workers=self.workers)
+        fields = lay.offer_fields()
+        cipher = PackedEncryptedVector(pk, cts, exponent=0, offset=0, max_slot=(1 << fields["slot_bits"]) - 1,
+                                       obfuscated=True, **fields)
+        return CrossOffer(tag=self.tag, mode=lay.mode, rows=lay.rows, cols=lay.cols,
+                          scalar_bits=lay.scalar_bits, cipher=cipher)
+
+    def finish(self, reply: CrossReply, outputs: int | None = None) -> np.ndarray:
+        """This party's share of ``Y·X`` (``outputs × q``; elementwise: ``(rows,)``)."""
+        lay = self.layout
+        if reply.tag != self.tag:
+            raise MpcProtocolError(f"expected the reply to {self.tag!r}, received one to {reply.tag!r}")
+        if lay.mode == "matrix":
+            if outputs is None:
+                outputs = reply.cipher.length // max(lay.groups * lay.slots, 1)
+            _check_fields(reply.cipher, lay.reply_fields(outputs), "the cross-product reply")
+        else:
+            _check_fields(reply.cipher, lay.reply_fields(0), "the cross-product reply")
+        if reply.cipher.public_key != self.private_key.public_key:
+            raise MpcProtocolError("the cross-product reply is under another key")
+        try:
+            slots = reply.cipher.decrypt_ints(self.private_key, workers=self.workers)
+        except (OverflowError, ValueError) as exc:
+            raise MpcProtocolError(f"the cross-product reply does not decrypt to its layout: {exc}") from None
+        if lay.mode == "matrix":
+            share = from_python_ints(slots, (outputs, lay.groups * lay.slots))[:, :lay.cols]
+            correction = self.x.sum(axis=0, dtype=np.uint64)
+        else:
+            share = from_python_ints(slots)
+            correction = self.x
+        if self.scalar_offset:
+            share = share - np.uint64(self.scalar_offset & _RING_MAX) * correction
+        return np.ascontiguousarray(share)
+
+
+class CrossMultiplier:
+    """The party with Y: :meth:`reply` to an offer; its share is then :attr:`share`."""
+
+    def __init__(self, y: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS, mode: str = "matrix",
+                 min_key_bits: int = MIN_KEY_BITS, workers: int | None = None):
+        y = np.asarray(y)
+        if y.dtype not in (np.uint64, np.int64) or mode == "matrix" and y.ndim != 2 or \
+                mode == "elementwise" and y.ndim != 1:
+            raise MpcProtocolError(f"a {mode} cross product takes integer scalars of the right shape, got "
+                                   f"{y.dtype} {y.shape}")
+        if y.dtype == np.int64 and y.size and int(y.min()) < 0:
+            raise MpcProtocolError("scalars must be non-negative (shift signed ones, see scalar_offset)")
+        y = y.astype(np.uint64, copy=False)
+        if scalar_bits < RING_BITS and y.size and int(y.max()) >> scalar_bits:
+            raise MpcProtocolError(f"a scalar has more than the declared {scalar_bits} bits")
+        self.y, self.tag, self.scalar_bits, self.mode = y, tag, scalar_bits, mode
+        self.min_key_bits, self.workers = min_key_bits, workers
+        self.share: np.ndarray | None = None
+
+    def _check(self, offer: CrossOffer) -> Layout:
+        if offer.tag != self.tag:
+            raise MpcProtocolError(f"expected an offer for {self.tag!r}, received one for {offer.tag!r}")
+        key = offer.cipher.public_key
+        if key.n_bits < self.min_key_bits:
+            raise MpcProtocolError(f"the key holder's {key.n_bits}-bit key is below the "
+                                   f"{self.min_key_bits}-bit minimum")
+        if (offer.mode, offer.scalar_bits) != (self.mode, self.scalar_bits):
+            raise MpcProtocolError(f"the offer is {offer.mode} with {offer.scalar_bits}-bit scalars; this party "
+                                   f"multiplies {self.mode} with {self.scalar_bits}-bit scalars")
+        inner = self.y.shape[1] if self.mode == "matrix" else self.y.shape[0]
+        if offer.rows != inner:
+            raise MpcProtocolError(f"the offer has {offer.rows} rows; this party's operand needs {inner}")
+        lay = Layout(offer.mode, offer.rows, offer.cols, offer.scalar_bits, key.n_bits)
+        _check_fields(offer.cipher, lay.offer_fields(), "the cross-product offer")
+        return lay
+
+    def reply(self, offer: CrossOffer) -> CrossReply:
+        lay = self._check(offer)
+        key: PublicKey = offer.cipher.public_key
+        cts, b = offer.cipher.ciphertexts, self.scalar_bits
+        if lay.mode == "matrix":
+            m, g = self.y.shape[0], lay.groups
+            cols = self.y.T.tolist()                                   # column r of Y: scalars Y[:, r]
+            items = [(tuple(cts[r * g:(r + 1) * g]), tuple(cols[r])) for r in range(lay.rows)]
+            # one chunk of the shared dimension per worker: fewer, longer multi-exponentiations
+            per = max(len(items) // resolve_workers(self.workers), 1) if len(items) >= 256 else len(items)
+            partials = map_chunks(kernels.matrix_rows_chunk, key, items, extra=(m, g, b),
+                                  workers=self.workers, min_chunk=per)
+            n2 = key.nsquare
+            products = list(partials[:m * g])
+            for start in range(m * g, len(partials), m * g):
+                products = [a * c % n2 for a, c in zip(products, partials[start:start + m * g])]
+            outputs = m * g * lay.slots
+        else:
+            ys = to_python_ints(self.y)
+            items = [(cts[i:i + lay.slots], ys[i:i + lay.slots]) for i in range(0, lay.rows, lay.slots)]
+            products = map_chunks(kernels.slot_groups_chunk, key, items, extra=(b,), workers=self.workers,
+                                  min_chunk=8)
+            outputs = len(products) * lay.slots
+        masks = [secrets.randbits(lay.slot_bits - 1) for _ in range(outputs)]
+        packed = []
+        for c in range(len(products)):
+            acc = mpz(0)
+            for r in reversed(masks[c * lay.slots:(c + 1) * lay.slots]):
+                acc = (acc << lay.slot_bits) | r
+            packed.append(acc)
+        cts_out = map_chunks(kernels.mask_chunk, key, list(zip(products, packed)), workers=self.workers, min_chunk=4)
+        share = -from_python_ints(masks)
+        if lay.mode == "matrix":
+            self.share = np.ascontiguousarray(share.reshape(self.y.shape[0], lay.groups * lay.slots)[:, :lay.cols])
+        else:
+            self.share = share[:lay.rows]
+        fields = lay.reply_fields(self.y.shape[0] if lay.mode == "matrix" else 0)
+        cipher = PackedEncryptedVector(key, cts_out, exponent=0, offset=0, max_slot=(1 << lay.slot_bits) - 1,
+                                       obfuscated=True, **fields)
+        return CrossReply(tag=self.tag, cipher=cipher)

@@ -1,0 +1,94 @@
+"""The secret-sharing session over the in-process transport: dealer-free triples, Beaver
+products, truncation and reveals among 2 and 3 parties; what the hub sees of relayed shares."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parties.transport.inprocess import InProcessNetwork
+from protocols.mpc.messages import CrossOffer, CrossReply, Shares
+from protocols.mpc.ring import decode, encode, reconstruct, share
+from protocols.mpc.triples import TripleShape
+from vfl.errors import ProtocolError
+from vfl.mpc import MpcSession
+
+
+def _session(t, names):
+    return MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1)
+
+
+@pytest.mark.parametrize("names", [["bank", "insurer"], ["bank", "insurer", "telco"]])
+def test_dealer_free_triples_and_fixed_point_products(names):
+    n = len(names)
+    rng = np.random.default_rng(7)
+    X, Y, v, w = rng.normal(size=(6, 5)), rng.normal(size=(5, 2)), rng.normal(size=30), rng.normal(size=30)
+    xs, ys, vs, ws = (share(encode(a), n) for a in (X, Y, v, w))
+    shapes = [TripleShape("matrix", 6, 5, 2), TripleShape("elementwise", 30)]
+
+    def role(i):
+        def run(t):
+            s = _session(t, names)
+            for shape in shapes:
+                s.generate_triples(shape, 2)
+            triples = [s.triples.take(shape) for shape in shapes]          # checked below; the others used
+            z = s.truncate(s.multiply(xs[i], ys[i], tag="xy", matrix=True), 16, tag="t1")
+            u = s.truncate(s.multiply(vs[i], ws[i], tag="vw"), 16, tag="t2")
+            return (s.reveal(z, [names[-1]], tag="r1"), s.reveal(u, names, tag="r2"),
+                    [(tr.a, tr.b, tr.c) for tr in triples], s.triples.budget())
+        return run
+
+    out = InProcessNetwork(names, timeout=60).run({p: role(i) for i, p in enumerate(names)})
+    for k, shape in enumerate(shapes):                    # every triple: a·b = c over all parties' shares
+        a, b, c = (reconstruct([out[p][2][k][j] for p in names]) for j in range(3))
+        assert np.array_equal(c, shape.product(a, b))
+    assert np.abs(decode(out[names[-1]][0]) - X @ Y).max() < 1e-3
+    assert all(out[p][0] is None for p in names[:-1])     # revealed to the last party only
+    for p in names:
+        assert np.abs(decode(out[p][1]) - v * w).max() < 1e-3
+        assert out[p][3] == {"made": 4, "used": 4, "left": 0, "multiplications_made": 2 * (60 + 30)}
+
+
+def test_the_hub_relays_ciphertexts_and_masked_shares_only():
+    """Between two passives every message crosses the hub: it must see neither share of a value
+    revealed to them (shares are masked with their pair key) nor a plaintext of the offers."""
+    names = ["hub", "p1", "p2"]
+    secret = encode(np.arange(12, dtype=float).reshape(3, 4))
+    s1, s2 = share(secret, 2)
+    net = InProcessNetwork(names, timeout=60, record=True)
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            mine = {"p1": s1, "p2": s2}.get(name)
+            got = s.reveal(mine, ["p1", "p2"], holders=["p1", "p2"], tag="block", shape=(3, 4))
+            x = np.arange(8, dtype=np.uint64).reshape(4, 2) if name == "p1" else None
+            y = np.ones((1, 4), dtype=np.uint64) if name == "p2" else None
+            crossed = s.cross("p1", ["p2"], tag="c", x=x, y=y)
+            return got, crossed
+        return run
+
+    out = net.run({p: role(p) for p in names})
+    assert np.array_equal(out["p1"][0], secret) and np.array_equal(out["p2"][0], secret)
+    assert out["hub"] == (None, None)
+    seen = [m for _, m in net["hub"].received]
+    relayed = [m.values for m in seen if isinstance(m, Shares)]
+    assert len(relayed) == 2
+    for values in relayed:
+        assert not np.array_equal(values, s1) and not np.array_equal(values, s2)
+        assert not np.array_equal(relayed[0] + relayed[1], secret)
+    assert any(isinstance(m, CrossOffer) for m in seen) and any(isinstance(m, CrossReply) for m in seen)
+    assert np.array_equal(out["p1"][1]["p2"] + out["p2"][1], np.ones((1, 4), dtype=np.uint64) @
+                          np.arange(8, dtype=np.uint64).reshape(4, 2))
+
+
+def test_an_opening_under_the_wrong_tag_is_refused():
+    names = ["a", "b"]
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            return s.open(np.zeros(3, dtype=np.uint64), tag="e" if name == "a" else "f")
+        return run
+
+    with pytest.raises(ProtocolError, match="expected values of 'e' from b, received values of 'f'"):
+        InProcessNetwork(names, timeout=20).run({p: role(p) for p in names})

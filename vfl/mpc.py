@@ -1,0 +1,296 @@
+"""A secret-sharing session over a :class:`vfl.transport.Transport`: the messages between the
+local steps of :mod:`protocols.mpc`.
+
+Parties are numbered by their position in ``parties``; party 0 is the hub. In a job the hub is
+the active party, the only one linked to every other (passives never connect to each other), so
+a message between two passives travels through it: :meth:`MpcSession.transfer` is that one
+place. What the hub sees of a relayed message: Paillier ciphertexts under another party's key,
+or shares masked with a key the two parties agreed (X25519 through the hub, then a SHAKE-256
+stream per message): never a share in the clear. The threat model is semi-honest: a hub that
+swapped the two parties' X25519 keys could read relayed shares (it cannot read ciphertexts).
+
+Every party calls the same methods in the same order with the same public arguments (shapes,
+tags, who holds what); a method returns this party's result, or None where it gets none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+
+import numpy as np
+from nacl.bindings import crypto_scalarmult
+from nacl.public import PrivateKey as X25519Key
+
+from protocols.mpc import online
+from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier
+from protocols.mpc.errors import MpcProtocolError
+from protocols.mpc.messages import PROTOCOL_VERSION, CrossOffer, CrossReply, MpcKey, Opening, PairKey, Shares
+from protocols.mpc.ring import RING_BITS, as_ring
+from protocols.mpc.triples import Triple, TripleShape, TripleStore, start_triple
+from protocols.paillier import PackedEncryptedVector, generate_keypair
+from vfl.errors import ProtocolError
+
+
+def _relayable(message):
+    """A relayed message goes on as received: its ciphertexts were randomized by their sender
+    and are forwarded unchanged (re-randomizing them at the hub would add nothing)."""
+    cipher = getattr(message, "cipher", None)
+    if isinstance(cipher, PackedEncryptedVector) and not cipher.obfuscated:
+        c = cipher
+        fresh = PackedEncryptedVector(c.public_key, c.ciphertexts, length=c.length, exponent=c.exponent,
+                                      slot_bits=c.slot_bits, slots=c.slots, offset=c.offset, max_slot=c.max_slot,
+                                      obfuscated=True)
+        return dataclasses.replace(message, cipher=fresh)
+    return message
+
+
+@dataclasses.dataclass
+class MpcStats:
+    """What this party did: triples (the offline phase) and online openings, with seconds."""
+
+    offline_seconds: float = 0.0
+    online_seconds: float = 0.0
+    cross_products: int = 0
+    openings: int = 0
+
+
+class MpcSession:
+    """This party's end of a secret-sharing session among ``parties`` (party 0 is the hub).
+
+    ``private_key``: this party's Paillier key for the cross products it holds the key of (the
+    active's job key, say); without one, a key of ``key_bits`` is made the first time one is
+    needed. ``min_key_bits``: the smallest key of another party this one accepts.
+    """
+
+    def __init__(self, transport, parties: list[str], *, private_key=None, key_bits: int = 2048,
+                 min_key_bits: int = MIN_KEY_BITS, workers: int | None = None, timeout: float | None = None):
+        if len(parties) < 2 or len(set(parties)) != len(parties) or transport.party not in parties:
+            raise ValueError(f"a session needs at least two distinct parties including this one, got {parties}")
+        self.t, self.parties, self.me = transport, list(parties), transport.party
+        self.index = self.parties.index(self.me)
+        self.hub = self.parties[0]
+        self._private_key, self.key_bits, self.min_key_bits = private_key, key_bits, min_key_bits
+        self.workers, self.timeout = workers, timeout
+        self._keys_sent: set[str] = set()
+        self._x25519 = X25519Key.generate()
+        self._pair_keys: dict[tuple[str, str], bytes] = {}
+        self._pair_counts: dict[tuple[str, str], int] = {}
+        self.triples = TripleStore()
+        self.stats = MpcStats()
+
+    # -- links ---------------------------------------------------------------------------------
+    def transfer(self, sender: str, receiver: str, message=None, kind=None):
+        """Move one message from ``sender`` to ``receiver``, through the hub if neither is it.
+        Every party calls this; the receiver gets the message, the others None. Shares between
+        two parties that are not the hub are masked for the way through it."""
+        if sender == receiver:
+            raise ValueError("a party does not send to itself")
+        direct = self.hub in (sender, receiver)
+        masked = not direct and kind is Shares
+        if masked:
+            key = self._pair_key(sender, receiver)
+        if self.me == sender:
+            if masked:
+                message = dataclasses.replace(message, values=message.values + self._mask(key, sender, receiver,
+                                                                                          message))
+            self.t.send(receiver if direct else self.hub, message)
+        elif self.me == receiver:
+            got = self.t.recv(sender if direct else self.hub, kind, timeout=self.timeout)
+            if masked:
+                got = dataclasses.replace(got, values=got.values - self._mask(key, sender, receiver, got))
+            return got
+        elif self.me == self.hub and not direct:
+            self.t.send(receiver, _relayable(self.t.recv(sender, kind, timeout=self.timeout)))
+        return None
+
+    def _pair_key(self, a: str, b: str) -> bytes | None:
+        """The key ``a`` and ``b`` share (X25519 through the hub); None at every other party."""
+        pair = tuple(sorted((a, b)))
+        if pair in self._pair_keys:
+            return self._pair_keys[pair]
+        mine = PairKey(self.me, bytes(self._x25519.public_key))
+        theirs = {}
+        for x, y in (pair, pair[::-1]):
+            got = self.transfer(x, y, mine if self.me == x else None, PairKey)
+            if got is not None:
+                if got.owner != x or len(got.public) != 32:
+                    raise ProtocolError(f"expected {x}'s 32-byte pair key, received {got.owner}'s")
+                theirs = got.public
+        key = None
+        if self.me in pair:
+            shared = crypto_scalarmult(bytes(self._x25519), theirs)
+            key = hashlib.blake2b(shared + "|".join(pair).encode(), digest_size=32, person=b"vfl-mpc-pair").digest()
+        self._pair_keys[pair] = key
+        return key
+
+    def _mask(self, key: bytes, sender: str, receiver: str, message) -> np.ndarray:
+        """A fresh pseudorandom pad for one message from ``sender`` to ``receiver`` (never reused:
+        a counter per direction, the tag and the shape go into the stream's input)."""
+        count = self._pair_counts.get((sender, receiver), 0)
+        self._pair_counts[(sender, receiver)] = count + 1
+        values = message.values
+        if values.dtype != np.uint64:
+            raise ProtocolError(f"{sender} sent {values.dtype} shares for {message.tag!r}; expected uint64")
+        label = f"{sender}>{receiver}|{count}|{message.tag}|{values.shape}".encode()
+        stream = hashlib.shake_256(key + label).digest(8 * values.size)
+        return np.frombuffer(stream, dtype=np.uint64).reshape(values.shape)
+
+    @property
+    def private_key(self):
+        if self._private_key is None:
+            small = self.key_bits < 2048          # refused by every peer unless it allows test keys
+            _, self._private_key = generate_keypair(self.key_bits, allow_insecure_key_size_for_tests=small)
+        return self._private_key
+
+    def _send_key(self, holder: str, to: str) -> None:
+        """``holder``'s public key to ``to`` (once), so its ciphertexts decode there."""
+        pair = f"{holder}>{to}"
+        if pair in self._keys_sent:
+            return
+        self._keys_sent.add(pair)
+        msg = MpcKey(PROTOCOL_VERSION, holder, self.private_key.public_key) if self.me == holder else None
+        got = self.transfer(holder, to, msg, MpcKey)
+        if got is not None and (got.owner != holder or got.version != PROTOCOL_VERSION):
+            raise ProtocolError(f"expected {holder}'s key (version {PROTOCOL_VERSION}), received {got.owner}'s "
+                                f"(version {got.version})")
+
+    # -- cross products ------------------------------------------------------------------------
+    def cross(self, holder: str, multipliers: list[str], *, tag: str, x=None, y=None, mode: str = "matrix",
+              scalar_bits: int = RING_BITS, scalar_offset: int = 0) -> np.ndarray | dict | None:
+        """Shares of ``y_M · x`` for every multiplier M, with ``x`` held by ``holder``.
+
+        ``holder`` passes ``x`` and gets ``{multiplier: its share}``; each multiplier passes its
+        ``y`` and gets its share; other parties relay or do nothing and get None. The offer
+        (``Enc(x)``) is made once for every multiplier.
+        """
+        start = time.perf_counter()
+        for m in multipliers:
+            self._send_key(holder, m)
+        key_holder = None
+        if self.me == holder:
+            self.t.register_public_key(self.private_key.public_key)      # replies come under it
+            key_holder = CrossKeyHolder(self.private_key, x, tag=tag, scalar_bits=scalar_bits,
+                                        scalar_offset=scalar_offset, mode=mode, workers=self.workers)
+            offer = key_holder.offer()
+        out = {}
+        for m in multipliers:
+            got = self.transfer(holder, m, offer if self.me == holder else None, CrossOffer)
+            reply = None
+            if self.me == m:
+                mult = CrossMultiplier(y, tag=tag, scalar_bits=scalar_bits, mode=mode,
+                                       min_key_bits=self.min_key_bits, workers=self.workers)
+                try:
+                    reply = mult.reply(got)
+                except MpcProtocolError as exc:
+                    raise ProtocolError(f"cross product {tag!r} from {holder}: {exc}") from None
+                out = mult.share
+            back = self.transfer(m, holder, reply, CrossReply)
+            if self.me == holder:
+                try:
+                    out[m] = key_holder.finish(back)
+                except MpcProtocolError as exc:
+                    raise ProtocolError(f"cross product {tag!r} with {m}: {exc}") from None
+        self.stats.cross_products += len(multipliers)
+        self.stats.offline_seconds += time.perf_counter() - start
+        return out if self.me == holder or self.me in multipliers else None
+
+    # -- triples (offline) ---------------------------------------------------------------------
+    def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:
+        """Make ``count`` triples of ``shape`` among all parties, dealer-free, into :attr:`triples`."""
+        for t in range(count):
+            a, b, c = start_triple(shape)
+            mode = "matrix" if shape.kind == "matrix" else "elementwise"
+            for j, holder in enumerate(self.parties):
+                others = [p for p in self.parties if p != holder]
+                got = self.cross(holder, others, tag=f"{tag}/{t}/{j}", mode=mode,
+                                 x=b if self.me == holder else None, y=a if self.me != holder else None)
+                if isinstance(got, dict):
+                    for share in got.values():
+                        c = c + share
+                elif got is not None:
+                    c = c + got
+            self.triples.add(Triple(shape, a, b, c))
+
+    # -- online --------------------------------------------------------------------------------
+    def open(self, share: np.ndarray, *, tag: str) -> np.ndarray:
+        """The value of ``share`` (every party learns it): passives send their shares to the hub,
+        which adds them and sends the sum back."""
+        share = as_ring(share)
+        start = time.perf_counter()
+        if self.me == self.hub:
+            total = share.copy()
+            for p in self.parties[1:]:
+                got = self.t.recv(p, Opening, timeout=self.timeout)
+                _check(got, tag, share.shape, p)
+                total += got.values
+            for p in self.parties[1:]:
+                self.t.send(p, Opening(tag, total))
+        else:
+            self.t.send(self.hub, Opening(tag, share))
+            total = self.t.recv(self.hub, Opening, timeout=self.timeout)
+            _check(total, tag, share.shape, self.hub)
+            total = total.values
+        self.stats.openings += 1
+        self.stats.online_seconds += time.perf_counter() - start
+        return total
+
+    def multiply(self, x: np.ndarray, y: np.ndarray, *, tag: str, matrix: bool = False) -> np.ndarray:
+        """Shares of ``x·y`` (``x @ y`` with ``matrix``), using one stored triple of that shape."""
+        x, y = as_ring(x), as_ring(y)
+        shape = (TripleShape("matrix", x.shape[0], x.shape[1], y.shape[1]) if matrix
+                 else TripleShape("elementwise", x.size))
+        triple = self.triples.take(shape)
+        e, f = online.beaver_open(x if matrix else x.ravel(), y if matrix else y.ravel(), triple)
+        opened = self.open(np.concatenate([e.ravel(), f.ravel()]), tag=tag)
+        e, f = opened[:e.size].reshape(e.shape), opened[e.size:].reshape(f.shape)
+        z = online.beaver_close(self.index, triple, e, f)
+        return z if matrix else z.reshape(x.shape)
+
+    def truncate(self, x: np.ndarray, frac_bits: int, *, tag: str) -> np.ndarray:
+        """Shares of ``x / 2^frac_bits`` (see :func:`protocols.mpc.online.truncate_two_party`);
+        with more than two parties, parties 2… first hand their shares to party 1."""
+        x = as_ring(x)
+        if len(self.parties) > 2:
+            first = self.parties[1]
+            for p in self.parties[2:]:
+                got = self.transfer(p, first, Shares(tag, x) if self.me == p else None, Shares)
+                if got is not None:
+                    _check(got, tag, x.shape, p)
+                    x = x + got.values
+            if self.index >= 2:
+                return np.zeros_like(x)
+        return online.truncate_two_party(x, self.index, frac_bits)
+
+    def reveal(self, share: np.ndarray | None, to: list[str], *, tag: str, holders: list[str] | None = None,
+               shape: tuple | None = None) -> np.ndarray | None:
+        """The value of a shared ``share`` at the parties ``to``; the others learn nothing (None).
+
+        ``holders``: the parties holding shares (default: all; the others pass None); a receiver
+        that holds none must pass the ``shape``. Shares relayed through the hub are masked
+        (:meth:`transfer`).
+        """
+        holders = list(self.parties) if holders is None else list(holders)
+        mine = as_ring(share) if self.me in holders else None
+        value = None
+        for receiver in to:
+            if self.me == receiver:
+                expected = mine.shape if mine is not None else tuple(shape)
+                total = mine.copy() if mine is not None else np.zeros(expected, dtype=np.uint64)
+            for sender in holders:
+                if sender == receiver:
+                    continue
+                got = self.transfer(sender, receiver, Shares(tag, mine) if self.me == sender else None, Shares)
+                if got is not None:
+                    _check(got, tag, expected, sender)
+                    total += got.values
+            if self.me == receiver:
+                value = total
+        return value
+
+def _check(message, tag: str, shape: tuple, peer: str) -> None:
+    if message.tag != tag:
+        raise ProtocolError(f"expected values of {tag!r} from {peer}, received values of {message.tag!r}")
+    if message.values.dtype != np.uint64 or message.values.shape != tuple(shape):
+        raise ProtocolError(f"{peer} sent {message.values.dtype} values of shape {message.values.shape} for "
+                            f"{tag!r}; expected uint64 of shape {tuple(shape)}")
