@@ -54,6 +54,9 @@ class PassiveCaps:
 
     max_rounds: int                       # epochs, trees: whatever one round of the family is
     allow_small_keys: bool = False        # tests only: keys below 2048 bits
+    # who may learn statistics of this party's columns (a correlation): None — any party of the
+    # job; "initiator"; or a list of party names ([statistics] reveal_to in the party config)
+    reveal_to: str | tuple[str, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +158,14 @@ class ModelFamily(abc.ABC):
     def check_section(self, name: str, table: dict) -> None:
         """Validate a job-file section this family reads (see ``sections``)."""
         raise ValueError(f"{self.name} reads no [{name}] section")
+
+    def check_parties(self, sections: dict, parties: list[str]) -> None:
+        """Checks of the job's sections against its parties (active first), when the job is
+        loaded: ``ValueError`` naming what does not fit. None by default."""
+
+    def check_passive(self, sections: dict, parties: list[str], me: str, caps: PassiveCaps) -> None:
+        """A passive's own checks of a job request against its config (``caps``), run before
+        the PSI; ``ValueError`` (or a refusal) naming what it will not do. None by default."""
 
     # -- roles ------------------------------------------------------------------------------
     def active(self, params: dict, *, verbose: bool = True, **sections) -> ActiveRole:

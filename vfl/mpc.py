@@ -157,8 +157,10 @@ class MpcSession:
 
     # -- cross products ------------------------------------------------------------------------
     def cross(self, holder: str, multipliers: list[str], *, tag: str, x=None, y=None, mode: str = "matrix",
-              scalar_bits: int = RING_BITS, scalar_offset: int = 0) -> np.ndarray | dict | None:
-        """Shares of ``y_M · x`` for every multiplier M, with ``x`` held by ``holder``.
+              scalar_bits: int = RING_BITS, scalar_offset: int = 0, value_bits: int = RING_BITS,
+              value_offset: int = 0) -> np.ndarray | dict | None:
+        """Shares of ``y_M · x`` for every multiplier M, with ``x`` held by ``holder`` (offsets and
+        bit widths as in :mod:`protocols.mpc.crossprod`; every party passes the same ones).
 
         ``holder`` passes ``x`` and gets ``{multiplier: its share}``; each multiplier passes its
         ``y`` and gets its share; other parties relay or do nothing and get None. The offer
@@ -171,14 +173,16 @@ class MpcSession:
         if self.me == holder:
             self.t.register_public_key(self.private_key.public_key)      # replies come under it
             key_holder = CrossKeyHolder(self.private_key, x, tag=tag, scalar_bits=scalar_bits,
-                                        scalar_offset=scalar_offset, mode=mode, workers=self.workers)
+                                        scalar_offset=scalar_offset, value_bits=value_bits,
+                                        value_offset=value_offset, mode=mode, workers=self.workers)
             offer = key_holder.offer()
         out = {}
         for m in multipliers:
             got = self.transfer(holder, m, offer if self.me == holder else None, CrossOffer)
             reply = None
             if self.me == m:
-                mult = CrossMultiplier(y, tag=tag, scalar_bits=scalar_bits, mode=mode,
+                mult = CrossMultiplier(y, tag=tag, scalar_bits=scalar_bits, value_bits=value_bits,
+                                       value_offset=value_offset, mode=mode,
                                        min_key_bits=self.min_key_bits, workers=self.workers)
                 try:
                     reply = mult.reply(got)

@@ -87,11 +87,16 @@ def train(ctx: JobContext) -> dict:
     if rounds > ctx.max_epochs:
         raise JobRejectedError(f"{ctx.transport.party} serves at most {ctx.max_epochs} rounds (epochs, trees); "
                                f"the job declares {rounds}")
+    caps = PassiveCaps(max_rounds=rounds, reveal_to=ctx.reveal_to)
+    try:
+        request.family.check_passive(request.sections, [ctx.initiator, *request.passives], ctx.transport.party, caps)
+    except (ValueError, VFLError) as exc:
+        raise JobRejectedError(str(exc)) from None
     frame, request = _table(ctx, request)
     state = run_state(ctx, request)
     result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
                            model_path=model_path(ctx, request.job, state.run),
-                           caps=PassiveCaps(max_rounds=rounds), psi=ctx.psi_policy(), state=state)
+                           caps=caps, psi=ctx.psi_policy(), state=state)
     state.clear()
     return result.to_wire()
 

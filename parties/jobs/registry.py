@@ -51,6 +51,7 @@ class JobContext:
     psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)    # what a PSI may reveal, from its config
     ledger: Any = None            # parties.runtime.ledger.PsiLedger: what each peer learned already
     initiator_key: str = ""       # the initiator's public key (Z85) as this party's config has it
+    reveal_to: str | tuple | None = None   # [statistics]: who may learn statistics of this party's columns
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

@@ -16,6 +16,10 @@
     [data.policies]                        # optional: per alias, what a job may use of it
     customers = { id_column = "customer_id", features = ["age", "premium", "claims"], min_features = 2 }
 
+    [statistics]                           # optional: who may learn statistics of this party's
+    reveal_to = "participants"             # columns (correlations): "participants" (default: any
+                                           # party of the job), "initiator", or a list of names
+
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
     max_epochs = 50
@@ -39,7 +43,7 @@ from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins", "share_error_details", "psi"}
+        "plugins", "share_error_details", "psi", "statistics"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -120,6 +124,7 @@ class PartyConfig:
     plugins: tuple[str, ...] = ()       # modules this party imports to register more model families
     share_error_details: bool = False   # True only where one user owns every party (local runs)
     psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)
+    reveal_to: str | tuple[str, ...] | None = None   # [statistics]: None = any party of the job
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -203,10 +208,25 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          resolve(_path(raw.get("models_dir", "models"), "models_dir")), policies,
                          _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
-                         _psi_terms(raw.get("psi", {}), resolve, name))
+                         _psi_terms(raw.get("psi", {}), resolve, name), _reveal_to(raw.get("statistics", {})))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
+
+
+def _reveal_to(raw) -> str | tuple[str, ...] | None:
+    """``[statistics] reveal_to``: "participants" (None), "initiator", or a list of party names."""
+    if not isinstance(raw, dict) or set(raw) - {"reveal_to"}:
+        raise ConfigError("[statistics] must be a table with the key reveal_to only")
+    value = raw.get("reveal_to", "participants")
+    if value == "participants":
+        return None
+    if value == "initiator":
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f'[statistics] reveal_to must be "participants", "initiator" or a list of party names, '
+                      f"got {value!r}")
 
 
 def _path(value, what: str, *, optional: bool = False) -> str | None:

@@ -1,13 +1,14 @@
 """Dealer-free products of two parties' private matrices, into additive shares (Paillier).
 
-The key holder K holds ``X`` (ring elements, ``k×q``) and a Paillier key; the multiplier M holds
-``Y`` (integers in [0, 2^b), ``m×k``). They end with shares ``Z_K + Z_M = Y·X (mod 2^64)``:
+The key holder K holds ``X`` (integers in [0, 2^v), ``k×q``: ring elements with v = 64, or small
+data) and a Paillier key; the multiplier M holds ``Y`` (integers in [0, 2^b), ``m×k``). They end
+with shares ``Z_K + Z_M = Y·X (mod 2^64)``:
 
 1. K packs each row of X into ciphertexts of ``S`` slots of ``s`` bits (``S·s ≤ n_bits − 2``),
    encrypts them (CRT, fresh randomness) and sends them (:class:`~protocols.mpc.messages.CrossOffer`).
 2. M computes, for every output row i and slot group g, the multi-exponentiation
    ``Π_l E[l, g]^Y[i, l] = Enc(Σ_j (Y·X)[i, gS+j] · 2^(s·j))`` — every slot an exact integer
-   below ``k·2^(64+b)`` — adds a uniform mask ``r`` below ``2^(s−1)`` to every slot, re-randomizes
+   below ``k·2^(v+b)`` — adds a uniform mask ``r`` below ``2^(s−1)`` to every slot, re-randomizes
    each ciphertext with a full ``r^n`` and sends them back (:class:`CrossReply`). M's share is ``−r``.
 3. K decrypts; its share is each slot ``(Y·X + r) mod 2^64``.
 
@@ -21,8 +22,11 @@ product, so the statistical distance from uniform is at most 2^−λ per slot. S
 shapes and ``b`` are public. M's multi-exponentiation skips zero digits of its scalars, so its
 running time depends (weakly) on them; only M's own machine observes it.
 
-Signed scalars: M passes ``y + 2^(b−1)`` with ``scalar_offset = 2^(b−1)``; K knows ``X`` and
-subtracts ``offset · Σ_l X[l, :]`` from its share, so the shares add up to the signed product.
+Signed values: K passes ``x + o_x`` and M ``y + o_y`` with public offsets (``value_offset``,
+``scalar_offset``, e.g. 2^(v−1), 2^(b−1)). Then ``Σ y·x = Σ y'·x' − o_y·Σ x' − o_x·Σ y' + k·o_x·o_y``:
+K subtracts ``o_y·Σ_l X'[l, :]`` and ``k·o_x·o_y``, M subtracts ``o_x·Σ_l Y'[i, l]``, and the shares
+add up to the signed product. Small values (v, b ≈ 30 for standardized data) make slots of
+``v + b + ⌈log2 k⌉ + λ + 1`` bits, so more of them fit a ciphertext.
 """
 from __future__ import annotations
 
@@ -44,9 +48,9 @@ MIN_KEY_BITS = 2048
 _RING_MAX = (1 << RING_BITS) - 1
 
 
-def slot_bits(terms: int, scalar_bits: int, stat_bits: int = DEFAULT_STAT_BITS) -> int:
-    """Bits of one slot: a sum of ``terms`` products below 2^(64+b), a mask λ bits wider, a carry."""
-    return RING_BITS + scalar_bits + max(terms - 1, 0).bit_length() + stat_bits + 1
+def slot_bits(terms: int, scalar_bits: int, stat_bits: int = DEFAULT_STAT_BITS, value_bits: int = RING_BITS) -> int:
+    """Bits of one slot: a sum of ``terms`` products below 2^(v+b), a mask λ bits wider, a carry."""
+    return value_bits + scalar_bits + max(terms - 1, 0).bit_length() + stat_bits + 1
 
 
 def slots_per_ciphertext(n_bits: int, bits: int) -> int:
@@ -57,16 +61,17 @@ class Layout:
     """The public shape of one cross product, computed the same way by both parties."""
 
     def __init__(self, mode: str, rows: int, cols: int, scalar_bits: int, n_bits: int,
-                 stat_bits: int = DEFAULT_STAT_BITS):
+                 stat_bits: int = DEFAULT_STAT_BITS, value_bits: int = RING_BITS):
         if mode not in ("matrix", "elementwise"):
             raise MpcProtocolError(f"unknown cross-product mode {mode!r}")
-        if rows < 1 or cols < 1 or not 1 <= scalar_bits <= RING_BITS:
-            raise MpcProtocolError(f"a {rows}x{cols} cross product with {scalar_bits}-bit scalars is not valid")
+        if rows < 1 or cols < 1 or not 1 <= scalar_bits <= RING_BITS or not 1 <= value_bits <= RING_BITS:
+            raise MpcProtocolError(f"a {rows}x{cols} cross product of {value_bits}-bit values and {scalar_bits}-bit "
+                                   "scalars is not valid")
         if mode == "elementwise" and cols != 1:
             raise MpcProtocolError("an elementwise cross product has one column")
-        self.mode, self.rows, self.cols, self.scalar_bits = mode, rows, cols, scalar_bits
+        self.mode, self.rows, self.cols, self.scalar_bits, self.value_bits = mode, rows, cols, scalar_bits, value_bits
         terms = rows if mode == "matrix" else 1
-        self.slot_bits = slot_bits(terms, scalar_bits, stat_bits)
+        self.slot_bits = slot_bits(terms, scalar_bits, stat_bits, value_bits)
         self.slots = slots_per_ciphertext(n_bits, self.slot_bits)
         if self.slots < 1:
             raise MpcProtocolError(f"a {self.slot_bits}-bit slot does not fit a {n_bits}-bit key")
@@ -93,14 +98,17 @@ class CrossKeyHolder:
     """The party with X and the private key: :meth:`offer`, then :meth:`finish` with the reply."""
 
     def __init__(self, private_key: PrivateKey, x: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS,
-                 scalar_offset: int = 0, mode: str = "matrix", workers: int | None = None):
+                 scalar_offset: int = 0, value_bits: int = RING_BITS, value_offset: int = 0, mode: str = "matrix",
+                 workers: int | None = None):
         x = as_ring(x)
         if mode == "matrix" and x.ndim != 2 or mode == "elementwise" and x.ndim != 1:
             raise MpcProtocolError(f"a {mode} cross product takes a {'2' if mode == 'matrix' else '1'}-D X")
+        if value_bits < RING_BITS and x.size and int(x.max()) >> value_bits:
+            raise MpcProtocolError(f"a value has more than the declared {value_bits} bits")
         self.private_key, self.x, self.tag, self.workers = private_key, x, tag, workers
         rows, cols = (x.shape if mode == "matrix" else (x.shape[0], 1))
-        self.layout = Layout(mode, rows, cols, scalar_bits, private_key.public_key.n_bits)
-        self.scalar_offset = int(scalar_offset)
+        self.layout = Layout(mode, rows, cols, scalar_bits, private_key.public_key.n_bits, value_bits=value_bits)
+        self.scalar_offset, self.value_offset = int(scalar_offset), int(value_offset)
         self.outputs: int | None = None
 
     def offer(self) -> CrossOffer:
@@ -123,7 +131,7 @@ class CrossKeyHolder:
         fields = lay.offer_fields()
         cipher = PackedEncryptedVector(pk, cts, exponent=0, offset=0, max_slot=(1 << fields["slot_bits"]) - 1,
                                        obfuscated=True, **fields)
-        return CrossOffer(tag=self.tag, mode=lay.mode, rows=lay.rows, cols=lay.cols,
+        return CrossOffer(tag=self.tag, mode=lay.mode, rows=lay.rows, cols=lay.cols, value_bits=lay.value_bits,
                           scalar_bits=lay.scalar_bits, cipher=cipher)
 
     def finish(self, reply: CrossReply, outputs: int | None = None) -> np.ndarray:
@@ -151,14 +159,18 @@ class CrossKeyHolder:
             correction = self.x
         if self.scalar_offset:
             share = share - np.uint64(self.scalar_offset & _RING_MAX) * correction
+        if self.scalar_offset and self.value_offset:
+            terms = lay.rows if lay.mode == "matrix" else 1
+            share = share + np.uint64(terms * self.scalar_offset * self.value_offset & _RING_MAX)
         return np.ascontiguousarray(share)
 
 
 class CrossMultiplier:
     """The party with Y: :meth:`reply` to an offer; its share is then :attr:`share`."""
 
-    def __init__(self, y: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS, mode: str = "matrix",
-                 min_key_bits: int = MIN_KEY_BITS, workers: int | None = None):
+    def __init__(self, y: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS, value_bits: int = RING_BITS,
+                 value_offset: int = 0, mode: str = "matrix", min_key_bits: int = MIN_KEY_BITS,
+                 workers: int | None = None):
         y = np.asarray(y)
         if y.dtype not in (np.uint64, np.int64) or mode == "matrix" and y.ndim != 2 or \
                 mode == "elementwise" and y.ndim != 1:
@@ -170,6 +182,7 @@ class CrossMultiplier:
         if scalar_bits < RING_BITS and y.size and int(y.max()) >> scalar_bits:
             raise MpcProtocolError(f"a scalar has more than the declared {scalar_bits} bits")
         self.y, self.tag, self.scalar_bits, self.mode = y, tag, scalar_bits, mode
+        self.value_bits, self.value_offset = value_bits, int(value_offset)
         self.min_key_bits, self.workers = min_key_bits, workers
         self.share: np.ndarray | None = None
 
@@ -180,13 +193,14 @@ class CrossMultiplier:
         if key.n_bits < self.min_key_bits:
             raise MpcProtocolError(f"the key holder's {key.n_bits}-bit key is below the "
                                    f"{self.min_key_bits}-bit minimum")
-        if (offer.mode, offer.scalar_bits) != (self.mode, self.scalar_bits):
-            raise MpcProtocolError(f"the offer is {offer.mode} with {offer.scalar_bits}-bit scalars; this party "
-                                   f"multiplies {self.mode} with {self.scalar_bits}-bit scalars")
+        if (offer.mode, offer.scalar_bits, offer.value_bits) != (self.mode, self.scalar_bits, self.value_bits):
+            raise MpcProtocolError(f"the offer is {offer.mode} of {offer.value_bits}-bit values with "
+                                   f"{offer.scalar_bits}-bit scalars; this party multiplies {self.mode} of "
+                                   f"{self.value_bits}-bit values with {self.scalar_bits}-bit scalars")
         inner = self.y.shape[1] if self.mode == "matrix" else self.y.shape[0]
         if offer.rows != inner:
             raise MpcProtocolError(f"the offer has {offer.rows} rows; this party's operand needs {inner}")
-        lay = Layout(offer.mode, offer.rows, offer.cols, offer.scalar_bits, key.n_bits)
+        lay = Layout(offer.mode, offer.rows, offer.cols, offer.scalar_bits, key.n_bits, value_bits=offer.value_bits)
         _check_fields(offer.cipher, lay.offer_fields(), "the cross-product offer")
         return lay
 
@@ -223,9 +237,13 @@ class CrossMultiplier:
         cts_out = map_chunks(kernels.mask_chunk, key, list(zip(products, packed)), workers=self.workers, min_chunk=4)
         share = -from_python_ints(masks)
         if lay.mode == "matrix":
-            self.share = np.ascontiguousarray(share.reshape(self.y.shape[0], lay.groups * lay.slots)[:, :lay.cols])
+            share = np.ascontiguousarray(share.reshape(self.y.shape[0], lay.groups * lay.slots)[:, :lay.cols])
+            correction = self.y.sum(axis=1, dtype=np.uint64)[:, None]
         else:
-            self.share = share[:lay.rows]
+            share, correction = share[:lay.rows], self.y
+        if self.value_offset:
+            share = share - np.uint64(self.value_offset & _RING_MAX) * correction
+        self.share = share
         fields = lay.reply_fields(self.y.shape[0] if lay.mode == "matrix" else 0)
         cipher = PackedEncryptedVector(key, cts_out, exponent=0, offset=0, max_slot=(1 << lay.slot_bits) - 1,
                                        obfuscated=True, **fields)

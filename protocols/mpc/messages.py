@@ -45,6 +45,7 @@ class CrossOffer(Message):
     mode: str
     rows: int
     cols: int
+    value_bits: int                  # X's entries are integers in [0, 2^value_bits)
     scalar_bits: int                 # the multiplier's scalars are integers in [0, 2^scalar_bits)
     cipher: PackedEncryptedVector
 

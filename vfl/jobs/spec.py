@@ -141,6 +141,7 @@ class PassiveRequest:
     part_digest: str | None = None  # prediction: the digest that run recorded for this party's part
     rounds: int | None = None       # training: the rounds (epochs, trees) the job declares
     resume: str | None = None       # training: the run to continue from this party's checkpoints
+    passives: tuple[str, ...] = ()  # every passive of the job, in the job's order
 
     @property
     def family(self) -> ModelFamily:
@@ -173,7 +174,8 @@ class PassiveRequest:
         if resume is not None and not is_safe_name(resume):
             raise JobSpecError("the job's run id to resume is malformed")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
-                   _sections(sections, family, "the job request"), run, digest, rounds, resume)
+                   _sections(sections, family, "the job request"), run, digest, rounds, resume,
+                   tuple(str(p) for p in parties))
 
 
 def load_job(path) -> JobSpec:
@@ -251,6 +253,10 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise JobSpecError(f"{source}: [evaluation] seed must be a non-negative integer, got {seed!r}")
     parties = _parties(raw, source, base_dir, family)
+    try:
+        family.check_parties(sections, [p.name for p in sorted(parties, key=lambda p: p.role != "active")])
+    except ValueError as exc:
+        raise JobSpecError(f"{source}: {exc}") from None
     psi = _table(raw, "psi", source, required=False)
     if psi.get("private"):
         # Training on a padded table would not hide the fillers: the passive's own gradient

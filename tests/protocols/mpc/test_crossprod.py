@@ -116,3 +116,21 @@ def test_triples_are_never_pickled_or_printed():
 def test_shares_of_a_secret_are_uniform_per_party():
     x = np.zeros(4, dtype=np.uint64)
     assert not np.array_equal(share(x, 2)[1], share(x, 2)[1])
+
+
+@given(st.integers(1, 3), st.integers(1, 40), st.integers(1, 16))
+@settings(max_examples=6, deadline=None)
+def test_signed_small_values_on_both_sides(small_keypair, m, k, q):
+    """Offsets on both sides (as Pearson uses them) cancel: the shares add up to the signed product."""
+    _, sk = small_keypair
+    rng = np.random.default_rng(m * 1000 + k * 10 + q)
+    x, y = rng.integers(-2**29, 2**29, size=(k, q)), rng.integers(-2**29, 2**29, size=(m, k))
+    o = 1 << 29
+    holder = CrossKeyHolder(sk, (x + o).astype(np.uint64), tag="s", scalar_bits=30, scalar_offset=o, value_bits=30,
+                            value_offset=o, workers=1)
+    mult = CrossMultiplier((y + o).astype(np.uint64), tag="s", scalar_bits=30, value_bits=30, value_offset=o,
+                           min_key_bits=1024, workers=1)
+    offer = holder.offer()
+    assert offer.cipher.slots > Layout("matrix", k, q, 64, sk.public_key.n_bits).slots   # small values pack more
+    mine = holder.finish(mult.reply(offer))
+    assert np.array_equal((mine + mult.share).view(np.int64), y @ x)
