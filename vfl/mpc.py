@@ -23,7 +23,7 @@ from nacl.bindings import crypto_scalarmult
 from nacl.public import PrivateKey as X25519Key
 
 from protocols.mpc import online
-from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier
+from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier, matrix_cost
 from protocols.mpc.errors import MpcProtocolError
 from protocols.mpc.messages import PROTOCOL_VERSION, CrossOffer, CrossReply, MpcKey, Opening, PairKey, Shares
 from protocols.mpc.ring import RING_BITS, as_ring
@@ -49,7 +49,8 @@ def _relayable(message):
 class MpcStats:
     """What this party did: triples (the offline phase) and online openings, with seconds."""
 
-    offline_seconds: float = 0.0
+    offline_seconds: float = 0.0       # cross products (triples, or private inputs directly)
+    triple_seconds: float = 0.0
     online_seconds: float = 0.0
     cross_products: int = 0
     openings: int = 0
@@ -201,20 +202,34 @@ class MpcSession:
 
     # -- triples (offline) ---------------------------------------------------------------------
     def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:
-        """Make ``count`` triples of ``shape`` among all parties, dealer-free, into :attr:`triples`."""
+        """Make ``count`` triples of ``shape`` among all parties, dealer-free, into :attr:`triples`.
+
+        Each cross term ``a_i·b_j`` is a cross product with j holding the key and offering
+        ``Enc(b_j)`` — or, for matrix triples where it is cheaper (a tall ``a``, say
+        10000×20 by 20×1), with i holding the key and offering ``Enc(a_iᵀ)`` packed along its
+        long side, the shares then being of ``(a_i·b_j)ᵀ``. Every party makes the same choice
+        from the public shape.
+        """
+        start = time.perf_counter()
+        mode = "matrix" if shape.kind == "matrix" else "elementwise"
+        transposed = mode == "matrix" and self._transpose_cheaper(shape)
         for t in range(count):
             a, b, c = start_triple(shape)
-            mode = "matrix" if shape.kind == "matrix" else "elementwise"
             for j, holder in enumerate(self.parties):
                 others = [p for p in self.parties if p != holder]
+                mine, theirs = (a.T, b.T) if transposed else (b, a)
                 got = self.cross(holder, others, tag=f"{tag}/{t}/{j}", mode=mode,
-                                 x=b if self.me == holder else None, y=a if self.me != holder else None)
-                if isinstance(got, dict):
-                    for share in got.values():
-                        c = c + share
-                elif got is not None:
-                    c = c + got
+                                 x=np.ascontiguousarray(mine) if self.me == holder else None,
+                                 y=np.ascontiguousarray(theirs) if self.me != holder else None)
+                for share in (got.values() if isinstance(got, dict) else [got] if got is not None else []):
+                    c = c + (share.T if transposed else share)
             self.triples.add(Triple(shape, a, b, c))
+        self.stats.triple_seconds += time.perf_counter() - start
+
+    def _transpose_cheaper(self, shape: TripleShape) -> bool:
+        n_bits = self.key_bits if self._private_key is None else self._private_key.public_key.n_bits
+        straight = matrix_cost(shape.k, shape.n, shape.m, n_bits)
+        return matrix_cost(shape.k, shape.m, shape.n, n_bits) < straight
 
     # -- online --------------------------------------------------------------------------------
     def open(self, share: np.ndarray, *, tag: str) -> np.ndarray:

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "psi": ("benchmarks.psi", "PSI against openmined-psi per core, optionally end to end over processes"),
     "lr": ("benchmarks.lr", "hetero LR seconds per epoch over processes against the same protocol on phe"),
     "secureboost": ("benchmarks.secureboost", "SecureBoost seconds per tree against plain XGBoost and phe"),
+    "mpc": ("benchmarks.mpc", "dealer-free triples against the same on phe, per core; online products; Pearson"),
 }
 
 

@@ -9,7 +9,8 @@ with shares ``Z_K + Z_M = Y·X (mod 2^64)``:
 2. M computes, for every output row i and slot group g, the multi-exponentiation
    ``Π_l E[l, g]^Y[i, l] = Enc(Σ_j (Y·X)[i, gS+j] · 2^(s·j))`` — every slot an exact integer
    below ``k·2^(v+b)`` — adds a uniform mask ``r`` below ``2^(s−1)`` to every slot, re-randomizes
-   each ciphertext with a full ``r^n`` and sends them back (:class:`CrossReply`). M's share is ``−r``.
+   each ciphertext with ``hs^α`` (α of n_bits + 64 bits) and sends them back (:class:`CrossReply`).
+   M's share is ``−r``.
 3. K decrypts; its share is each slot ``(Y·X + r) mod 2^64``.
 
 Elementwise products ``y ⊙ x`` use the same steps with ``k = 1``: K encrypts each ``x_j``
@@ -18,7 +19,12 @@ lands each product in its own slot.
 
 What each party sees (semi-honest): M sees only ciphertexts under K's key; K sees
 ``Y·X + r`` in every slot, where ``r`` has λ = ``stat_bits`` (default 64) more bits than the
-product, so the statistical distance from uniform is at most 2^−λ per slot. Slot sizes,
+product, so the statistical distance from uniform is at most 2^−λ per slot. K also knows the
+factorization, so the reply's randomness must not carry Y either: the randomness of K's own
+ciphertexts lies in ⟨hs⟩, so that of ``Π E^Y`` does too, and the factor ``hs^α`` makes it
+within 2^−64 of uniform in ⟨hs⟩ (:meth:`PublicKey.statistical_randomizers`) — a fixed-base
+power, 6x cheaper here than a full ``r^n``, which would also cover a key holder that made its
+ciphertexts with other randomness (outside the semi-honest model). Slot sizes,
 shapes and ``b`` are public. M's multi-exponentiation skips zero digits of its scalars, so its
 running time depends (weakly) on them; only M's own machine observes it.
 
@@ -55,6 +61,23 @@ def slot_bits(terms: int, scalar_bits: int, stat_bits: int = DEFAULT_STAT_BITS, 
 
 def slots_per_ciphertext(n_bits: int, bits: int) -> int:
     return (n_bits - 2) // bits
+
+
+# Rough costs in 4096-bit modular multiplications, to choose between equivalent layouts
+ENCRYPT_COST = 150          # a key holder's CRT encryption (two fixed-base powers mod p², q²)
+OUTPUT_COST = 2600          # one reply ciphertext: a full r^n re-randomization and a CRT decryption
+
+
+def matrix_cost(rows: int, cols: int, outputs: int, n_bits: int, *, scalar_bits: int = RING_BITS,
+                value_bits: int = RING_BITS) -> float:
+    """Estimated work of a matrix cross product (X: ``rows×cols`` at the key holder, ``outputs``
+    rows of Y): encryptions, multi-exponentiations over ``rows`` bases, reply ciphertexts."""
+    from protocols.paillier.multiexp import best_window
+    lay = Layout("matrix", rows, cols, scalar_bits, n_bits, value_bits=value_bits)
+    c = best_window(rows, scalar_bits)
+    multiexp = -(-scalar_bits // c) * (rows + (2 << c)) + scalar_bits
+    products = outputs * lay.groups
+    return rows * lay.groups * ENCRYPT_COST + products * (multiexp + OUTPUT_COST)
 
 
 class Layout:

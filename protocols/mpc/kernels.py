@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from gmpy2 import mpz
 
-from protocols.paillier.kernels import obfuscate_chunk
 from protocols.paillier.multiexp import multiexp
 
 
@@ -29,7 +28,9 @@ def slot_groups_chunk(public_key, items: list, bits: int) -> list:
 
 def mask_chunk(public_key, items: list) -> list:
     """Each item is ``(ciphertext, packed mask M)``: add M to the plaintext (a product by
-    1 + M·n), then re-randomize with a full r^n so the key holder learns nothing from the
-    ciphertext beyond its plaintext."""
+    1 + M·n), then re-randomize with hs^α, α of n_bits + 64 bits: the reply's randomness is
+    then within 2^-64 of uniform in ⟨hs⟩, so the key holder learns nothing from the ciphertext
+    beyond its (masked) plaintext (:meth:`PublicKey.statistical_randomizers`)."""
     n, n2 = public_key.n, public_key.nsquare
-    return obfuscate_chunk(public_key, [c * (1 + mpz(m) * n) % n2 for c, m in items])
+    rs = public_key.statistical_randomizers(len(items))
+    return [c * (1 + mpz(m) * n) % n2 * r % n2 for (c, m), r in zip(items, rs)]

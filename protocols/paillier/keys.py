@@ -27,6 +27,7 @@ _MIN_TEST_KEY_BITS = 256
 # the key holder works mod p² and q² (half-size entries; 2^10-entry windows ≈ 55 MB per key).
 PUBLIC_WINDOW_BITS = 8
 PRIVATE_WINDOW_BITS = 10
+WIDE_WINDOW_BITS = 6            # statistical re-randomizers: 352 windows of 64 entries (11 MB at 2048 bits)
 _PARALLEL_THRESHOLD = 512
 
 
@@ -97,6 +98,7 @@ class PublicKey:
         self.alpha_bits = (self.n_bits + 1) // 2
         self.fingerprint = hashlib.sha256(int(self.n).to_bytes(self.key_bytes, "big")).hexdigest()[:32]
         self._table: FixedBaseTable | None = None
+        self._wide_table: FixedBaseTable | None = None
         self._lock = threading.Lock()
 
     # -- identity --------------------------------------------------------------------------
@@ -144,6 +146,22 @@ class PublicKey:
     def randomizers(self, count: int) -> list[mpz]:
         """``count`` fresh values hs^α mod n², α uniform over ``alpha_bits``+ bits from ``secrets``."""
         table = self.table()
+        return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
+
+    def statistical_randomizers(self, count: int) -> list[mpz]:
+        """``count`` values hs^α with α uniform over ``n_bits`` + 64 bits (from ``secrets``).
+
+        The order of hs is below 2^n_bits, so α mod ord(hs) is within 2^-64 of uniform and
+        hs^α within 2^-64 of a uniform element of ⟨hs⟩ — whoever knows the factorization
+        included. Every ciphertext this engine makes has its randomness in ⟨hs⟩, so multiplying
+        a ciphertext computed from them by one of these hides how it was computed, statistically,
+        from the key holder too: the cheap (fixed-base) form of a full r^n re-randomization for
+        replies to a key holder that encrypted honestly (semi-honest).
+        """
+        with self._lock:
+            if self._wide_table is None:
+                self._wide_table = FixedBaseTable(self.hs, self.nsquare, self.n_bits + 64, WIDE_WINDOW_BITS)
+            table = self._wide_table
         return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 
     def raw_encrypt_many(self, plaintexts: list) -> list[mpz]:

@@ -92,3 +92,20 @@ def test_an_opening_under_the_wrong_tag_is_refused():
 
     with pytest.raises(ProtocolError, match="expected values of 'e' from b, received values of 'f'"):
         InProcessNetwork(names, timeout=20).run({p: role(p) for p in names})
+
+
+@pytest.mark.parametrize("shape", [TripleShape("matrix", 1, 4, 30), TripleShape("matrix", 30, 4, 1)])
+def test_matrix_triples_in_either_orientation(shape):
+    """A wide b is offered as is; a tall a is offered transposed (cheaper): both give a·b = c."""
+    names = ["a", "b", "c"]
+
+    def role(t):
+        s = _session(t, names)
+        s.generate_triples(shape, 1)
+        tr = s.triples.take(shape)
+        return tr.a, tr.b, tr.c, s._transpose_cheaper(shape)
+
+    out = InProcessNetwork(names, timeout=60).run({p: role for p in names})
+    a, b, c = (reconstruct([out[p][j] for p in names]) for j in range(3))
+    assert np.array_equal(c, a @ b)
+    assert out["a"][3] == (shape.m > shape.n)
