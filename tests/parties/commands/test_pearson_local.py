@@ -1,0 +1,61 @@
+"""A Pearson job over real party processes: `vfl run --local` with three parties."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vfl import datasets
+
+JOB = """
+[job]
+name = "corr3"
+model = "pearson"
+output_dir = "{out}"
+[reveal]
+full_matrix = ["bank"]
+[parties.bank]
+role = "active"
+data = "{bank}"
+label = "y"
+[parties.insurer]
+role = "passive"
+data = "{insurer}"
+[parties.telco]
+role = "passive"
+data = "{telco}"
+"""
+
+
+def _vfl(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_three_party_correlation_over_processes(tmp_path):
+    guest, host = datasets.load_hetero("breast")
+    cols = [c for c in host.columns if c != "id"]
+    files = {"bank": guest, "insurer": host[["id", *cols[:5]]], "telco": host[["id", *cols[5:]]].sample(frac=0.9,
+                                                                                                       random_state=1)}
+    paths = {}
+    for name, frame in files.items():
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(out=tmp_path / "out", **paths))
+    proc = _vfl("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    joined = guest.drop(columns="y").merge(files["insurer"], on="id").merge(files["telco"], on="id")
+    assert report["n_intersection"] == len(joined) < 569
+    got = np.array(report["correlation"]["matrix"], dtype=float)
+    assert np.abs(got - np.corrcoef(joined.drop(columns="id").to_numpy().T)).max() < 1e-4
+    assert (tmp_path / "out" / "correlation.png").stat().st_size > 10_000
+    assert "metrics" not in report and report["mpc"]["cross_products"] == 3
+    refused = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--out", str(tmp_path / "p.csv"))
+    assert refused.returncode != 0 and "nothing to predict" in refused.stderr
