@@ -11,10 +11,11 @@ Every party keeps its own state of a run in its own directory (:class:`RunState`
   the same). The last :data:`KEEP` rounds are kept: a party may be a round ahead of another.
 
 Every file is private (0600, directory 0700) and written whole (temporary file, fsync,
-rename), and bound to the run: its id and digests of the job, of the party's table, of its
+rename, fsync of the directory), and bound to the run: its id and digests of the job, of the
+party's table, of the columns it uses (a passive's own data policy may choose them), of its
 peers' public keys and of the aligned ids and split. A file whose binding differs from the
-resumed run's is never used; a changed table or job is refused by name. The directory is
-removed when the run completes.
+resumed run's is never used; a changed table, job or choice of columns is refused by name.
+The directory is removed when the run completes.
 
 On resume the parties agree on the last round every one of them holds (:func:`agree_round`,
 run by :mod:`vfl.jobs.active` and :mod:`vfl.jobs.passive`). A party whose state only changes
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from vfl.errors import DataError, ProtocolError
-from vfl.files import write_private
+from vfl.files import make_dirs, write_private
 
 KEEP = 2
 JOB_FILE = "job.json"
@@ -101,7 +102,7 @@ def decode_state(value):
 
 
 def _private_dir(path: pathlib.Path) -> pathlib.Path:
-    path.mkdir(parents=True, exist_ok=True)
+    make_dirs(path)
     os.chmod(path, 0o700)
     return path
 
@@ -130,7 +131,9 @@ class RunState:
     """One party's persistent state of one training run.
 
     ``job`` is the digest of the job as this party sees it, ``peers`` the digest of its peers'
-    public keys; ``resume`` says the run continues from here rather than starting.
+    public keys, ``columns`` the digest of the columns it uses (in order; a passive's data
+    policy may choose them, the job does not always say); ``resume`` says the run continues
+    from here rather than starting.
     """
 
     directory: pathlib.Path
@@ -138,12 +141,13 @@ class RunState:
     job: str
     peers: str = ""
     resume: bool = False
+    columns: str = ""
 
     def __post_init__(self):
         self.directory = pathlib.Path(self.directory)
 
     def _binding(self, table: str) -> dict:
-        return {"run": self.run, "job": self.job, "table": table, "peers": self.peers}
+        return {"run": self.run, "job": self.job, "table": table, "peers": self.peers, "columns": self.columns}
 
     def begin(self, frame: pd.DataFrame, alignment: Alignment) -> "Checkpoints":
         """Record the PSI's outcome and the split (a fresh run); returns the round store."""
@@ -160,19 +164,30 @@ class RunState:
         """Whether this party holds a state of the run (whatever its binding)."""
         return (self.directory / JOB_FILE).is_file()
 
-    def restore(self, frame: pd.DataFrame, party: str) -> tuple[Alignment, "Checkpoints"]:
-        """The recorded alignment and the round store, after checking that the run, the job, this
-        party's table and its peers are those the state was written for (DataError naming which
-        differs otherwise)."""
+    def check(self, frame: pd.DataFrame, party: str) -> None:
+        """Check that the run, the job, this party's table, the columns it uses and its peers are
+        those the state was written for (DataError naming which differs otherwise)."""
+        self._checked(frame, party)
+
+    def _checked(self, frame: pd.DataFrame, party: str) -> tuple[dict, dict]:
         doc = _read(self.directory / JOB_FILE)
         if doc is None or not isinstance(doc.get("binding"), dict) or doc["binding"].get("run") != self.run:
             raise DataError(f"party {party!r} holds no state of run {self.run} (in {self.directory})")
         expected, found = self._binding(table_digest(frame)), doc["binding"]
+        if found.get("columns") != expected["columns"]:
+            raise DataError(f"cannot resume run {self.run} at party {party!r}: the columns it uses differ from "
+                            "those its checkpoint was written for (its data policy or the job's features "
+                            "changed since the run started)")
         what = {"job": "the job", "table": f"party {party!r}'s table", "peers": "the peers' public keys"}
         changed = [what[k] for k in what if found.get(k) != expected[k]]
         if changed:
             raise DataError(f"cannot resume run {self.run} at party {party!r}: {', '.join(changed)} changed "
                             "since the run started")
+        return doc, expected
+
+    def restore(self, frame: pd.DataFrame, party: str) -> tuple[Alignment, "Checkpoints"]:
+        """The recorded alignment and the round store, once :meth:`check` passes."""
+        doc, expected = self._checked(frame, party)
         try:
             a = decode_state(doc["alignment"])
             alignment = Alignment(np.asarray(a["rows"], np.int64), np.asarray(a["train"], np.int64),

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import pathlib
 import shutil
+import threading
 from typing import Any
 
 from parties.jobs.initiator import JobResult, run_job
@@ -24,6 +25,10 @@ from vfl.jobs.results import PassiveResult
 from vfl.jobs.spec import JobSpec
 
 TRAIN, PREDICT = "vfl.train", "vfl.predict"      # the passives' handlers (parties.jobs.learning)
+
+# output dir -> (its lock, still training?): train() takes the lock, finish() releases it
+_HELD: dict[str, tuple[runs.RunLock, bool]] = {}
+_HELD_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +77,22 @@ def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True, resume:
 
     Every party checkpoints the run (:mod:`vfl.checkpoint`); ``resume=True`` continues the run
     recorded in the output directory (:mod:`vfl.jobs.runs`) from the checkpoints. Call
-    :func:`finish` once the report is written.
+    :func:`finish` once the report is written. The output directory is locked from here until
+    :func:`finish` (or until this fails): a second run or resume of it, in any process, is refused.
     """
+    key = _hold(spec.output_dir, create=not resume)
+    try:
+        outcome = _train(spec, frame, where, verbose=verbose, resume=resume)
+    except BaseException:
+        _release(key)
+        raise
+    with _HELD_LOCK:
+        if key in _HELD:
+            _HELD[key] = (_HELD[key][0], False)       # trained: held until finish()
+    return outcome
+
+
+def _train(spec: JobSpec, frame, where: Parties, *, verbose: bool, resume: bool) -> Outcome:
     out, job_digest = pathlib.Path(spec.output_dir), spec.digest()
     record = runs.resumable(out, job_digest, local=where.local) if resume else None
     params = {**spec.passive_request(), **({"resume": record.run} if record else {})}
@@ -98,8 +117,39 @@ def train(spec: JobSpec, frame, where: Parties, *, verbose: bool = True, resume:
 
 
 def finish(spec: JobSpec) -> None:
-    """The run's report is written: mark the run complete, remove every checkpoint of it."""
-    runs.complete(spec.output_dir, runs.read(spec.output_dir))
+    """The run's report is written: mark the run complete, remove every checkpoint of it, and
+    release the output directory (:func:`train` locked it)."""
+    try:
+        runs.complete(spec.output_dir, runs.read(spec.output_dir))
+    finally:
+        _release(_key(spec.output_dir))
+
+
+def _key(out_dir) -> str:
+    return os.path.realpath(out_dir)
+
+
+def _hold(out_dir, *, create: bool = True) -> str:
+    """Lock ``out_dir`` for a run (DataError if another run holds it); returns the key the lock
+    is kept under. A run this process trained there and never finished (its report was not
+    written) hands its lock over."""
+    key = _key(out_dir)
+    with _HELD_LOCK:
+        earlier = _HELD.get(key)
+        if earlier is not None and not earlier[1]:
+            del _HELD[key]
+            earlier[0].release()
+    lock = runs.lock(out_dir, create=create)
+    with _HELD_LOCK:
+        _HELD[key] = (lock, True)
+    return key
+
+
+def _release(key: str) -> None:
+    with _HELD_LOCK:
+        held = _HELD.pop(key, None)
+    if held is not None:
+        held[0].release()
 
 
 def predict(spec: JobSpec, frame, model_dir, manifest: Manifest, where: Parties, *, verbose: bool = True) -> Outcome:

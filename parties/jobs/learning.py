@@ -6,8 +6,13 @@ written under this party's own models directory, never to a path the job chooses
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
+import shutil
+import stat
+import threading
 
 from parties.jobs.registry import JobContext, register_job
 from parties.runtime.errors import JobRejectedError
@@ -19,6 +24,12 @@ from vfl.jobs import passive
 from vfl.jobs.data import read_table
 from vfl.jobs.manifest import digest
 from vfl.jobs.spec import PartySpec, PassiveRequest
+from vfl.names import RULE, is_safe_name
+
+log = logging.getLogger("parties.jobs.learning")
+
+_LIVE: set[str] = set()          # the state directories of the runs this process is serving now
+_LIVE_LOCK = threading.Lock()
 
 
 def _request(ctx: JobContext) -> PassiveRequest:
@@ -51,10 +62,22 @@ def check_columns(ctx: JobContext, party: PartySpec, frame) -> PartySpec:
     return party
 
 
+def _safe(ctx: JobContext, what: str, value: str) -> str:
+    """A name that becomes a file or directory name here ('.' and '..' pass the wire's rules)."""
+    if not is_safe_name(value):
+        raise JobRejectedError(f"{ctx.transport.party} refuses {what} {value!r}: not a safe file name ({RULE})")
+    return value
+
+
 def model_path(ctx: JobContext, job: str, run: str | None) -> str:
     """``<models_dir>/<initiator>/<job>/<run>/<party>.json``: a peer can only use (or overwrite)
     the model parts of jobs it started itself, and every run keeps its own part (parts of runs
-    recorded before runs were: ``<models_dir>/<initiator>/<job>/<party>.json``)."""
+    recorded before runs were: ``<models_dir>/<initiator>/<job>/<party>.json``). Every name in
+    it is a safe file name (JobRejectedError otherwise), the job id of the transport too."""
+    _safe(ctx, "job id", ctx.transport.job)
+    _safe(ctx, "job name", job)
+    if run is not None:
+        _safe(ctx, "run id", run)
     return os.path.join(ctx.models_dir, ctx.initiator, job, *([run] if run else []), f"{ctx.transport.party}.json")
 
 
@@ -64,18 +87,73 @@ def _table(ctx: JobContext, request: PassiveRequest):
     return frame, dataclasses.replace(request, party=check_columns(ctx, request.party, frame))
 
 
-def run_state(ctx: JobContext, request: PassiveRequest) -> RunState:
+def run_state(ctx: JobContext, request: PassiveRequest, frame) -> RunState:
     """Where this party checkpoints a training run: beside its model part, in
     ``<models_dir>/<initiator>/<job>/<run>/<party>.state/`` (private; removed when the run
-    completes). A resumed run must hold one, bound to the same job, table and initiator key."""
+    completes). ``request`` has this party's column policy applied (:func:`_table`): the state
+    is bound to the job, the table, the columns the policy chose and the initiator's key, and a
+    resumed run must hold one bound to the same (JobRejectedError otherwise, before the run)."""
+    _safe(ctx, "job id", ctx.transport.job)
     run = request.resume or ctx.transport.job
     part = model_path(ctx, request.job, run)
     job = {k: v for k, v in ctx.params.items() if k != "resume"}
+    me, party = ctx.transport.party, request.party
+    columns = validation.check_columns(frame, me, id_column=party.id_column, label=None, features=party.features)
     state = RunState(os.path.splitext(part)[0] + ".state", run=run, job=digest_of(job),
-                     peers=digest_of({ctx.initiator: ctx.initiator_key}), resume=request.resume is not None)
-    if state.resume and not state.held():
-        raise JobRejectedError(f"{ctx.transport.party} holds no checkpoint of run {run} of job {request.job!r}")
+                     peers=digest_of({ctx.initiator: ctx.initiator_key}), resume=request.resume is not None,
+                     columns=digest_of([str(c) for c in columns]))
+    if state.resume:
+        if not state.held():
+            raise JobRejectedError(f"{me} holds no checkpoint of run {run} of job {request.job!r}")
+        try:
+            state.check(frame, me)
+        except VFLError as exc:
+            raise JobRejectedError(str(exc)) from None
     return state
+
+
+def remove_abandoned_states(ctx: JobContext, job: str, run: str) -> list[str]:
+    """A fresh run of ``job`` starts: remove this party's states of the initiator's other runs
+    of it, runs that never completed (a completed run's state is gone already). Only
+    ``<models_dir>/<initiator>/<job>/<run id>/<party>.state`` directories, never through a
+    symbolic link, never a run this process is serving now. Returns the directories removed."""
+    base = os.path.join(ctx.models_dir, ctx.initiator, job)
+    name, removed = f"{ctx.transport.party}.state", []
+    if os.path.islink(base):
+        return removed
+    try:
+        runs = [e for e in os.scandir(base) if e.name != run and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return removed
+    for entry in runs:
+        path = os.path.join(entry.path, name)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+        except OSError:
+            continue
+        with _LIVE_LOCK:
+            if os.path.abspath(path) in _LIVE:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(entry.path)               # the run's directory, if nothing else is left in it
+        log.info("%s: removed its state of run %s of %s's job %r (never completed; a new run of the job "
+                 "started)", ctx.transport.party, entry.name, ctx.initiator, job)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def _serving(state: RunState):
+    key = os.path.abspath(state.directory)
+    with _LIVE_LOCK:
+        _LIVE.add(key)
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(key)
 
 
 @register_job("vfl.train")
@@ -93,11 +171,14 @@ def train(ctx: JobContext) -> dict:
     except (ValueError, VFLError) as exc:
         raise JobRejectedError(str(exc)) from None
     frame, request = _table(ctx, request)
-    state = run_state(ctx, request)
-    result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
-                           model_path=model_path(ctx, request.job, state.run),
-                           caps=caps, psi=ctx.psi_policy(), state=state)
-    state.clear()
+    state = run_state(ctx, request, frame)
+    with _serving(state):
+        if not state.resume:
+            remove_abandoned_states(ctx, request.job, state.run)
+        result = passive.train(ctx.transport, request, frame, active=ctx.initiator,
+                               model_path=model_path(ctx, request.job, state.run),
+                               caps=caps, psi=ctx.psi_policy(), state=state)
+        state.clear()
     return result.to_wire()
 
 

@@ -9,18 +9,30 @@ report and its model manifest), so a half-written output is never taken for a fi
 The active party's checkpoints live beside it, in ``checkpoints/``; a local run's parties
 (configs, keys, the passives' model parts and checkpoints) in ``parties/``. Both are removed
 when the run completes.
+
+One process at a time uses an output directory: a run (fresh or resumed) holds an exclusive
+lock on ``run.lock`` in it (:func:`lock`) until it ends, and a second one is refused.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import os
 import pathlib
 import shutil
 
 from vfl.errors import DataError
-from vfl.files import write_private
+from vfl.files import make_dirs, write_private
+
+try:
+    import fcntl
+except ImportError:          # not POSIX: no locking
+    fcntl = None
 
 FILE = "run.json"
+LOCK = "run.lock"
 CHECKPOINTS = "checkpoints"
 LOCAL_PARTIES = "parties"
 COMPLETE_MARKERS = ("report.json", "model/manifest.json")
@@ -77,3 +89,57 @@ def resumable(out_dir, job_digest: str, *, local: bool) -> RunRecord:
         raise DataError(f"run {record.run} in {out_dir} ran {'with' if record.local else 'without'} --local; "
                         "resume it the same way")
     return record
+
+
+class RunLock:
+    """An exclusive lock on an output directory: ``flock`` on ``run.lock`` in it, held as long as
+    this object's file is open (and released by the system when the process dies)."""
+
+    def __init__(self, fd: int | None):
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)                 # closing the file releases its lock
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock(out_dir, *, create: bool = True) -> RunLock:
+    """Take the output directory's run lock (DataError if another run holds it; ``create``: make
+    the directory if need be). Locks belong to an open file, so a second :func:`lock` of the
+    same directory fails even in the same process."""
+    out = pathlib.Path(out_dir)
+    if create:
+        make_dirs(out)
+    elif not out.is_dir():
+        raise DataError(f"{out_dir} holds no run to resume (no {FILE})")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(out / LOCK, flags, 0o600)
+    except OSError as exc:
+        raise DataError(f"cannot lock {out / LOCK}: {exc.strerror}") from None
+    if fcntl is None:
+        return RunLock(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise DataError(f"cannot lock {out / LOCK}: {exc.strerror}") from None
+        run = None
+        with contextlib.suppress(DataError):
+            run = read(out).run
+        which = f"run {run} in {out}" if run else f"the run in {out}"
+        raise DataError(f"{which} is in use by another process (a run, or a resume of it, is still going on): "
+                        "wait for it to end or stop it first") from None
+    return RunLock(fd)

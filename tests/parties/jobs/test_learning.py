@@ -1,25 +1,33 @@
 """A passive's config, not the job, decides which of its columns and files a job may use."""
 from __future__ import annotations
 
+import dataclasses
+import os
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from parties.jobs import JobContext
-from parties.jobs.learning import check_columns, model_path
+from parties.jobs import JobContext, learning
+from parties.jobs.learning import check_columns, model_path, remove_abandoned_states, run_state
 from parties.runtime.config import parse_config
 from parties.runtime.errors import ConfigError, JobRejectedError
+from vfl.checkpoint import Alignment, digest_of
 from vfl.errors import DataError
-from vfl.jobs.spec import PartySpec
+from vfl.jobs.spec import PartySpec, PassiveRequest
 
 FRAME = pd.DataFrame({"cid": [1, 2], "age": [30, 40], "premium": [1.0, 2.0], "claims": [0, 1]})
 
 
 class _T:
     party = "insurer"
+    job = "0123456789abcdef"
 
 
-def _ctx(policies=None):
-    return JobContext(_T(), "bank", {}, {"customers": "/x.csv"}, 10, 5.0, "/models", policies or {})
+def _ctx(policies=None, *, job="0123456789abcdef", models="/models", params=None):
+    transport = _T()
+    transport.job = job
+    return JobContext(transport, "bank", params or {}, {"customers": "/x.csv"}, 10, 5.0, models, policies or {})
 
 
 def _mine(**kw):
@@ -71,3 +79,127 @@ def test_the_policy_is_checked_before_the_table_so_withheld_columns_stay_unknown
     settled = check_columns(_ctx(policy), _mine(), FRAME)      # no feature list: what the policy offers
     assert settled.features == ("age", "premium")
     assert check_columns(_ctx(), _mine(), FRAME).features is None    # no policy: every column but the id
+
+
+def _train_request(policies, *, job="run-a", models="/models", resume=None):
+    """A training request naming no features (the policy picks them), with the policy applied."""
+    params = {"job": "credit", "model": "logistic_regression", "rounds": 3,
+              "parties": {"insurer": {"alias": "customers", "id_column": "cid", "features": None}},
+              **({"resume": resume} if resume else {})}
+    ctx = _ctx(policies, job=job, models=models, params=params)
+    request = PassiveRequest.parse(params, "insurer")
+    return ctx, dataclasses.replace(request, party=check_columns(ctx, request.party, FRAME))
+
+
+def _begin(state):
+    rows = np.arange(len(FRAME))
+    return state.begin(FRAME, Alignment(rows, rows[:1], rows[1:], "digest"))
+
+
+def test_a_resume_whose_policy_picks_other_columns_is_refused(tmp_path):
+    """The job names no features: the passive's policy picks them, so the checkpoint must be
+    bound to what it picked (the same number of other columns must not get the saved weights)."""
+    before = {"customers": {"id_column": "cid", "features": ["age", "premium"], "min_features": 2}}
+    after = {"customers": {"id_column": "cid", "features": ["age", "claims"], "min_features": 2}}
+    ctx, request = _train_request(before, models=str(tmp_path))
+    state = run_state(ctx, request, FRAME)
+    _begin(state)
+    ctx, request = _train_request(after, job="run-b", models=str(tmp_path), resume="run-a")
+    with pytest.raises(JobRejectedError, match="at party 'insurer': the columns it uses differ from those its "
+                                               "checkpoint was written for"):
+        run_state(ctx, request, FRAME)
+    other = dataclasses.replace(state, columns=digest_of(["age", "claims"]), resume=True)
+    with pytest.raises(DataError, match="columns it uses differ"):      # and in the run itself
+        other.restore(FRAME, "insurer")
+    ctx, request = _train_request(before, job="run-b", models=str(tmp_path), resume="run-a")
+    resumed = run_state(ctx, request, FRAME)                            # the same columns: resumes
+    assert resumed.run == "run-a" and resumed.restore(FRAME, "insurer")[0].digest == "digest"
+
+
+@pytest.mark.parametrize("job_id", [".", "..", "a:b"])
+def test_job_ids_that_are_not_file_names_are_refused(tmp_path, job_id):
+    with pytest.raises(JobRejectedError, match="refuses job id"):
+        model_path(_ctx(job=job_id), "credit", "run1")
+    ctx, request = _train_request({}, job=job_id, models=str(tmp_path))
+    with pytest.raises(JobRejectedError, match="refuses job id"):
+        run_state(ctx, request, FRAME)
+    with pytest.raises(JobRejectedError, match="refuses run id"):
+        model_path(_ctx(), "credit", "..")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_fresh_run_removes_the_states_of_runs_that_never_completed(tmp_path, caplog):
+    job = tmp_path / "bank" / "credit"
+    for run in ("old-1", "old-2", "live", "current"):
+        (job / run / "insurer.state").mkdir(parents=True)
+        (job / run / "insurer.state" / "job.json").write_text("{}")
+    (job / "old-1" / "insurer.json").write_text("{}")                   # a model part: kept
+    (job / "old-2" / "lab.state").mkdir()                               # another party's state: kept
+    outside = tmp_path / "outside"
+    (outside / "insurer.state").mkdir(parents=True)
+    os.symlink(outside, job / "linked")                                 # a link to elsewhere: not followed
+    (job / "file-run").mkdir()
+    os.symlink(outside / "insurer.state", job / "file-run" / "insurer.state")
+    (tmp_path / "bank" / "other-job" / "old" / "insurer.state").mkdir(parents=True)   # another job: kept
+    ctx = _ctx(job="current", models=str(tmp_path))
+    live = learning.RunState(job / "live" / "insurer.state", run="live", job="j")
+    with learning._serving(live), caplog.at_level("INFO", "parties.jobs.learning"):
+        removed = remove_abandoned_states(ctx, "credit", "current")
+    assert sorted(removed) == sorted(str(job / r / "insurer.state") for r in ("old-1", "old-2"))
+    assert not (job / "old-1" / "insurer.state").exists() and (job / "old-1" / "insurer.json").exists()
+    assert (job / "old-2" / "lab.state").is_dir()
+    assert (job / "live" / "insurer.state").is_dir() and (job / "current" / "insurer.state").is_dir()
+    assert (outside / "insurer.state").is_dir() and (tmp_path / "bank" / "other-job" / "old").is_dir()
+    assert "removed its state of run old-1 of bank's job 'credit'" in caplog.text
+    (job / "old-3" / "insurer.state").mkdir(parents=True)
+    remove_abandoned_states(ctx, "credit", "current")
+    assert not (job / "old-3").exists()                                 # an empty run directory goes too
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_the_handler_removes_abandoned_states_on_a_fresh_run_only(tmp_path, monkeypatch):
+    """Through the handler: runs that die leave their states; resuming one keeps the others (it
+    might be resumed too), refuses other columns before the run; a fresh run removes them all."""
+    csv, models = tmp_path / "customers.csv", tmp_path / "models"
+    FRAME.to_csv(csv, index=False)
+    before = {"customers": {"id_column": "cid", "features": ["age", "premium"], "min_features": 2}}
+    after = {"customers": {"id_column": "cid", "features": ["age", "claims"], "min_features": 2}}
+    seen = []
+
+    def fake_train(transport, request, frame, *, state, **kw):          # the run: records round 0, dies
+        seen.append(state)
+        if not state.resume:
+            rows = np.arange(len(frame))
+            state.begin(frame, Alignment(rows, rows[:1], rows[1:], "digest"))
+        if transport.job != "new":
+            raise _Killed()
+        return _Result()
+    monkeypatch.setattr(learning.passive, "train", fake_train)
+
+    def handler(job, policy, resume=None):
+        ctx, _ = _train_request(policy, job=job, models=str(models), resume=resume)
+        ctx.data = {"customers": str(csv)}
+        return learning.train(ctx)
+    states = models / "bank" / "credit"
+    with pytest.raises(_Killed):
+        handler("old-1", before)
+    with pytest.raises(_Killed):                                        # resumed (and dies again): kept
+        handler("r2", before, resume="old-1")
+    assert seen[-1].resume and (states / "old-1" / "insurer.state" / "job.json").is_file()
+    with pytest.raises(JobRejectedError, match="columns it uses differ"):
+        handler("r3", after, resume="old-1")
+    assert len(seen) == 2                                               # refused before the run
+    with pytest.raises(_Killed):                                        # a fresh run: old-1's state goes
+        handler("old-2", before)
+    assert not (states / "old-1").exists() and (states / "old-2" / "insurer.state" / "job.json").is_file()
+    assert handler("new", before) == {}
+    assert not (states / "old-2").exists()
+    assert not (states / "new" / "insurer.state").exists()              # completed: its own state cleared too
+
+
+class _Result:
+    def to_wire(self):
+        return {}
