@@ -22,11 +22,11 @@ import numpy as np
 from nacl.bindings import crypto_scalarmult
 from nacl.public import PrivateKey as X25519Key
 
-from protocols.mpc import online
+from protocols.mpc import approx, online
 from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier, matrix_cost
 from protocols.mpc.errors import MpcProtocolError
 from protocols.mpc.messages import PROTOCOL_VERSION, CrossOffer, CrossReply, MpcKey, Opening, PairKey, Shares
-from protocols.mpc.ring import RING_BITS, as_ring
+from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode
 from protocols.mpc.triples import Triple, TripleShape, TripleStore, start_triple
 from protocols.paillier import PackedEncryptedVector, generate_keypair
 from vfl.errors import ProtocolError
@@ -280,6 +280,64 @@ class MpcSession:
             if self.index >= 2:
                 return np.zeros_like(x)
         return online.truncate_two_party(x, self.index, frac_bits)
+
+    # -- fixed-point arithmetic (elementwise; each Beaver product takes one stored triple) --------
+    def add_public(self, x: np.ndarray, value: float, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of ``x + value`` for a public real ``value``."""
+        return online.add_public(x, np.broadcast_to(encode(value, frac_bits), np.shape(x)), self.index)
+
+    def scale(self, x: np.ndarray, value: float, *, tag: str, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of ``x · value`` for a public real ``value`` (a local product, then a truncation)."""
+        return self.truncate(online.mul_public(x, encode(value, frac_bits)), frac_bits, tag=tag)
+
+    def mul_fixed(self, x: np.ndarray, y: np.ndarray, *, tag: str, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of the fixed-point product ``x·y`` (a Beaver product, then a truncation)."""
+        return self.truncate(self.multiply(x, y, tag=f"{tag}/mul"), frac_bits, tag=f"{tag}/trunc")
+
+    def polynomial(self, x: np.ndarray, coeffs, *, tag: str, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of ``Σ c_k x^k`` (public coefficients, Horner: degree − 1 Beaver products)."""
+        coeffs = [float(c) for c in coeffs]
+        if len(coeffs) == 1:
+            return self.add_public(np.zeros_like(as_ring(x)), coeffs[0], frac_bits)
+        acc = self.add_public(self.scale(x, coeffs[-1], tag=f"{tag}/0", frac_bits=frac_bits), coeffs[-2], frac_bits)
+        for k, c in enumerate(reversed(coeffs[:-2])):
+            acc = self.add_public(self.mul_fixed(acc, x, tag=f"{tag}/{k + 1}", frac_bits=frac_bits), c, frac_bits)
+        return acc
+
+    def sigmoid(self, x: np.ndarray, method: str = "cheb9", *, tag: str,
+                frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of σ(x) by a recipe of :mod:`protocols.mpc.approx` (its interval and error there
+        are documented; values outside it are not clipped)."""
+        coeffs, scale = approx.SIGMOIDS[method]
+        t = x if scale == 1.0 else self.scale(x, 1.0 / scale, tag=f"{tag}/scale", frac_bits=frac_bits)
+        return self.polynomial(t, coeffs, tag=tag, frac_bits=frac_bits)
+
+    def reciprocal(self, x: np.ndarray, lo: float, hi: float, *, tag: str,
+                   frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of 1/x for public bounds 0 < lo ≤ x ≤ hi: Newton ``y ← y(2 − xy)`` from 1/hi
+        (:func:`protocols.mpc.approx.newton_steps` steps; the first is local)."""
+        steps = approx.newton_steps("reciprocal", lo, hi, frac_bits)
+        y0 = 1.0 / hi
+        y = self.scale(self.add_public(-self.scale(x, y0, tag=f"{tag}/0a", frac_bits=frac_bits), 2.0, frac_bits),
+                       y0, tag=f"{tag}/0b", frac_bits=frac_bits)
+        for k in range(1, steps):
+            xy = self.mul_fixed(x, y, tag=f"{tag}/{k}a", frac_bits=frac_bits)
+            y = self.mul_fixed(y, self.add_public(-xy, 2.0, frac_bits), tag=f"{tag}/{k}b", frac_bits=frac_bits)
+        return y
+
+    def inv_sqrt(self, x: np.ndarray, lo: float, hi: float, *, tag: str,
+                 frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of 1/√x for public bounds 0 < lo ≤ x ≤ hi: Newton ``y ← y(3 − xy²)/2`` from 1/√hi."""
+        steps = approx.newton_steps("inv_sqrt", lo, hi, frac_bits)
+        y0 = 1.0 / np.sqrt(hi)
+        y = self.scale(self.add_public(-self.scale(x, y0 * y0, tag=f"{tag}/0a", frac_bits=frac_bits), 3.0,
+                                       frac_bits), y0 / 2, tag=f"{tag}/0b", frac_bits=frac_bits)
+        for k in range(1, steps):
+            yy = self.mul_fixed(y, y, tag=f"{tag}/{k}a", frac_bits=frac_bits)
+            xyy = self.mul_fixed(x, yy, tag=f"{tag}/{k}b", frac_bits=frac_bits)
+            y = self.scale(self.mul_fixed(y, self.add_public(-xyy, 3.0, frac_bits), tag=f"{tag}/{k}c",
+                                          frac_bits=frac_bits), 0.5, tag=f"{tag}/{k}d", frac_bits=frac_bits)
+        return y
 
     def reveal(self, share: np.ndarray | None, to: list[str], *, tag: str, holders: list[str] | None = None,
                shape: tuple | None = None) -> np.ndarray | None:
