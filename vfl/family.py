@@ -175,7 +175,8 @@ class ModelFamily(abc.ABC):
 
     def passive(self, caps: PassiveCaps, **sections) -> PassiveRole:
         """A passive estimator within this party's caps. A family that declares ``sections``
-        also gets ``sections={name: table}`` as the active sent them (checked again here)."""
+        also gets ``sections={name: table}`` as the active sent them (checked again here), and
+        every family ``parties=[active, *passives]``: the job this party accepted."""
         options = {self.passive_cap: caps.max_rounds}
         if caps.allow_small_keys and self.small_key_option in self.passive_estimator._param_names():
             options[self.small_key_option] = True
@@ -193,6 +194,11 @@ class ModelFamily(abc.ABC):
         if self.task == "classification":
             return classification_metrics(y_true, scores)
         return regression_metrics(y_true, scores)
+
+    def training_loss(self, y_true, scores) -> float | None:
+        """The family's training loss of raw scores (what it minimizes, without the penalty), to
+        put the centralized optimum's beside the federated model's; None: not comparable."""
+        return None
 
     def predictions(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """The columns ``vfl predict`` writes for raw scores."""

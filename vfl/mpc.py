@@ -80,6 +80,9 @@ class MpcSession:
         self.triples = TripleStore()
         self.stats = MpcStats()
 
+    def __reduce__(self):
+        raise TypeError("a session holds keys and shares: it is never pickled")
+
     # -- links ---------------------------------------------------------------------------------
     def transfer(self, sender: str, receiver: str, message=None, kind=None):
         """Move one message from ``sender`` to ``receiver``, through the hub if neither is it.
@@ -120,8 +123,8 @@ class MpcSession:
                 theirs = got.public
         key = None
         if self.me in pair:
-            shared = crypto_scalarmult(bytes(self._x25519), theirs)
-            key = hashlib.blake2b(shared + "|".join(pair).encode(), digest_size=32, person=b"vfl-mpc-pair").digest()
+            other = pair[0] if pair[1] == self.me else pair[1]
+            key = derive_pair_key(bytes(self._x25519), theirs, pair, other)
         self._pair_keys[pair] = key
         return key
 
@@ -159,13 +162,15 @@ class MpcSession:
     # -- cross products ------------------------------------------------------------------------
     def cross(self, holder: str, multipliers: list[str], *, tag: str, x=None, y=None, mode: str = "matrix",
               scalar_bits: int = RING_BITS, scalar_offset: int = 0, value_bits: int = RING_BITS,
-              value_offset: int = 0) -> np.ndarray | dict | None:
+              value_offset: int = 0, rows: int, cols: int, outputs: dict[str, int]) -> np.ndarray | dict | None:
         """Shares of ``y_M · x`` for every multiplier M, with ``x`` held by ``holder`` (offsets and
         bit widths as in :mod:`protocols.mpc.crossprod`; every party passes the same ones).
 
         ``holder`` passes ``x`` and gets ``{multiplier: its share}``; each multiplier passes its
         ``y`` and gets its share; other parties relay or do nothing and get None. The offer
-        (``Enc(x)``) is made once for every multiplier.
+        (``Enc(x)``) is made once for every multiplier. ``rows``, ``cols`` (x's shape; elementwise:
+        rows values, one column) and ``outputs`` (each multiplier's rows of y) are public and
+        every party passes the same: an offer or a reply of another shape is refused.
         """
         start = time.perf_counter()
         for m in multipliers:
@@ -176,14 +181,18 @@ class MpcSession:
             key_holder = CrossKeyHolder(self.private_key, x, tag=tag, scalar_bits=scalar_bits,
                                         scalar_offset=scalar_offset, value_bits=value_bits,
                                         value_offset=value_offset, mode=mode, workers=self.workers)
+            if (key_holder.layout.rows, key_holder.layout.cols) != (rows, cols):
+                raise ValueError(f"x of shape {np.shape(x)} is not the declared {rows}x{cols}")
             offer = key_holder.offer()
         out = {}
         for m in multipliers:
             got = self.transfer(holder, m, offer if self.me == holder else None, CrossOffer)
             reply = None
             if self.me == m:
+                if mode == "matrix" and np.shape(y)[0] != outputs[m]:
+                    raise ValueError(f"y has {np.shape(y)[0]} rows, not the declared {outputs[m]}")
                 mult = CrossMultiplier(y, tag=tag, scalar_bits=scalar_bits, value_bits=value_bits,
-                                       value_offset=value_offset, mode=mode,
+                                       value_offset=value_offset, mode=mode, expect_cols=cols,
                                        min_key_bits=self.min_key_bits, workers=self.workers)
                 try:
                     reply = mult.reply(got)
@@ -193,7 +202,7 @@ class MpcSession:
             back = self.transfer(m, holder, reply, CrossReply)
             if self.me == holder:
                 try:
-                    out[m] = key_holder.finish(back)
+                    out[m] = key_holder.finish(back, outputs[m] if mode == "matrix" else None)
                 except MpcProtocolError as exc:
                     raise ProtocolError(f"cross product {tag!r} with {m}: {exc}") from None
         self.stats.cross_products += len(multipliers)
@@ -218,7 +227,13 @@ class MpcSession:
             for j, holder in enumerate(self.parties):
                 others = [p for p in self.parties if p != holder]
                 mine, theirs = (a.T, b.T) if transposed else (b, a)
-                got = self.cross(holder, others, tag=f"{tag}/{t}/{j}", mode=mode,
+                if mode == "matrix":
+                    shape_x = (shape.k, shape.m) if transposed else (shape.k, shape.n)
+                    y_rows = shape.n if transposed else shape.m
+                else:
+                    shape_x, y_rows = (shape.m, 1), 1
+                got = self.cross(holder, others, tag=f"{tag}/{t}/{j}", mode=mode, rows=shape_x[0],
+                                 cols=shape_x[1], outputs={p: y_rows for p in others},
                                  x=np.ascontiguousarray(mine) if self.me == holder else None,
                                  y=np.ascontiguousarray(theirs) if self.me != holder else None)
                 for share in (got.values() if isinstance(got, dict) else [got] if got is not None else []):
@@ -226,10 +241,11 @@ class MpcSession:
             self.triples.add(Triple(shape, a, b, c))
         self.stats.triple_seconds += time.perf_counter() - start
 
-    def _transpose_cheaper(self, shape: TripleShape) -> bool:
-        n_bits = self.key_bits if self._private_key is None else self._private_key.public_key.n_bits
-        straight = matrix_cost(shape.k, shape.n, shape.m, n_bits)
-        return matrix_cost(shape.k, shape.m, shape.n, n_bits) < straight
+    @staticmethod
+    def _transpose_cheaper(shape: TripleShape) -> bool:
+        """From the public shape alone (costs at 2048 bits), so every party chooses alike."""
+        cost = matrix_cost
+        return cost(shape.k, shape.m, shape.n, MIN_KEY_BITS) < cost(shape.k, shape.n, shape.m, MIN_KEY_BITS)
 
     # -- online --------------------------------------------------------------------------------
     def open(self, share: np.ndarray, *, tag: str) -> np.ndarray:
@@ -364,6 +380,18 @@ class MpcSession:
             if self.me == receiver:
                 value = total
         return value
+
+def derive_pair_key(secret: bytes, theirs: bytes, pair: tuple, other: str) -> bytes:
+    """The two parties' shared key: X25519, hashed with both names. A low-order point (which
+    libsodium refuses, or which gives an all-zero secret) is a named protocol error."""
+    try:
+        shared = crypto_scalarmult(secret, theirs)
+    except Exception:
+        shared = bytes(32)
+    if shared == bytes(32):
+        raise ProtocolError(f"{other}'s pair key is not a usable X25519 public key")
+    return hashlib.blake2b(shared + "|".join(pair).encode(), digest_size=32, person=b"vfl-mpc-pair").digest()
+
 
 def _check(message, tag: str, shape: tuple, peer: str) -> None:
     if message.tag != tag:

@@ -163,8 +163,10 @@ class CrossKeyHolder:
         if reply.tag != self.tag:
             raise MpcProtocolError(f"expected the reply to {self.tag!r}, received one to {reply.tag!r}")
         if lay.mode == "matrix":
-            if outputs is None:
+            if outputs is None:                       # not declared: a whole number of rows
                 outputs = reply.cipher.length // max(lay.groups * lay.slots, 1)
+            if outputs < 1:
+                raise MpcProtocolError("the cross-product reply holds no rows")
             _check_fields(reply.cipher, lay.reply_fields(outputs), "the cross-product reply")
         else:
             _check_fields(reply.cipher, lay.reply_fields(0), "the cross-product reply")
@@ -193,7 +195,7 @@ class CrossMultiplier:
 
     def __init__(self, y: np.ndarray, *, tag: str, scalar_bits: int = RING_BITS, value_bits: int = RING_BITS,
                  value_offset: int = 0, mode: str = "matrix", min_key_bits: int = MIN_KEY_BITS,
-                 workers: int | None = None):
+                 expect_cols: int | None = None, workers: int | None = None):
         y = np.asarray(y)
         if y.dtype not in (np.uint64, np.int64) or mode == "matrix" and y.ndim != 2 or \
                 mode == "elementwise" and y.ndim != 1:
@@ -206,6 +208,7 @@ class CrossMultiplier:
             raise MpcProtocolError(f"a scalar has more than the declared {scalar_bits} bits")
         self.y, self.tag, self.scalar_bits, self.mode = y, tag, scalar_bits, mode
         self.value_bits, self.value_offset = value_bits, int(value_offset)
+        self.expect_cols = expect_cols              # the key holder's column count, if public
         self.min_key_bits, self.workers = min_key_bits, workers
         self.share: np.ndarray | None = None
 
@@ -223,6 +226,9 @@ class CrossMultiplier:
         inner = self.y.shape[1] if self.mode == "matrix" else self.y.shape[0]
         if offer.rows != inner:
             raise MpcProtocolError(f"the offer has {offer.rows} rows; this party's operand needs {inner}")
+        if self.expect_cols is not None and offer.cols != self.expect_cols:
+            raise MpcProtocolError(f"the offer has {offer.cols} columns; the key holder's operand has "
+                                   f"{self.expect_cols}")
         lay = Layout(offer.mode, offer.rows, offer.cols, offer.scalar_bits, key.n_bits, value_bits=offer.value_bits)
         _check_fields(offer.cipher, lay.offer_fields(), "the cross-product offer")
         return lay

@@ -63,7 +63,7 @@ def test_the_hub_relays_ciphertexts_and_masked_shares_only():
             got = s.reveal(mine, ["p1", "p2"], holders=["p1", "p2"], tag="block", shape=(3, 4))
             x = np.arange(8, dtype=np.uint64).reshape(4, 2) if name == "p1" else None
             y = np.ones((1, 4), dtype=np.uint64) if name == "p2" else None
-            crossed = s.cross("p1", ["p2"], tag="c", x=x, y=y)
+            crossed = s.cross("p1", ["p2"], tag="c", x=x, y=y, rows=4, cols=2, outputs={"p2": 1})
             return got, crossed
         return run
 

@@ -36,8 +36,10 @@ class PearsonFamily(ModelFamily):
     def active(self, params: dict, *, verbose: bool = True, sections: dict | None = None, **_) -> ActivePearson:
         return ActivePearson(**params, verbose=verbose, reveal=(sections or {}).get("reveal"))
 
-    def passive(self, caps: PassiveCaps, sections: dict | None = None, **_) -> PassivePearson:
-        return PassivePearson(reveal_to=caps.reveal_to, allow_insecure_key_size_for_tests=caps.allow_small_keys)
+    def passive(self, caps: PassiveCaps, sections: dict | None = None, parties: list | None = None,
+                **_) -> PassivePearson:
+        return PassivePearson(reveal_to=caps.reveal_to, allow_insecure_key_size_for_tests=caps.allow_small_keys,
+                              job_parties=parties, job_reveal=(sections or {}).get("reveal"))
 
     def summary(self, model: ActivePearson) -> TrainingSummary:
         names, matrix = model.correlation()

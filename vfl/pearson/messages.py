@@ -39,5 +39,6 @@ class PearsonNames(Message):
 
     KIND = "pearson.names"
     features: dict[str, list[str]]
+    counts: dict[str, int]              # every party's column count (the shapes of every block)
     holders: list[str]
     multipliers: list[list[str]]

@@ -32,6 +32,7 @@ from vfl.validation import Boolean, Integer, Optional, check_features
 log = logging.getLogger("vfl.pearson")
 FORMAT = "vfl-pearson"
 MAX_FRAC_BITS = 20
+MAX_PARTIES = 64
 MIN_FRAC_BITS = 8
 
 
@@ -91,7 +92,8 @@ def correlate(session: MpcSession, plan: RevealPlan, z: np.ndarray, frac_bits: i
         start = time.perf_counter()
         got = session.cross(holder, multipliers, tag=f"pearson/{holder}", x=fixed if me == holder else None,
                             y=fixed.T if me in multipliers else None, scalar_bits=bits, scalar_offset=offset,
-                            value_bits=bits, value_offset=offset)
+                            value_bits=bits, value_offset=offset, rows=n, cols=counts[holder],
+                            outputs={m: counts[m] for m in multipliers})
         if me == holder:
             shares.update({(m, holder): s for m, s in got.items()})
         elif me in multipliers:
@@ -233,7 +235,7 @@ class ActivePearson(_PearsonBase):
         crosses = cross_plan(parties, counts)
         for p in passives:                      # each learns the names of the columns of its blocks
             known = {q: features[q] for q in parties if q == p or any(p in plan.block_receivers(q, r) for r in parties)}
-            transport.send(p, PearsonNames(known, [h for h, _ in crosses], [m for _, m in crosses]))
+            transport.send(p, PearsonNames(known, counts, [h for h, _ in crosses], [m for _, m in crosses]))
         session = MpcSession(transport, parties, private_key=private_key, key_bits=self.key_bits,
                              min_key_bits=min(2048, self.key_bits), workers=self.workers)
         start = time.perf_counter()
@@ -261,16 +263,24 @@ class PassivePearson(_PearsonBase):
                               "workers": Optional(Integer(1, 1024))}
 
     def __init__(self, *, key_bits: int = 2048, allow_insecure_key_size_for_tests: bool = False,
-                 reveal_to: list | None = None, workers: int | None = None):
+                 reveal_to: list | None = None, job_parties: list | None = None, job_reveal: dict | None = None,
+                 workers: int | None = None):
         self.key_bits, self.allow_insecure_key_size_for_tests = key_bits, allow_insecure_key_size_for_tests
         self.reveal_to, self.workers = reveal_to, workers
+        # the job this party accepted (its parties, active first, and its [reveal] section): the
+        # setup must be that job; None where one user runs every party in one process
+        self.job_parties, self.job_reveal = job_parties, job_reveal
 
     def _check_setup(self, setup: PearsonSetup, me: str, active: str, n: int) -> RevealPlan:
         problems = []
         if setup.version != PROTOCOL_VERSION:
             problems.append(f"protocol version {setup.version}, this party speaks {PROTOCOL_VERSION}")
-        if not setup.parties or setup.parties[0] != active or me not in setup.parties:
-            problems.append("the session's parties do not start with the active and include this party")
+        if not setup.parties or setup.parties[0] != active or me not in setup.parties \
+                or len(setup.parties) > MAX_PARTIES:
+            problems.append(f"the session's parties do not start with the active and include this party "
+                            f"(at most {MAX_PARTIES})")
+        elif self.job_parties is not None and list(setup.parties) != list(self.job_parties):
+            problems.append("the session's parties are not the job's that this party accepted")
         if setup.n_rows != n:
             problems.append(f"the job has {setup.n_rows} rows but this party holds {n}")
         if problems:
@@ -280,6 +290,9 @@ class PassivePearson(_PearsonBase):
                                            setup.parties)
         except ValueError as exc:
             raise ProtocolError(f"{active} sent a reveal plan this party cannot read: {exc}") from None
+        if self.job_parties is not None and plan != RevealPlan.from_section(self.job_reveal, self.job_parties):
+            raise ProtocolError(f"refusing the correlation job from {active}: its reveal plan is not the one "
+                                "of the job this party accepted")
         check_consent(plan, me, self.reveal_to, active)
         _check_frac_bits(setup.frac_bits, n, active)
         return plan
@@ -293,21 +306,10 @@ class PassivePearson(_PearsonBase):
         plan = self._check_setup(setup, me, active, len(x))
         z = standardize(x, names, me)
         transport.send(active, PearsonReady(names))
-        names_msg = transport.recv(active, PearsonNames)
-        features = names_msg.features
-        if len(names_msg.holders) != len(names_msg.multipliers):
-            raise ProtocolError(f"{active} sent a plan of cross products in an unexpected form")
-        crosses = check_cross_plan(list(zip(names_msg.holders, names_msg.multipliers)), list(setup.parties), active)
-        for p, cols in features.items():
-            if p not in setup.parties:
-                raise ProtocolError(f"{active} sent column names of {p!r}, which is not in the session")
-            _names_ok(cols, active)
-        if features.get(me) != names:
-            raise ProtocolError(f"{active} sent back other column names for this party than it declared")
+        features, counts, crosses = check_names(transport.recv(active, PearsonNames), setup, me, names, active)
         small = self.allow_insecure_key_size_for_tests
         session = MpcSession(transport, list(setup.parties), key_bits=self.key_bits,
                              min_key_bits=1024 if small else 2048, workers=self.workers)
-        counts = {p: len(c) for p, c in features.items()}
         self.blocks_ = correlate(session, plan, z, setup.frac_bits, counts, crosses)
         self.parties_, self.n_rows_, self.features_ = list(setup.parties), len(x), features
         self._set_feature_names(X)
@@ -322,6 +324,26 @@ class PassivePearson(_PearsonBase):
     @classmethod
     def load(cls, path):
         return cls._load(path, "passive")
+
+
+def check_names(message: PearsonNames, setup: PearsonSetup, me: str, names: list[str], active: str):
+    """The active's names message, checked: column names of session parties only (this party's
+    its own), a column count for every party, and a cross plan with every pair once."""
+    if len(message.holders) != len(message.multipliers):
+        raise ProtocolError(f"{active} sent a plan of cross products in an unexpected form")
+    crosses = check_cross_plan(list(zip(message.holders, message.multipliers)), list(setup.parties), active)
+    features, counts = message.features, message.counts
+    for p, cols in features.items():
+        if p not in setup.parties:
+            raise ProtocolError(f"{active} sent column names of {p!r}, which is not in the session")
+        _names_ok(cols, active)
+    if set(counts) != set(setup.parties) or any(isinstance(c, bool) or not isinstance(c, int)
+                                                 or not 1 <= c <= MAX_FEATURES for c in counts.values()) \
+            or any(counts[p] != len(cols) for p, cols in features.items()):
+        raise ProtocolError(f"{active} sent column counts that do not cover the session's parties")
+    if features.get(me) != names:
+        raise ProtocolError(f"{active} sent back other column names for this party than it declared")
+    return features, dict(counts), crosses
 
 
 def check_consent(plan: RevealPlan, me: str, reveal_to, initiator: str) -> None:
