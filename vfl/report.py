@@ -50,7 +50,8 @@ class JobReport:
             out["resumed_from"] = t.resumed_from
         if self.baseline is not None:
             b = self.baseline
-            out["baseline"] = {"model": b.model, "n_rows": b.n_rows, **_metrics(b.evaluation)}
+            out["baseline"] = {"model": b.model, "n_rows": b.n_rows, **_metrics(b.evaluation),
+                               **({"training_loss": b.training_loss} if b.training_loss is not None else {})}
         if self.notes:
             out["notes"] = self.notes
         out["files"] = dict(self.files)
@@ -164,6 +165,10 @@ def render_report(report: dict) -> str:
     base = report.get("baseline") or {}
     lines += _metric_lines("", report.get("metrics", {}), base.get("metrics") or {})
     lines += _metric_lines("training ", report.get("training_metrics", {}), base.get("training_metrics") or {})
+    if base.get("training_loss") is not None and report.get("loss_curve"):
+        ours, theirs = report["loss_curve"][-1], base["training_loss"]
+        lines.append(f"  training {report.get('loss_name', 'loss')}: federated {ours:.6f}   centralized optimum "
+                     f"{theirs:.6f}   difference {ours - theirs:+.6f}")
     lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.get("seconds", {}).items()))
     for party, sent in report.get("bytes_sent", {}).items():
         lines.append(f"  {party} sent {_fmt_bytes(sent)}")

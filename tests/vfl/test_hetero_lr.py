@@ -112,7 +112,7 @@ def test_early_stopping_on_validation_split(breast):
 def test_passive_refuses_small_batches_before_any_cryptography(breast):
     xg, xh, y, train, _ = breast
     net = InProcessNetwork(["bank", "insurer"], timeout=20)
-    active = ActiveLogisticRegression(epochs=2, batch_size=xh.shape[1], verbose=False)
+    active = ActiveLogisticRegression(solver="sgd", epochs=2, batch_size=xh.shape[1], verbose=False)
     with pytest.raises((ProtocolError, PeerFailedError), match="batch size"):
         net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
                                               private_key=pytest.small_sk),
@@ -258,7 +258,8 @@ def generate_other_key():
     return generate_keypair(512, allow_insecure_key_size_for_tests=True)[0]
 
 
-def test_active_decrypts_no_more_than_a_gradient(breast, small_keypair):
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_active_decrypts_no_more_than_a_gradient(breast, small_keypair, solver):
     """A passive that sends the residuals back as its "gradient" would have them decrypted."""
     from protocols.paillier import PackedEncryptedVector
     from vfl.linear import messages as msg
@@ -273,7 +274,8 @@ def test_active_decrypts_no_more_than_a_gradient(breast, small_keypair):
         t.send("bank", msg.MaskedGradient(PackedEncryptedVector.from_vector(residual)))
 
     net = InProcessNetwork(["bank", "insurer"], timeout=10)
-    active = ActiveLogisticRegression(epochs=1, batch_size=64, verbose=False)
-    with pytest.raises(ProtocolError, match="insurer sent a masked gradient of 64 values for its 2 features"):
+    active = ActiveLogisticRegression(solver=solver, epochs=1, batch_size=64, verbose=False)
+    rows = 64 if solver == "sgd" else len(train)
+    with pytest.raises(ProtocolError, match=f"insurer sent a masked gradient of {rows} values for its 2 features"):
         net.run({"bank": lambda t: active.fit(xg[train], y[train], transport=t, passives=["insurer"],
                                               private_key=small_keypair[1]), "insurer": passive})

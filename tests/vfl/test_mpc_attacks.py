@@ -24,7 +24,8 @@ def _setup(parties, receivers=None, full=()):
 def test_a_setup_with_an_invented_party_is_not_the_job_the_passive_accepted():
     """The job was bank + insurer, revealed to the insurer only; the setup adds a 'telco' the
     active runs itself, with the whole matrix for it. The insurer's consent would allow telco."""
-    passive = PassivePearson(reveal_to=["telco"], job_parties=["bank", "insurer"], job_reveal={"receivers": ["insurer"]})
+    passive = PassivePearson(reveal_to=["telco"], job_parties=["bank", "insurer"],
+                             job_reveal={"receivers": ["insurer"]})
     with pytest.raises(ProtocolError, match="not the job's that this party accepted"):
         passive._check_setup(_setup(["bank", "insurer", "telco"], ["insurer"], ["telco"]), "insurer", "bank", 100)
     with pytest.raises(ProtocolError, match="reveal plan is not the one of the job"):

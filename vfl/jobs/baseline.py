@@ -49,4 +49,5 @@ def centralized_baseline(spec: JobSpec, frames: dict, result: TrainingResult) ->
         evaluation = Evaluation(None, family.metrics(y_test, test_scores), Scores(y_test, test_scores))
     else:
         evaluation = Evaluation(family.metrics(y_train, scores[:len(x_train)]), None, None)
-    return Baseline(model=name, n_rows=len(x_train) + len(x_test), evaluation=evaluation)
+    return Baseline(model=name, n_rows=len(x_train) + len(x_test), evaluation=evaluation,
+                    training_loss=family.training_loss(y_train, scores[:len(x_train)]))

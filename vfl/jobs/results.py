@@ -86,6 +86,7 @@ class Baseline:
     model: str
     n_rows: int
     evaluation: Evaluation
+    training_loss: float | None = None     # the family's loss on the training rows (its optimum's)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,7 +38,6 @@ from protocols.paillier import EncryptedVector, generate_keypair
 from protocols.paillier.encoding import decode_floats, scalars_to_fixed
 from vfl.errors import ProtocolError
 from vfl.linear import messages as msg
-from vfl.linear.optim import apply_update
 from vfl.linear.training import FEATURE_INT_BITS, RESIDUAL_INT_BITS, ActiveTrainer, PassiveTrainer
 from vfl.progress import progress
 
@@ -186,10 +185,11 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
     def _prefetch(self, count: int):
         return None                         # nothing to encrypt per batch
 
-    def _batch(self, rows: np.ndarray, lr: float, randomizers, next_size: int):
-        z = self._scores(rows)
-        d = self._residual(z, rows)
-        self._own_update(rows, d, lr)
+    def _send_gradients(self, rows: np.ndarray, d: np.ndarray, randomizers=None, next_size: int = 0,
+                        own_update=None):
+        """One gradient round: every passive gets [[Σ_i d_i·X_i]] under its own key."""
+        if own_update is not None:
+            own_update()
         bits = self._weight_bits()
         for p in self.passives:
             enc, layout = self.features[p]
@@ -198,7 +198,7 @@ class FeatureKeyActiveTrainer(ActiveTrainer):
             parts = [enc[idx + g].weighted_sum(d, frac_bits=self.cfg.residual_frac_bits, scalar_bits=bits)
                      for g in range(layout.groups)]
             self.t.send(p, msg.EncryptedGradient(EncryptedVector.concat(parts)))
-        return self._loss(z, rows), None
+        return None
 
 
 class FeatureKeyPassiveTrainer(PassiveTrainer):
@@ -231,8 +231,8 @@ class FeatureKeyPassiveTrainer(PassiveTrainer):
         self.t.register_public_key(public)
         return super().run()
 
-    def _batch(self, rows: np.ndarray, lr: float) -> None:
-        self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
+    def _gradient(self, rows: np.ndarray) -> np.ndarray:
+        """One gradient round: decrypt [[Σ_i d_i·X_i]] with this party's key, / |rows|."""
         enc = self.t.recv(self.active, msg.EncryptedGradient).gradient
         if enc.public_key != self.sk.public_key or len(enc) != self.layout.groups \
                 or enc.exponent != self.cfg.residual_frac_bits:
@@ -244,5 +244,4 @@ class FeatureKeyPassiveTrainer(PassiveTrainer):
             ints = [limit]
         if any(not -limit < v < limit for v in ints):
             raise ProtocolError(f"{self.active} sent an encrypted gradient outside its possible range")
-        gradient = decode_floats(ints, self.frac_bits + self.cfg.residual_frac_bits) / len(rows)
-        self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)
+        return decode_floats(ints, self.frac_bits + self.cfg.residual_frac_bits) / len(rows)

@@ -21,6 +21,9 @@ class LrKind(str, enum.Enum):
     ENCRYPTED_FEATURES = "lr.encrypted_features"
     ENCRYPTED_FEATURE_CHUNK = "lr.encrypted_feature_chunk"
     ENCRYPTED_GRADIENT = "lr.encrypted_gradient"
+    LBFGS_GRAM = "lr.lbfgs_gram"
+    LBFGS_DIRECTION = "lr.lbfgs_direction"
+    LBFGS_STEP = "lr.lbfgs_step"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Setup(Message):
     alpha: float
     residual_frac_bits: int
     protocol: str = "label_key"     # or "feature_key": every passive encrypts its features once, under its own key
+    solver: str = "sgd"             # or "lbfgs": full-batch L-BFGS, ``epochs`` iterations at most
+    gtol: float = 0.0               # lbfgs: stop when max |gradient| over every party is at most this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,3 +118,29 @@ class ScoreRequest(Message):
     KIND = LrKind.SCORE_REQUEST.value
     n_rows: int
     done: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class LbfgsGram(Message):
+    """Passive → active (L-BFGS): the dot products of this party's parts of [g, w, s_i…, y_i…]
+    and its largest |gradient| entry (the stopping rule)."""
+    KIND = LrKind.LBFGS_GRAM.value
+    gram: np.ndarray
+    grad_max: float
+
+
+@dataclasses.dataclass(frozen=True)
+class LbfgsDirection(Message):
+    """Active → passive (L-BFGS): the direction as coefficients over that basis, or stop."""
+    KIND = LrKind.LBFGS_DIRECTION.value
+    iteration: int
+    coefs: np.ndarray
+    stop: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class LbfgsStep(Message):
+    """Active → passive (L-BFGS): the step size the active's line search chose (0: stop)."""
+    KIND = LrKind.LBFGS_STEP.value
+    iteration: int
+    step: float

@@ -26,7 +26,7 @@ from vfl.linear import messages as msg
 from vfl.linear.feature_key import FeatureKeyActiveTrainer, FeatureKeyPassiveTrainer
 from vfl.linear.optim import PENALTIES, SCHEDULES
 from vfl.linear.persist import load_model, save_model
-from vfl.linear.setup import PROTOCOLS, build_setup, check_setup
+from vfl.linear.setup import PROTOCOLS, SOLVERS, build_setup, check_setup
 from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
 from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_features, check_labels
 
@@ -59,21 +59,27 @@ class _ActiveLinear(Estimator):
         "tol": Optional(Interval(0)), "n_iter_no_change": Integer(1), "standardize": Boolean(),
         "random_state": Optional(Integer(0)), "key_bits": Integer(256, 8192),
         "residual_frac_bits": Integer(8, 48), "approximation": Options(("none", "taylor")),
-        "protocol": Options(PROTOCOLS), "verbose": Boolean(),
+        "protocol": Options(PROTOCOLS), "solver": Options(SOLVERS), "gtol": Interval(0), "verbose": Boolean(),
     }
 
-    def __init__(self, *, learning_rate: float = 0.15, epochs: int = 20, batch_size: int = 512,
-                 lr_schedule: str = "inverse", lr_decay: float = 0.05, penalty: str = "l2",
-                 alpha: float = 1e-4, early_stopping: bool = False, validation_fraction: float = 0.1,
-                 tol: float | None = None, n_iter_no_change: int = 5, standardize: bool = True,
-                 random_state: int | None = None, key_bits: int = 2048, residual_frac_bits: int = 24,
-                 approximation: str = "none", protocol: str = "label_key", verbose: bool = True):
+    def __init__(self, *, solver: str = "lbfgs", learning_rate: float = 0.15, epochs: int = 100,
+                 batch_size: int = 512, lr_schedule: str = "inverse", lr_decay: float = 0.05, penalty: str = "l2",
+                 alpha: float = 1e-4, gtol: float = 1e-4, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, tol: float | None = None, n_iter_no_change: int = 5,
+                 standardize: bool = True, random_state: int | None = None, key_bits: int = 2048,
+                 residual_frac_bits: int = 24, approximation: str = "none", protocol: str = "label_key",
+                 verbose: bool = True):
+        self.solver, self.gtol = solver, gtol
         self.learning_rate, self.epochs, self.batch_size = learning_rate, epochs, batch_size
         self.lr_schedule, self.lr_decay, self.penalty, self.alpha = lr_schedule, lr_decay, penalty, alpha
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.tol, self.n_iter_no_change, self.standardize = tol, n_iter_no_change, standardize
         self.random_state, self.key_bits, self.residual_frac_bits = random_state, key_bits, residual_frac_bits
         self.approximation, self.protocol, self.verbose = approximation, protocol, verbose
+
+    def _check_params(self) -> None:
+        if self.solver == "lbfgs" and self.penalty == "l1":
+            raise ValueError('penalty "l1" needs solver "sgd" (L-BFGS takes "l2" or "none")')
 
     def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
         """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently).

@@ -10,18 +10,22 @@ from vfl.linear import messages as msg
 
 TASKS = ("logistic", "linear")
 PROTOCOLS = ("label_key", "feature_key")     # who holds the Paillier key: docs/hetero_lr.md
+SOLVERS = ("lbfgs", "sgd")                   # full-batch L-BFGS (default) or mini-batch SGD
 MIN_MASK_BITS = 40
 
 
 def build_setup(est, task: str, public_key, n_rows: int, train, val, rng, batch_seed: int | None = None) -> msg.Setup:
     if batch_seed is None:
         batch_seed = int(rng.integers(2**62)) if est.random_state is not None else secrets.randbits(62)
+    full_batch = est.solver == "lbfgs"
     return msg.Setup(public_key=public_key, task=task, n_rows=n_rows, train_index=train.astype(np.int64),
-                     val_index=val.astype(np.int64), epochs=est.epochs, batch_size=min(est.batch_size, len(train)),
+                     val_index=val.astype(np.int64), epochs=est.epochs,
+                     batch_size=len(train) if full_batch else min(est.batch_size, len(train)),
                      batch_seed=batch_seed,
                      learning_rate=float(est.learning_rate), lr_schedule=est.lr_schedule,
                      lr_decay=float(est.lr_decay), penalty=est.penalty, alpha=float(est.alpha),
-                     residual_frac_bits=int(est.residual_frac_bits), protocol=est.protocol)
+                     residual_frac_bits=int(est.residual_frac_bits), protocol=est.protocol, solver=est.solver,
+                     gtol=float(est.gtol))
 
 
 def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
@@ -47,6 +51,12 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
     if setup.batch_size <= n_features:
         problems.append(f"batch size {setup.batch_size} must exceed this party's {n_features} features "
                         "(smaller batches let the gradient reveal features)")
+    if setup.solver not in SOLVERS:
+        problems.append(f"unknown solver {setup.solver!r}")
+    elif setup.solver == "lbfgs" and setup.batch_size != len(setup.train_index):
+        problems.append("an L-BFGS job must use every training row in each round")
+    if setup.solver == "lbfgs" and setup.penalty == "l1":
+        problems.append("the L-BFGS solver takes penalty l2 or none")
     if setup.protocol not in PROTOCOLS:
         problems.append(f"unknown protocol {setup.protocol!r}")
     elif label_key and setup.public_key is None:

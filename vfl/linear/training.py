@@ -88,7 +88,11 @@ class ActiveTrainer:
                 "stale": self._stale, "stopped": stopped})
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
-        z = self.x[rows] @ self.coef + self.intercept
+        return self.x[rows] @ self.coef + self.intercept + self._scores_of_passives(rows)
+
+    def _scores_of_passives(self, rows: np.ndarray) -> np.ndarray:
+        """Σ_p X_p[rows]·w_p, one PartialScores message from each passive."""
+        z = np.zeros(len(rows))
         for p in self.passives:
             part = self.t.recv(p, msg.PartialScores).scores
             if part.shape != (len(rows),):
@@ -115,16 +119,25 @@ class ActiveTrainer:
         return d
 
     def _batch(self, rows: np.ndarray, lr: float, randomizers, next_size: int) -> tuple[float, object]:
-        cfg = self.cfg
         z = self._scores(rows)
         d = self._residual(z, rows)
+        upcoming = self._send_gradients(rows, d, randomizers, next_size,
+                                        own_update=lambda: self._own_update(rows, d, lr))
+        return self._loss(z, rows), upcoming
+
+    def _send_gradients(self, rows: np.ndarray, d: np.ndarray, randomizers=None, next_size: int = 0,
+                        own_update=None):
+        """One gradient round: every passive gets X_p[rows]ᵀ·d (masked; the active decrypts and
+        returns it). Returns the randomizers being made for the next round (``next_size``)."""
+        cfg = self.cfg
         enc = EncryptedVector.encrypt(self.sk, d, frac_bits=cfg.residual_frac_bits, int_bits=RESIDUAL_INT_BITS,
-                                      randomizers=randomizers.result())
+                                      randomizers=randomizers.result() if randomizers is not None else None)
         self.t.broadcast(msg.Residual(enc), self.passives)
         # The next batch's randomizers do not depend on its residuals: make them while the
         # passives compute their gradients.
         upcoming = self._prefetch(next_size) if next_size else None
-        self._own_update(rows, d, lr)
+        if own_update is not None:
+            own_update()
         for p in self.passives:
             masked = self.t.recv(p, msg.MaskedGradient).gradient
             expected = self.passive_features.get(p)
@@ -132,7 +145,7 @@ class ActiveTrainer:
                 raise ProtocolError(f"{p} sent a masked gradient of {len(masked)} values for its {expected} features")
             values = masked.decrypt_ints(self.sk)
             self.t.send(p, msg.DecryptedMaskedGradient(tuple(str(v) for v in values)))
-        return self._loss(z, rows), upcoming
+        return upcoming
 
     def _own_update(self, rows: np.ndarray, d: np.ndarray, lr: float) -> None:
         """The active's own weights and intercept, from its plaintext gradient."""
@@ -144,6 +157,9 @@ class ActiveTrainer:
         return prefetch_randomizers(self.sk, count)
 
     def run(self) -> History:
+        if self.cfg.solver == "lbfgs":
+            from vfl.linear.lbfgs import LbfgsActive
+            return LbfgsActive(self, gtol=self.cfg.gtol, max_iter=self.cfg.epochs).run()
         cfg, start = self.cfg, time.perf_counter()
         best, stale = self._best, self._stale
         epochs = range(self._start, cfg.epochs) if not self._stopped else range(0)
@@ -198,6 +214,10 @@ class PassiveTrainer:
 
     def _batch(self, rows: np.ndarray, lr: float) -> None:
         self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
+        self.coef = apply_update(self.coef, self._gradient(rows), lr, self.cfg.penalty, self.cfg.alpha)
+
+    def _gradient(self, rows: np.ndarray) -> np.ndarray:
+        """One gradient round: X_p[rows]ᵀ·d / |rows| through the masked exchange with the active."""
         enc = self._residual(len(rows))
         grad = enc.matmul(self.x[rows].T, frac_bits=self.frac_bits,
                           scalar_bits=FEATURE_INT_BITS + 1 + self.frac_bits)
@@ -215,8 +235,7 @@ class PassiveTrainer:
         limit = 1 << grad.mag_bits
         if any(not -limit < g < limit for g in unmasked):
             raise ProtocolError(f"{self.active} returned a gradient outside its possible range")
-        gradient = decode_floats(unmasked, grad.exponent) / len(rows)
-        self.coef = apply_update(self.coef, gradient, lr, self.cfg.penalty, self.cfg.alpha)
+        return decode_floats(unmasked, grad.exponent) / len(rows)
 
     def _residual(self, batch_rows: int):
         """The batch's [[d]], checked against what the setup promised (key, scale, bound)."""
@@ -234,6 +253,9 @@ class PassiveTrainer:
 
     def run(self) -> int:
         cfg = self.cfg
+        if cfg.solver == "lbfgs":
+            from vfl.linear.lbfgs import LbfgsPassive
+            return LbfgsPassive(self, max_iter=cfg.epochs).run()
         for epoch in range(self.epochs_run, cfg.epochs if not self._stopped else 0):
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
             for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
