@@ -43,8 +43,8 @@ def _ours(args) -> dict:
     spec = execute.local_spec(load_job(str(job)))
     with tempfile.TemporaryDirectory() as out:
         spec = dataclasses.replace(spec, test_size=0.0, output_dir=out, hyperparameters={
-            **spec.hyperparameters, "epochs": args.epochs, "batch_size": args.batch_size,
-            "protocol": args.protocol})
+            **spec.hyperparameters, "solver": "sgd", "epochs": args.epochs, "batch_size": args.batch_size,
+            "protocol": args.protocol})     # an SGD epoch: the unit phe is measured in (an L-BFGS iteration costs one)
         frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
         outcome = execute.train(spec, frame, execute.Parties(local=True), verbose=False)
     result, figures = outcome.result, outcome.result.summary.figures

@@ -83,3 +83,11 @@ def raw_socket(cluster, ctx, name: str, *, keys=None, identity: str | None = Non
     sock.curve_serverkey = load_public_key(os.path.join(cluster.dir, "keys", "insurer.key"))
     sock.connect(cluster.endpoints["insurer"])
     return sock
+
+
+def run_cli(*args, timeout: float = 240, env: dict | None = None):
+    """``vfl ARGS`` as a separate process (``python -m parties.commands.cli``), output captured."""
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from party_scenarios import run_cli
 
 from vfl import datasets
 
@@ -30,11 +29,6 @@ data = "{telco}"
 """
 
 
-def _vfl(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_three_party_correlation_over_processes(tmp_path):
@@ -48,7 +42,7 @@ def test_three_party_correlation_over_processes(tmp_path):
         frame.to_csv(paths[name], index=False)
     job = tmp_path / "job.toml"
     job.write_text(JOB.format(out=tmp_path / "out", **paths))
-    proc = _vfl("run", str(job), "--local", "--json")
+    proc = run_cli("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     joined = guest.drop(columns="y").merge(files["insurer"], on="id").merge(files["telco"], on="id")
@@ -57,5 +51,6 @@ def test_three_party_correlation_over_processes(tmp_path):
     assert np.abs(got - np.corrcoef(joined.drop(columns="id").to_numpy().T)).max() < 1e-4
     assert (tmp_path / "out" / "correlation.png").stat().st_size > 10_000
     assert "metrics" not in report and report["mpc"]["cross_products"] == 3
-    refused = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--out", str(tmp_path / "p.csv"))
+    refused = run_cli("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--out",
+                      str(tmp_path / "p.csv"))
     assert refused.returncode != 0 and "nothing to predict" in refused.stderr

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from party_scenarios import run_cli
 
 from vfl import datasets
 
@@ -34,18 +33,13 @@ data = "{host}"
 """
 
 
-def _vfl(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     job = tmp / "job.toml"
     job.write_text(JOB.format(out=tmp / "out", guest=datasets.path("breast_hetero_guest"),
                               host=datasets.path("breast_hetero_host")))
-    proc = _vfl("run", str(job), "--local", "--json")
+    proc = run_cli("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp, job, json.loads(proc.stdout)
 
@@ -69,7 +63,7 @@ def test_run_local_json_report(trained):
 @pytest.mark.timeout(300)
 def test_predict_local_scores_every_shared_row(trained):
     tmp, job, _ = trained
-    proc = _vfl("predict", str(job), "--model", str(tmp / "out"), "--local", "--json", "--out",
+    proc = run_cli("predict", str(job), "--model", str(tmp / "out"), "--local", "--json", "--out",
                 str(tmp / "pred.csv"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -85,7 +79,7 @@ def test_bad_job_fails_before_starting_parties(tmp_path):
     job = tmp_path / "job.toml"
     job.write_text(JOB.format(out=tmp_path, guest=datasets.path("breast_hetero_guest"),
                               host=datasets.path("breast_hetero_host")).replace('label = "y"', 'label = "outcome"'))
-    proc = _vfl("run", str(job), "--local", timeout=60)
+    proc = run_cli("run", str(job), "--local", timeout=60)
     assert proc.returncode == 2
     assert "hospital: label column 'outcome' is not in its table" in proc.stderr
     guest = datasets.load("breast_hetero_guest")
@@ -93,7 +87,7 @@ def test_bad_job_fails_before_starting_parties(tmp_path):
     guest.to_csv(tmp_path / "text_labels.csv", index=False)
     job.write_text(JOB.format(out=tmp_path, guest=tmp_path / "text_labels.csv",
                               host=datasets.path("breast_hetero_host")))
-    proc = _vfl("run", str(job), "--local", timeout=60)
+    proc = run_cli("run", str(job), "--local", timeout=60)
     assert proc.returncode == 2 and "hospital (label column 'y'): labels must be numbers" in proc.stderr
     assert "'no'" not in proc.stderr and "Traceback" not in proc.stderr
 
@@ -118,7 +112,7 @@ def test_secureboost_job_with_empty_cells_and_no_evaluation_section(tmp_path):
     job = tmp_path / "job.toml"
     job.write_text(text)
     assert ",," in paths["host"].read_text()                                   # empty cells on disk
-    proc = _vfl("run", str(job), "--local", "--json")
+    proc = run_cli("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["model"] == "secureboost" and report["trees"] == 3 and report["n_test"] == 0
@@ -126,7 +120,7 @@ def test_secureboost_job_with_empty_cells_and_no_evaluation_section(tmp_path):
     assert "HistGradientBoosting" in report["baseline"]["model"] and report["baseline"]["training_metrics"]["auc"] > 0.9
     assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()
     assert (tmp_path / "out" / "report.json").exists() and (tmp_path / "out" / "loss.png").exists()
-    proc = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
+    proc = run_cli("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
                 str(tmp_path / "pred.csv"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = pd.read_csv(tmp_path / "pred.csv")
@@ -134,7 +128,7 @@ def test_secureboost_job_with_empty_cells_and_no_evaluation_section(tmp_path):
     lr = text.replace('model = "secureboost"', 'model = "logistic_regression"').replace(
         "n_estimators = 3\nmax_depth = 2", "epochs = 1")
     job.write_text(lr)
-    proc = _vfl("run", str(job), "--local", timeout=60)                     # refused before any party starts
+    proc = run_cli("run", str(job), "--local", timeout=60)                     # refused before any party starts
     assert proc.returncode == 2 and "models that accept missing values: secureboost" in proc.stderr
 
 
@@ -172,13 +166,13 @@ def test_multiclass_secureboost_three_parties_over_processes(tmp_path):
     job = tmp_path / "job.toml"
     job.write_text(WINE3.format(out=tmp_path / "out", guest=datasets.path("wine_hetero_guest"),
                                 host=datasets.path("wine_hetero_host")))
-    proc = _vfl("run", str(job), "--local", "--json")
+    proc = run_cli("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["trees"] == 3 and set(report["bytes_sent"]) == {"winery", "lab_a", "lab_b"}
     assert report["metrics"]["auc"] > 0.9 and report["metrics"]["accuracy"] > 0.8
     assert {"lab_a:feature 0", "lab_b:feature 3"} & set(report["feature_importance_gain"])
-    proc = _vfl("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
+    proc = run_cli("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
                 str(tmp_path / "pred.csv"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = pd.read_csv(tmp_path / "pred.csv")
@@ -193,7 +187,7 @@ def test_feature_key_lr_over_processes_gives_the_label_key_model(trained, tmp_pa
     job.write_text(JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
                               host=datasets.path("breast_hetero_host")).replace(
         "random_state = 0", 'random_state = 0\nprotocol = "feature_key"'))
-    proc = _vfl("run", str(job), "--local", "--json")
+    proc = run_cli("run", str(job), "--local", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["metrics"] == label_key["metrics"] and report["loss_curve"] == label_key["loss_curve"]
