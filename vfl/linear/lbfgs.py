@@ -18,7 +18,9 @@ Per iteration k, over every training row (both protocols; no arbiter):
    feature key: [[Σ d_i·X_i]] under the passive's key). ``s = α·d`` and ``y = g_new − g_old``
    join each party's history.
 
-One iteration costs one protocol round on every row — what one epoch of SGD costs — plus the
+Every party saves its part (weights, gradient, history, iteration) after each iteration
+(:mod:`vfl.checkpoint`); a resumed run continues from the last iteration every party holds, to
+the same model. One iteration costs one protocol round on every row — what one epoch of SGD costs — plus the
 scores along the direction. What it lets each party learn beyond SGD is in docs/hetero_lr.md:
 the active learns the passives' parts of the Gram matrices and ``X_p·d_p``; every party learns
 the step sizes.
@@ -114,6 +116,26 @@ class PartyState:
         self.g = g_new
 
 
+def save(state: PartyState, checkpoint, iteration: int, **extra) -> None:
+    """This party's part of the optimization after ``iteration`` iterations (a resume replays
+    from there: the stopping decisions depend only on what is saved)."""
+    if checkpoint is not None:
+        checkpoint.save(iteration, {"lbfgs": {"w": state.w, "g": state.g, "s": list(state.s), "y": list(state.y),
+                                              "iteration": iteration}, **extra})
+
+
+def restore(state: PartyState, checkpoint) -> dict | None:
+    """Fill ``state`` from the checkpoint the run resumes at; None for a fresh start."""
+    saved = checkpoint.state if checkpoint is not None else None
+    if not saved or "lbfgs" not in saved:
+        return None
+    part = saved["lbfgs"]
+    state.w, state.g = np.asarray(part["w"], float), np.asarray(part["g"], float)
+    state.s = [np.asarray(v, float) for v in part["s"]]
+    state.y = [np.asarray(v, float) for v in part["y"]]
+    return {**saved, "iteration": int(part["iteration"])}
+
+
 class LbfgsActive:
     """The label party's side: it owns the loop, the line search and the stopping rule."""
 
@@ -127,6 +149,19 @@ class LbfgsActive:
         self.x = np.hstack([x, np.ones((len(self.rows), 1))])          # the intercept is the last weight
         self.state = PartyState(np.zeros(self.x.shape[1]))
         self.iterations = 0
+        self.restored = restore(self.state, trainer.checkpoint)
+        if self.restored is not None:
+            h = trainer.history
+            h.train_loss, h.val_loss = list(self.restored["train_loss"]), list(self.restored["val_loss"])
+            h.epoch_seconds, h.epochs_run = list(self.restored["epoch_seconds"]), self.restored["iteration"]
+            self.iterations = self.restored["iteration"]
+
+    def _save(self, z: np.ndarray) -> None:
+        """Also the scores z, as this run computed them (along the steps): recomputing them from
+        the weights on resume would round differently, and the model must be the same bit for bit."""
+        h = self.tr.history
+        save(self.state, self.tr.checkpoint, self.iterations, train_loss=h.train_loss, val_loss=h.val_loss,
+             epoch_seconds=h.epoch_seconds, scores=z)
 
     # -- the objective along the training rows -----------------------------------------------
     def _penalty_mask(self) -> np.ndarray:
@@ -140,11 +175,15 @@ class LbfgsActive:
     def run(self):
         tr, history, start = self.tr, self.tr.history, time.perf_counter()
         passives = tr.passives
-        z = self.x @ self.state.w + self._passive_scores(self.rows)
-        d = tr._residual(z, self.rows)
-        self.state.g = self._own_gradient(d)
-        tr._send_gradients(self.rows, d)
-        bar = progress(range(self.max_iter), desc="hetero LR (L-BFGS)", disable=not tr.verbose)
+        if self.restored is None:
+            z = self.x @ self.state.w + self._passive_scores(self.rows)
+            d = tr._residual(z, self.rows)
+            self.state.g = self._own_gradient(d)
+            tr._send_gradients(self.rows, d)
+        else:                                           # a resumed run holds the scores and gradient
+            z = np.asarray(self.restored["scores"], float)
+        bar = progress(range(self.iterations, self.max_iter), desc="hetero LR (L-BFGS)", disable=not tr.verbose,
+                       initial=self.iterations, total=self.max_iter)
         for k in bar:
             iteration_start = time.perf_counter()
             pairs = len(self.state.s)
@@ -175,6 +214,7 @@ class LbfgsActive:
                 history.val_loss.append(tr._loss(own + self._passive_scores(val), val))
             history.epoch_seconds.append(time.perf_counter() - iteration_start)
             history.epochs_run = self.iterations = k + 1
+            self._save(z)
             bar.set_postfix(loss=f"{history.train_loss[-1]:.5f}")
         self._check_separable()
         tr.coef, tr.intercept = self.state.w[:-1].copy(), float(self.state.w[-1])
@@ -251,7 +291,8 @@ class LbfgsPassive:
         self.penalized = cfg.penalty == "l2"
         self.alpha = float(cfg.alpha) if self.penalized else 0.0
         self.state = PartyState(np.zeros(trainer.x.shape[1]))
-        self.iterations = 0
+        self.restored = restore(self.state, trainer.checkpoint)
+        self.iterations = self.restored["iteration"] if self.restored is not None else 0
 
     def _gradient(self, w: np.ndarray) -> np.ndarray:
         return self.tr._gradient(self.rows) + self.alpha * w
@@ -259,9 +300,10 @@ class LbfgsPassive:
     def run(self) -> int:
         tr, active = self.tr, self.tr.active
         x = tr.x[self.rows]
-        tr.t.send(active, msg.PartialScores(x @ self.state.w))
-        self.state.g = self._gradient(self.state.w)
-        for k in range(self.max_iter):
+        if self.restored is None:
+            tr.t.send(active, msg.PartialScores(x @ self.state.w))
+            self.state.g = self._gradient(self.state.w)
+        for k in range(self.iterations, self.max_iter):
             tr.t.send(active, msg.LbfgsGram(gram=gram(self.state.basis()),
                                             grad_max=float(np.max(np.abs(self.state.g)))))
             direction = tr.t.recv(active, msg.LbfgsDirection)
@@ -282,5 +324,6 @@ class LbfgsPassive:
             if len(tr.cfg.val_index):
                 tr.t.send(active, msg.PartialScores(tr.x[tr.cfg.val_index] @ self.state.w))
             self.iterations = k + 1
+            save(self.state, tr.checkpoint, self.iterations)
         tr.coef = self.state.w.copy()
         return self.iterations

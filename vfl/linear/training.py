@@ -72,7 +72,7 @@ class ActiveTrainer:
         self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
         self._best, self._stale, self._start, self._stopped = np.inf, 0, 0, False
         state = checkpoint.state if checkpoint is not None else None
-        if state is not None:               # continue after the epochs the checkpoint holds
+        if state is not None and "lbfgs" not in state:      # continue after the epochs it holds (SGD)
             self.coef, self.intercept = np.asarray(state["coef"], float), float(state["intercept"])
             self.history = History(list(state["train_loss"]), list(state["val_loss"]), list(state["epoch_seconds"]),
                                    int(state["epochs_run"]))
@@ -208,7 +208,7 @@ class PassiveTrainer:
         self.epochs_run = 0
         self.checkpoint, self._stopped = checkpoint, False
         state = checkpoint.state if checkpoint is not None else None
-        if state is not None:                    # continue after the epochs the checkpoint holds
+        if state is not None and "lbfgs" not in state:   # continue after the epochs it holds (SGD)
             self.coef, self.epochs_run = np.asarray(state["coef"], float), int(state["epochs_run"])
             self._stopped = bool(state["stopped"])
 
