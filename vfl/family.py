@@ -19,6 +19,8 @@ Seams for what comes next, each a class attribute with a safe default:
     section, say), validated by :meth:`ModelFamily.check_section` when the job is loaded (and
     again by each passive, which receives them), and handed to :meth:`ModelFamily.active` and
     :meth:`ModelFamily.passive` as ``sections=``.
+  - ``job_parties``: True when the passive estimator must know the job's parties (a passive
+    then checks the active's setup names exactly the job it accepted, as Pearson does).
   - ``predicts``: False for statistics that train no scoring model (a correlation matrix);
     the flow then skips evaluation and ``vfl predict`` refuses the job.
   - ``checkpoints``: True when both estimators' ``fit`` take ``checkpoint=`` (a
@@ -131,6 +133,7 @@ class ModelFamily(abc.ABC):
     predicts: ClassVar[bool] = True
     checkpoints: ClassVar[bool] = False
     sections: ClassVar[frozenset[str]] = frozenset()
+    job_parties: ClassVar[bool] = False     # True: passive() also gets parties=[active, *passives]
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files
     # the passive estimator's test-only opt-in to small keys (used when it has that parameter)
     small_key_option: ClassVar[str | None] = "allow_insecure_key_size_for_tests"
@@ -175,8 +178,8 @@ class ModelFamily(abc.ABC):
 
     def passive(self, caps: PassiveCaps, **sections) -> PassiveRole:
         """A passive estimator within this party's caps. A family that declares ``sections``
-        also gets ``sections={name: table}`` as the active sent them (checked again here), and
-        every family ``parties=[active, *passives]``: the job this party accepted."""
+        also gets ``sections={name: table}`` as the active sent them (checked again here); one
+        that sets ``job_parties`` gets ``parties=[active, *passives]``, the job this party accepted."""
         options = {self.passive_cap: caps.max_rounds}
         if caps.allow_small_keys and self.small_key_option in self.passive_estimator._param_names():
             options[self.small_key_option] = True

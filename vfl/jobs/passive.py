@@ -60,8 +60,10 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
             ids = normalize_ids(aligned.frame, party.id_column, transport.party)
             store = state.begin(frame, Alignment(aligned.rows, train_rows, test_rows,
                                                  alignment_digest(ids, train_rows, test_rows)))
-    model = family.passive(caps, parties=[active, *request.passives],                            # fit
-                           **({"sections": request.sections} if family.sections else {}))
+    extra = {"sections": request.sections} if family.sections else {}
+    if family.job_parties:
+        extra["parties"] = [active, *request.passives]
+    model = family.passive(caps, **extra)                                              # fit
     model.fit(x.iloc[train_rows], transport=transport, active=active, **checkpoint_option(family, store, round_))
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)

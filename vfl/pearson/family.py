@@ -20,6 +20,7 @@ class PearsonFamily(ModelFamily):
     passive_cap = "max_rounds"            # unused: one round; the passive's consent is reveal_to
     predicts = False
     sections = frozenset({"reveal"})
+    job_parties = True                   # a passive checks the setup is the job it accepted
     runtime_params = frozenset({"verbose", "workers", "reveal"})
 
     def check_section(self, name: str, table: dict) -> None:

@@ -136,7 +136,9 @@ def kill_somewhere(tmp_path, job, out, *, rounds: int, victim: str, after_round:
 
 
 SOAK = {
-    "lr": ("logistic_regression", {"epochs": 6, "batch_size": 64, "learning_rate": 0.3, "random_state": 0}, 1),
+    "lr": ("logistic_regression", {"solver": "sgd", "epochs": 6, "batch_size": 64, "learning_rate": 0.3,
+                                   "random_state": 0}, 1),
+    "lr-lbfgs": ("logistic_regression", {"epochs": 12, "random_state": 0}, 1),
     "sbt": ("secureboost", {"n_estimators": 4, "max_depth": 2, "subsample": 0.8, "colsample_bytree": 0.8,
                             "random_state": 0}, 2),
 }
