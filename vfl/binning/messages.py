@@ -1,0 +1,49 @@
+"""Messages of hetero WOE/IV binning."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from protocols.messages import Message
+from protocols.paillier import EncryptedVector, PublicKey
+
+
+@dataclasses.dataclass(frozen=True)
+class BinningSetup(Message):
+    """Active → passives: the key, the rows and the binning rules; whether WOE comes back."""
+
+    KIND = "binning.setup"
+    public_key: PublicKey
+    n_rows: int
+    n_bins: int
+    method: str
+    min_bin_size: int
+    share_woe: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class EncryptedLabels(Message):
+    """Active → passives: [[y_i]] per training row (0 or 1)."""
+
+    KIND = "binning.labels"
+    labels: EncryptedVector
+
+
+@dataclasses.dataclass(frozen=True)
+class BinSums(Message):
+    """Passive → active: per column, its bins' row counts and [[Σ y]] per bin (re-randomized)."""
+
+    KIND = "binning.sums"
+    bins_per_column: np.ndarray          # int64, one per column
+    counts: np.ndarray                   # int64, every column's bins in order
+    events: EncryptedVector              # the same order
+
+
+@dataclasses.dataclass(frozen=True)
+class BinWoe(Message):
+    """Active → passive (only where the job shares it): WOE per bin of the passive's columns."""
+
+    KIND = "binning.woe"
+    woe: np.ndarray
+    iv: np.ndarray
