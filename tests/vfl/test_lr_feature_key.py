@@ -34,14 +34,15 @@ def _fit(xa, xps, y, sk, *, cls=ActiveLogisticRegression, record=False, **params
     return net, active, passives
 
 
-@pytest.mark.parametrize("parties,chunk", [(1, None), (2, None), (1, 97), (2, 97)])
-def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties, chunk, monkeypatch):
+@pytest.mark.parametrize("parties,chunk,solver", [(1, None, "sgd"), (2, None, "lbfgs"), (1, 97, "lbfgs"),
+                                                  (2, 97, "sgd")])
+def test_feature_key_gives_the_label_key_model(breast, small_keypair, parties, chunk, solver, monkeypatch):
     if chunk:                                       # [[X_p]] in several chunks, the last one short
         monkeypatch.setattr(feature_key, "FEATURE_CHUNK", chunk)
     xg, xh, y = breast
     xps = [xh] if parties == 1 else [xh[:, :10], xh[:, 10:]]
-    _, a1, p1 = _fit(xg, xps, y, small_keypair[1])
-    net, a2, p2 = _fit(xg, xps, y, small_keypair[1], protocol="feature_key", record=True)
+    _, a1, p1 = _fit(xg, xps, y, small_keypair[1], solver=solver)
+    net, a2, p2 = _fit(xg, xps, y, small_keypair[1], solver=solver, protocol="feature_key", record=True)
     np.testing.assert_array_equal(a1.coef_, a2.coef_)
     assert a1.intercept_ == a2.intercept_ and a1.loss_curve_ == a2.loss_curve_
     for m1, m2 in zip(p1, p2):
