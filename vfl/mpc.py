@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 
 import numpy as np
 from nacl.bindings import crypto_scalarmult
@@ -45,17 +44,6 @@ def _relayable(message):
     return message
 
 
-@dataclasses.dataclass
-class MpcStats:
-    """What this party did: triples (the offline phase) and online openings, with seconds."""
-
-    offline_seconds: float = 0.0       # cross products (triples, or private inputs directly)
-    triple_seconds: float = 0.0
-    online_seconds: float = 0.0
-    cross_products: int = 0
-    openings: int = 0
-
-
 class MpcSession:
     """This party's end of a secret-sharing session among ``parties`` (party 0 is the hub).
 
@@ -78,7 +66,7 @@ class MpcSession:
         self._pair_keys: dict[tuple[str, str], bytes] = {}
         self._pair_counts: dict[tuple[str, str], int] = {}
         self.triples = TripleStore()
-        self.stats = MpcStats()
+        self.cross_products = 0           # made with this party, as key holder or multiplier
 
     def __reduce__(self):
         raise TypeError("a session holds keys and shares: it is never pickled")
@@ -172,7 +160,6 @@ class MpcSession:
         rows values, one column) and ``outputs`` (each multiplier's rows of y) are public and
         every party passes the same: an offer or a reply of another shape is refused.
         """
-        start = time.perf_counter()
         for m in multipliers:
             self._send_key(holder, m)
         key_holder = None
@@ -205,8 +192,7 @@ class MpcSession:
                     out[m] = key_holder.finish(back, outputs[m] if mode == "matrix" else None)
                 except MpcProtocolError as exc:
                     raise ProtocolError(f"cross product {tag!r} with {m}: {exc}") from None
-        self.stats.cross_products += len(multipliers)
-        self.stats.offline_seconds += time.perf_counter() - start
+        self.cross_products += len(multipliers)
         return out if self.me == holder or self.me in multipliers else None
 
     # -- triples (offline) ---------------------------------------------------------------------
@@ -219,7 +205,6 @@ class MpcSession:
         long side, the shares then being of ``(a_i·b_j)ᵀ``. Every party makes the same choice
         from the public shape.
         """
-        start = time.perf_counter()
         mode = "matrix" if shape.kind == "matrix" else "elementwise"
         transposed = mode == "matrix" and self._transpose_cheaper(shape)
         for t in range(count):
@@ -239,7 +224,6 @@ class MpcSession:
                 for share in (got.values() if isinstance(got, dict) else [got] if got is not None else []):
                     c = c + (share.T if transposed else share)
             self.triples.add(Triple(shape, a, b, c))
-        self.stats.triple_seconds += time.perf_counter() - start
 
     @staticmethod
     def _transpose_cheaper(shape: TripleShape) -> bool:
@@ -252,7 +236,6 @@ class MpcSession:
         """The value of ``share`` (every party learns it): passives send their shares to the hub,
         which adds them and sends the sum back."""
         share = as_ring(share)
-        start = time.perf_counter()
         if self.me == self.hub:
             total = share.copy()
             for p in self.parties[1:]:
@@ -266,8 +249,6 @@ class MpcSession:
             total = self.t.recv(self.hub, Opening, timeout=self.timeout)
             _check(total, tag, share.shape, self.hub)
             total = total.values
-        self.stats.openings += 1
-        self.stats.online_seconds += time.perf_counter() - start
         return total
 
     def multiply(self, x: np.ndarray, y: np.ndarray, *, tag: str, matrix: bool = False) -> np.ndarray:

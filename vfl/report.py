@@ -84,7 +84,8 @@ def write_report(report: JobReport, out_dir) -> dict:
     return paths
 
 
-def _figure():
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (what every report plot draws with)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -92,7 +93,7 @@ def _figure():
 
 
 def _loss_plot(job: str, curves: Curves, path: str) -> None:
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     steps = np.arange(1, len(curves.loss) + 1)
     ax.plot(steps, curves.loss, marker="o", label="training loss")
@@ -113,7 +114,7 @@ def _roc_plot(job: str, test: Scores, metrics: dict, base: Scores | None, base_m
               path: str) -> None:
     from scipy.special import softmax
     from sklearn.metrics import roc_curve
-    plt = _figure()
+    plt = pyplot()
     y, scores = np.asarray(test.truth), np.asarray(test.scores, float)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     if scores.ndim == 2:                              # K classes: one-vs-rest curve per class

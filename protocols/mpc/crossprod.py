@@ -47,6 +47,7 @@ from protocols.mpc.errors import MpcProtocolError
 from protocols.mpc.messages import CrossOffer, CrossReply
 from protocols.mpc.ring import RING_BITS, as_ring, from_python_ints, to_python_ints
 from protocols.paillier import PackedEncryptedVector, PrivateKey, PublicKey
+from protocols.paillier.packing import pack_ints
 from protocols.paillier.parallel import map_chunks
 
 DEFAULT_STAT_BITS = 64          # λ: statistical hiding of each slot from the key holder
@@ -140,13 +141,7 @@ class CrossKeyHolder:
         if lay.mode == "matrix":
             padded = np.zeros((lay.rows, lay.groups * lay.slots), dtype=np.uint64)
             padded[:, :lay.cols] = self.x
-            vals = to_python_ints(padded)
-            plains = []
-            for start in range(0, len(vals), lay.slots):
-                acc = mpz(0)
-                for v in reversed(vals[start:start + lay.slots]):
-                    acc = (acc << s) | v
-                plains.append(acc)
+            plains = pack_ints(to_python_ints(padded), s, lay.slots)
         else:
             plains = [mpz(v) << (s * (j % lay.slots)) for j, v in enumerate(to_python_ints(self.x))]
         from protocols.paillier import kernels as pk_kernels
@@ -257,12 +252,7 @@ class CrossMultiplier:
                                   min_chunk=8)
             outputs = len(products) * lay.slots
         masks = [secrets.randbits(lay.slot_bits - 1) for _ in range(outputs)]
-        packed = []
-        for c in range(len(products)):
-            acc = mpz(0)
-            for r in reversed(masks[c * lay.slots:(c + 1) * lay.slots]):
-                acc = (acc << lay.slot_bits) | r
-            packed.append(acc)
+        packed = pack_ints(masks, lay.slot_bits, lay.slots)
         cts_out = map_chunks(kernels.mask_chunk, key, list(zip(products, packed)), workers=self.workers, min_chunk=4)
         share = -from_python_ints(masks)
         if lay.mode == "matrix":

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocols.mpc.ring import RING_BITS, as_ring, ring_matmul
+from protocols.mpc.ring import RING_BITS, as_ring
 from protocols.mpc.triples import Triple
 
 
@@ -49,11 +49,6 @@ def add_public(x: np.ndarray, value: np.ndarray, index: int) -> np.ndarray:
 def mul_public(x: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Shares of ``x · value`` for a public integer ``value`` (elementwise)."""
     return as_ring(x) * as_ring(value)
-
-
-def matmul_public(x: np.ndarray, matrix: np.ndarray, *, left: bool = False) -> np.ndarray:
-    """Shares of ``x @ matrix`` (or ``matrix @ x`` with ``left``) for a public ring matrix."""
-    return ring_matmul(matrix, x) if left else ring_matmul(x, matrix)
 
 
 def truncate_two_party(x: np.ndarray, index: int, frac_bits: int) -> np.ndarray:

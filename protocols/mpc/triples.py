@@ -129,20 +129,9 @@ class TripleStore:
         self.used += 1
         return waiting.pop(0)
 
-    def available(self, shape: TripleShape) -> int:
-        return len(self._waiting.get(shape, ()))
-
     def budget(self) -> dict:
         return {"made": self.made, "used": self.used, "left": self.made - self.used,
                 "multiplications_made": self.multiplications_made}
-
-    def discard(self) -> None:
-        """Drop (and overwrite) every unused triple."""
-        for triples in self._waiting.values():
-            for t in triples:
-                for arr in (t.a, t.b, t.c):
-                    arr.fill(0)
-        self._waiting.clear()
 
     def __repr__(self) -> str:
         return f"TripleStore({self.budget()})"

@@ -20,7 +20,8 @@ from protocols.paillier.keys import PrivateKey, PublicKey
 from protocols.paillier.parallel import map_chunks
 
 
-def _pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
+def pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
+    """Non-negative slot values, ``per_ct`` per plaintext, lowest slot first."""
     out = []
     for start in range(0, len(slots), per_ct):
         acc = mpz(0)
@@ -86,7 +87,7 @@ class PackedEncryptedVector:
         max_slot = (1 << (mag + 1)) - 1               # k + offset in [1, 2^(mag+1))
         slot_bits = (max_slot * max(sum_terms, 1)).bit_length()
         slots = slots or cls.max_slots(public, slot_bits)
-        plain = _pack_ints([k + offset for k in ints], slot_bits, slots)
+        plain = pack_ints([k + offset for k in ints], slot_bits, slots)
         if randomizers is None:
             cts = map_chunks(kernels.encrypt_chunk, key, plain, workers=workers)
         elif len(randomizers) != len(plain):

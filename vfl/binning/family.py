@@ -32,9 +32,8 @@ class BinningFamily(ModelFamily):
         table = report.get("iv")
         if not table:
             return {}
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from vfl.report import pyplot
+        plt = pyplot()
         out = {}
         names, ivs = [r["feature"] for r in table][::-1], [r["iv"] for r in table][::-1]
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.5))

@@ -23,7 +23,7 @@ from vfl.binning import bins as binlib
 from vfl.binning.messages import BinningSetup, BinSums, BinWoe, EncryptedLabels
 from vfl.errors import DataError, ProtocolError
 from vfl.estimator import Estimator
-from vfl.model_files import read_model_file, write_model_file
+from vfl.model_files import write_model_file
 from vfl.validation import Boolean, Integer, Optional, Options, check_features, check_labels
 
 FORMAT = "vfl-binning"
@@ -192,7 +192,3 @@ class PassiveBinning(_BinningBase):
 
     def save(self, path) -> None:
         self._save(path, "passive")
-
-    @classmethod
-    def load(cls, path):
-        return read_model_file(path, format=FORMAT, version=1, role="passive")

@@ -188,8 +188,9 @@ class LbfgsActive:
             iteration_start = time.perf_counter()
             pairs = len(self.state.s)
             grams, grad_max = self._collect_grams(pairs)
-            total = sum(grams.values()) + gram(self.state.basis())
-            penalized = sum(grams.values()) + self._own_penalized_gram()
+            theirs, basis = sum(grams.values()), self.state.basis()
+            total = theirs + gram(basis)
+            penalized = theirs + gram([v[:-1] for v in basis])        # without the intercept (unpenalized)
             if grad_max <= self.gtol:
                 tr.t.broadcast(msg.LbfgsDirection(iteration=k, coefs=np.zeros(0), stop=True), passives)
                 break
@@ -244,10 +245,6 @@ class LbfgsActive:
             grams[p] = m.gram
             grad_max = max(grad_max, float(m.grad_max))
         return grams, grad_max
-
-    def _own_penalized_gram(self) -> np.ndarray:
-        mask = self._penalty_mask()
-        return gram([v * mask for v in self.state.basis()])
 
     def _line_search(self, z, xd, coefs, penalized_gram) -> tuple[float, np.ndarray]:
         """Strong-Wolfe search for the step along d, all at the active: the loss from the scores

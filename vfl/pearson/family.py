@@ -56,9 +56,8 @@ class PearsonFamily(ModelFamily):
         corr = report.get("correlation")
         if not corr:
             return {}
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from vfl.report import pyplot
+        plt = pyplot()
         names = corr["features"]
         m = np.array([[np.nan if v is None else v for v in row] for row in corr["matrix"]], dtype=float)
         size = min(4 + 0.28 * len(names), 30)

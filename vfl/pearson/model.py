@@ -100,14 +100,15 @@ def correlate(session: MpcSession, plan: RevealPlan, z: np.ndarray, frac_bits: i
             shares[(me, holder)] = got
         if verbose and (me == holder or me in multipliers):
             log.info("%s: cross products with %s's columns done in %.1f s", me, holder, time.perf_counter() - start)
-    blocks = {(me, me): z.T @ z / n}
+    own_sums = z.T @ z
+    blocks = {(me, me): own_sums / n}
     for i, a in enumerate(parties):
         for b in parties[i:]:
             to = plan.block_receivers(a, b)
             if not to:
                 continue
             if a == b:
-                own = encode(z.T @ z, 2 * frac_bits) if me == a else None
+                own = encode(own_sums, 2 * frac_bits) if me == a else None
                 value = session.reveal(own, to, holders=[a], shape=_shape(counts, a, a), tag=f"pearson/{a}")
                 rows, cols = a, a
             else:
@@ -243,7 +244,7 @@ class ActivePearson(_PearsonBase):
         self.seconds_ = time.perf_counter() - start
         self.parties_, self.n_rows_, self.frac_bits_ = parties, n, frac
         self.features_ = {p: f for p, f in features.items() if any(p in k for k in self.blocks_)}
-        self.mpc_ = {"cross_products": session.stats.cross_products,
+        self.mpc_ = {"cross_products": session.cross_products,
                      "seconds": round(self.seconds_, 3), "frac_bits": frac}
         self._set_feature_names(X)
         return self
