@@ -98,10 +98,6 @@ class RunLock:
     def __init__(self, fd: int | None):
         self._fd = fd
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
