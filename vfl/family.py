@@ -48,6 +48,7 @@ class DataNeeds:
 
     allow_nan: bool            # missing feature values (empty cells, NaN) accepted
     label: str | None          # "binary", "classes" (0..K-1), "continuous"; None: no label used
+    categorical: bool = False  # text (category) columns accepted besides numeric ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,8 @@ class PassiveCaps:
     # who may learn statistics of this party's columns (a correlation): None — any party of the
     # job; "initiator"; or a list of party names ([statistics] reveal_to in the party config)
     reveal_to: str | tuple[str, ...] | None = None
+    min_features: int = 1                 # the fewest of its features a job may keep ([data.policies])
+    share_reasons: bool = False           # name its features in reason codes ([statistics] share_reason_codes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +206,15 @@ class ModelFamily(abc.ABC):
         put the centralized optimum's beside the federated model's; None: not comparable."""
         return None
 
+    def evaluation_figures(self, model: ActiveRole, y_true, scores) -> dict:
+        """Figures of the fitted model on the scored rows beyond ``metrics`` (tables, curves as
+        plain data) for the report; keys must not clash with the report's. None by default."""
+        return {}
+
+    def prediction_columns(self, model: ActiveRole, scores: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns ``vfl predict`` writes, given the model that scored (default: :meth:`predictions`)."""
+        return self.predictions(scores)
+
     def predictions(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """The columns ``vfl predict`` writes for raw scores."""
         if self.task != "classification":
@@ -222,7 +234,9 @@ class ModelFamily(abc.ABC):
     def baseline(self, params: dict, x_train: np.ndarray, y_train: np.ndarray,
                  x_eval: np.ndarray) -> tuple[str, np.ndarray] | None:
         """The centralized model trained on the joined table with the job's hyperparameters:
-        its description and its raw scores for ``x_eval`` (None: the family has no baseline)."""
+        its description and its raw scores for ``x_eval`` (None: the family has no baseline).
+        A family that declares ``sections`` also gets ``sections=``; one whose data needs
+        ``categorical`` gets DataFrames (party-prefixed columns) instead of float arrays."""
 
     def scikit_scores(self, estimator, x_train, y_train, x_eval) -> np.ndarray:
         """Fit a scikit-learn ``estimator`` and return raw scores of ``x_eval`` as the federated

@@ -81,11 +81,12 @@ def _builtin() -> None:
     registers every built-in message kind, so that a plugin loaded later cannot claim one."""
     import protocols.psi.messages  # noqa: F401
     import vfl.jobs.messages  # noqa: F401
-    from vfl import binning, linear, pearson, secureboost
+    from vfl import binning, linear, pearson, scorecard, secureboost
     register(*linear.FAMILIES)
     register(*secureboost.FAMILIES)
     register(*pearson.FAMILIES)
     register(*binning.FAMILIES)
+    register(*scorecard.FAMILIES)
 
 
 _builtin()

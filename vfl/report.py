@@ -13,7 +13,8 @@ import pathlib
 import numpy as np
 
 from vfl import registry
-from vfl.family import Curves
+from vfl.errors import VFLError
+from vfl.family import REPORT_KEYS, Curves
 from vfl.files import write_private
 from vfl.jobs.results import Baseline, PassiveResult, Scores, TrainingResult
 
@@ -44,6 +45,10 @@ class JobReport:
                "n_test": t.n_test, "features": t.features, **t.summary.to_report()}   # no clash: TrainingSummary
         if t.evaluation is not None:
             out.update(_metrics(t.evaluation))
+            clash = sorted(set(t.evaluation.figures) & (set(out) | REPORT_KEYS))
+            if clash:
+                raise VFLError(f"a model family's evaluation figures use keys {clash}, which the report uses")
+            out.update(t.evaluation.figures)
         out.update(seconds=t.seconds, job_id=self.job_id, run=t.run, bytes_sent=self.bytes_sent,
                    passives={p: r.to_wire() for p, r in self.passives.items()})
         if t.resumed_from is not None:

@@ -20,6 +20,12 @@ MAX_CLASSES = 16
 
 
 # -- feature tables --------------------------------------------------------------------------
+def is_categorical(column: pd.Series) -> bool:
+    """Text, category and boolean columns hold categories (binned by category); numbers do not."""
+    dtype = column.dtype
+    return not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
 def check_features(X, party: str, *, allow_nan: bool, n_features: int | None = None,
                    nan_hint: str = "") -> np.ndarray:
     """``X`` as a 2-D float array, checked. Errors name ``party`` and the column.

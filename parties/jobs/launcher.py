@@ -62,7 +62,7 @@ class LocalCluster:
         self.psi = dict(psi or {})          # every party's [psi] terms
         # ``directory``: a lasting home (kept on close; its keys reused on the next start), so
         # that a run the cluster served can be resumed by a new cluster; default: a temporary one
-        self.home = directory
+        self.home = os.path.abspath(directory) if directory else directory   # the parties run in it (cwd)
         self.dir: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}

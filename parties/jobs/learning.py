@@ -165,7 +165,8 @@ def train(ctx: JobContext) -> dict:
     if rounds > ctx.max_epochs:
         raise JobRejectedError(f"{ctx.transport.party} serves at most {ctx.max_epochs} rounds (epochs, trees); "
                                f"the job declares {rounds}")
-    caps = PassiveCaps(max_rounds=rounds, reveal_to=ctx.reveal_to)
+    caps = PassiveCaps(max_rounds=rounds, reveal_to=ctx.reveal_to, share_reasons=ctx.share_reason_codes,
+                       min_features=ctx.data_policy(request.party.alias)["min_features"])
     try:
         request.family.check_passive(request.sections, [ctx.initiator, *request.passives], ctx.transport.party, caps)
     except (ValueError, VFLError) as exc:

@@ -52,6 +52,7 @@ class JobContext:
     ledger: Any = None            # parties.runtime.ledger.PsiLedger: what each peer learned already
     initiator_key: str = ""       # the initiator's public key (Z85) as this party's config has it
     reveal_to: str | tuple | None = None   # [statistics]: who may learn statistics of this party's columns
+    share_reason_codes: bool = False       # [statistics]: name its features in scorecard reason codes
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

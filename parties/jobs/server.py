@@ -92,7 +92,8 @@ class JobServer:
         ctx = JobContext(transport, peer, dict(message.params), dict(self.config.data),
                          self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir,
                          self.config.data_policies, self.config.psi, self.ledger,
-                         key.decode() if isinstance(key, bytes) else "", self.config.reveal_to)
+                         key.decode() if isinstance(key, bytes) else "", self.config.reveal_to,
+                         self.config.share_reason_codes)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -19,6 +19,8 @@
     [statistics]                           # optional: who may learn statistics of this party's
     reveal_to = "participants"             # columns (correlations): "participants" (default: any
                                            # party of the job), "initiator", or a list of names
+    share_reason_codes = false             # scorecards: name this party's features (and each row's
+                                           # costliest ones) in reason codes; default: the party as a whole
 
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
@@ -125,6 +127,7 @@ class PartyConfig:
     share_error_details: bool = False   # True only where one user owns every party (local runs)
     psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)
     reveal_to: str | tuple[str, ...] | None = None   # [statistics]: None = any party of the job
+    share_reason_codes: bool = False                 # [statistics]: name its features in reason codes
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -208,23 +211,25 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          resolve(_path(raw.get("models_dir", "models"), "models_dir")), policies,
                          _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
-                         _psi_terms(raw.get("psi", {}), resolve, name), _reveal_to(raw.get("statistics", {})))
+                         _psi_terms(raw.get("psi", {}), resolve, name), *_statistics(raw.get("statistics", {})))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
 
 
-def _reveal_to(raw) -> str | tuple[str, ...] | None:
-    """``[statistics] reveal_to``: "participants" (None), "initiator", or a list of party names."""
-    if not isinstance(raw, dict) or set(raw) - {"reveal_to"}:
-        raise ConfigError("[statistics] must be a table with the key reveal_to only")
+def _statistics(raw) -> tuple[str | tuple[str, ...] | None, bool]:
+    """``[statistics]``: reveal_to — "participants" (None), "initiator", or a list of party
+    names — and share_reason_codes."""
+    if not isinstance(raw, dict) or set(raw) - {"reveal_to", "share_reason_codes"}:
+        raise ConfigError("[statistics] must be a table with the keys reveal_to and share_reason_codes only")
+    share = _flag(raw.get("share_reason_codes", False), "[statistics] share_reason_codes")
     value = raw.get("reveal_to", "participants")
     if value == "participants":
-        return None
+        return None, share
     if value == "initiator":
-        return value
+        return value, share
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
+        return tuple(value), share
     raise ConfigError(f'[statistics] reveal_to must be "participants", "initiator" or a list of party names, '
                       f"got {value!r}")
 

@@ -12,7 +12,7 @@ import pytest
 from parties.transport.inprocess import InProcessNetwork
 from vfl import datasets
 from vfl.binning import bins as binlib
-from vfl.binning.model import bin_columns, counts_of
+from vfl.binning.model import bin_index, fit_bins
 from vfl.errors import ProtocolError
 from vfl.family import PassiveCaps
 from vfl.jobs import active, passive
@@ -36,13 +36,18 @@ def _run(names, frames, tmp_path, key, model=None):
     return out[names[0]].summary.figures, {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in names[1:]}
 
 
-def _reference(frame: pd.DataFrame, y: np.ndarray, n_bins=10, method="quantile", min_size=50) -> dict:
-    x = frame.to_numpy(float)
+def _reference(frame: pd.DataFrame, y: np.ndarray, n_bins=10, method="quantile", min_size=50, monotone=False) -> dict:
+    """The centralized computation: the same rules on the joined table's columns."""
+    bins = fit_bins(frame, n_bins, method, min_size)
+    index = bin_index(frame, bins)
     out = {}
-    for name, (edges, idx) in zip(frame.columns, bin_columns(x, n_bins, method, min_size)):
-        counts = counts_of(idx, edges)
-        events = np.bincount(idx, weights=y, minlength=len(counts))[:len(counts)]
-        out[name] = (counts, events, *binlib.woe_iv(events, counts))
+    for name, b in bins.items():
+        counts = np.bincount(index[name], minlength=b.n_bins)
+        events = np.bincount(index[name], weights=y, minlength=b.n_bins)
+        if monotone:
+            merge = binlib.monotone_groups(counts, events, b.ordered)
+            counts, events = np.bincount(merge, counts), np.bincount(merge, events)
+        out[name] = (counts.astype(int), events, *binlib.woe_iv(events, counts))
     return out
 
 
@@ -84,9 +89,55 @@ def test_woe_is_sent_to_a_passive_only_when_the_job_shares_it(tmp_path, small_ke
 
 def test_small_bins_are_merged_before_anything_is_revealed():
     values = np.concatenate([np.zeros(3), np.arange(100.0), [np.nan] * 2])
-    edges, idx = bin_columns(values[:, None], 10, "quantile", 20)[0]
-    counts = counts_of(idx, edges)
+    b = binlib.numeric_bins(values, 10, "quantile", 20)
+    counts = np.bincount(b.assign(values), minlength=b.n_bins)
     assert counts.min() >= 20 and counts.sum() == len(values)      # the 2 missing rows joined a bin
+    assert b.assign(np.array([np.nan]))[0] == b.largest_bin
+
+
+def test_categories_get_a_bin_each_and_rare_or_unseen_ones_share_one():
+    values = np.array(["a"] * 30 + ["b"] * 25 + ["c"] * 5 + ["d"] * 6 + [None] * 21, dtype=object)
+    b = binlib.categorical_bins(values, 10)
+    assert b.n_bins == 4                                           # a, b, other (c + d), missing
+    assign = b.assign(np.array(["a", "b", "c", "d", "zz", None], dtype=object))
+    assert assign.tolist() == [0, 1, 2, 2, 2, 3]
+    assert b.describe() == ["'a'", "'b'", "'c' or 'd' or other", "missing"]
+    again = binlib.ColumnBins.from_doc(json.loads(json.dumps(b.to_doc())))
+    assert np.array_equal(again.assign(values), b.assign(values))
+    few = binlib.categorical_bins(np.array(["a"] * 30 + ["c"] * 3 + [None] * 2, dtype=object), 10)
+    assert few.n_bins == 1 and set(few.assign(np.array(["c", None, "new"], dtype=object))) == {0}
+
+
+def test_monotone_merging_leaves_monotone_woe_and_keeps_the_missing_bin_apart():
+    rng = np.random.default_rng(5)
+    counts = rng.integers(50, 200, 12)
+    events = np.minimum(counts, rng.integers(5, 60, 12))
+    merge = binlib.monotone_groups(np.append(counts, 80), np.append(events, 70), 12)
+    pooled_c, pooled_e = np.bincount(merge, np.append(counts, 80)), np.bincount(merge, np.append(events, 70))
+    woe, _ = binlib.woe_iv(pooled_e, pooled_c)
+    steps = np.diff(woe[:-1])
+    assert np.all(steps >= 0) or np.all(steps <= 0)
+    assert merge[-1] == merge[:-1].max() + 1 and pooled_c[-1] == 80     # missing: still its own bin
+    assert np.all(np.diff(merge[:-1]) >= 0) and np.all(np.diff(merge[:-1]) <= 1)   # adjacent bins only
+
+
+def test_monotone_merging_and_text_columns_equal_the_centralized_computation(tmp_path, small_keypair):
+    guest, host = datasets.load_hetero("breast")
+    host = host.copy()
+    host["grade"] = np.where(host["x3"] > 0.5, "high", np.where(host["x3"] > -0.5, "mid", "low"))
+    host.loc[host.index[:7], "grade"] = "rare"
+    figures, parts = _run(["bank", "p0"], {"bank": guest, "p0": host[["id", "x0", "x1", "grade"]]}, tmp_path,
+                          small_keypair[1], model={"monotone": True, "share_woe": True, "min_bin_size": 20})
+    joined = guest.merge(host, on="id", suffixes=("_guest", ""))
+    ref = _reference(joined[["x0", "x1", "grade"]], joined["y"].to_numpy(), min_size=20, monotone=True)
+    for j, name in enumerate(["x0", "x1", "grade"]):
+        got = figures["bins"][f"p0:feature {j}"]
+        assert got["rows"] == ref[name][0].tolist() and np.allclose(got["woe"], ref[name][2], atol=1e-6)
+        assert parts["p0"]["woe"][name] == pytest.approx(ref[name][2], abs=1e-6)
+        assert parts["p0"]["bins"][name]["n_bins"] == len(ref[name][0])
+    woe = np.asarray(figures["bins"]["p0:feature 0"]["woe"])
+    assert np.all(np.diff(woe) >= 0) or np.all(np.diff(woe) <= 0)
+    assert parts["p0"]["bins"]["grade"]["kind"] == "categorical"
 
 
 def test_a_passive_refuses_bins_it_does_not_serve(tmp_path, small_keypair):

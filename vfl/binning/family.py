@@ -10,7 +10,7 @@ from vfl.family import DataNeeds, ModelFamily, PassiveCaps, TrainingSummary
 class BinningFamily(ModelFamily):
     name = "binning"
     task = "statistics"
-    data = DataNeeds(allow_nan=True, label="binary")
+    data = DataNeeds(allow_nan=True, label="binary", categorical=True)
     active_estimator = ActiveBinning
     passive_estimator = PassiveBinning
     passive_cap = "max_bins"

@@ -20,6 +20,7 @@ class BinningSetup(Message):
     method: str
     min_bin_size: int
     share_woe: bool
+    monotone: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,18 +33,23 @@ class EncryptedLabels(Message):
 
 @dataclasses.dataclass(frozen=True)
 class BinSums(Message):
-    """Passive → active: per column, its bins' row counts and [[Σ y]] per bin (re-randomized)."""
+    """Passive → active: per column, its bins' row counts and [[Σ y]] per bin (re-randomized),
+    and how many of its leading bins are ordered (numeric bins; 0 for a categorical column)."""
 
     KIND = "binning.sums"
     bins_per_column: np.ndarray          # int64, one per column
+    ordered: np.ndarray                  # int64, one per column
     counts: np.ndarray                   # int64, every column's bins in order
     events: EncryptedVector              # the same order
 
 
 @dataclasses.dataclass(frozen=True)
 class BinWoe(Message):
-    """Active → passive (only where the job shares it): WOE per bin of the passive's columns."""
+    """Active → passive, when the job merges bins for monotone WOE or shares WOE: the new bin of
+    each of its bins (every column's in order), and only where the job shares it, WOE per new
+    bin and IV per column (empty otherwise)."""
 
     KIND = "binning.woe"
+    merge: np.ndarray                    # int64, one per bin the passive sent
     woe: np.ndarray
     iv: np.ndarray

@@ -89,9 +89,10 @@ def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_r
     passives serve the same rows: :func:`vfl.holdout.evaluation_rows`)."""
     rows = evaluation_rows(train_rows, test_rows)
     scores = model.decision_function(x.iloc[rows], transport=transport, passives=passives)
+    figures = family.evaluation_figures(model, y[rows], scores)
     if not len(test_rows):
-        return Evaluation(family.metrics(y[rows], scores), None, None)
-    return Evaluation(None, family.metrics(y[rows], scores), Scores(y[rows], scores))
+        return Evaluation(family.metrics(y[rows], scores), None, None, figures)
+    return Evaluation(None, family.metrics(y[rows], scores), Scores(y[rows], scores), figures)
 
 
 def _save(spec: JobSpec, model, result: TrainingResult) -> str:
@@ -126,5 +127,5 @@ def predict(transport, spec: JobSpec, frame: pd.DataFrame, model_dir, *, verbose
     with transport.in_phase("psi"):
         aligned = align_active(transport, frame, me.id_column, passives=passives, progress=verbose).frame
     scores = model.decision_function(aligned[features], transport=transport, passives=passives)
-    out = pd.DataFrame({me.id_column: aligned[me.id_column].to_numpy(), **family.predictions(scores)})
+    out = pd.DataFrame({me.id_column: aligned[me.id_column].to_numpy(), **family.prediction_columns(model, scores)})
     return PredictionResult(job=spec.name, n_input=len(frame), predictions=out)

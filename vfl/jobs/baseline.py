@@ -5,6 +5,7 @@ Only possible where one machine holds every party's table (``vfl run --local``).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from vfl.jobs.data import feature_columns
 from vfl.jobs.results import Baseline, Evaluation, Scores, TrainingResult
@@ -30,6 +31,8 @@ def joined_split(spec: JobSpec, frames: dict, train_ids, test_ids) -> tuple:
     """(x_train, y_train, x_test, y_test) of the joined table for a job's split."""
     joined, columns, label = _join(spec, frames)
     train, test = joined.loc[train_ids], joined.loc[test_ids]
+    if spec.family.data.categorical:          # tables with text columns: the family reads frames
+        return train[columns], train[label].to_numpy(), test[columns], test[label].to_numpy()
     return (train[columns].to_numpy(float), train[label].to_numpy(), test[columns].to_numpy(float),
             test[label].to_numpy())
 
@@ -40,7 +43,9 @@ def centralized_baseline(spec: JobSpec, frames: dict, result: TrainingResult) ->
     if not family.predicts:
         return None
     x_train, y_train, x_test, y_test = joined_split(spec, frames, result.train_ids, result.test_ids)
-    made = family.baseline(spec.hyperparameters, x_train, y_train, np.concatenate([x_train, x_test]))
+    every = pd.concat([x_train, x_test]) if isinstance(x_train, pd.DataFrame) else np.concatenate([x_train, x_test])
+    made = family.baseline(spec.hyperparameters, x_train, y_train, every,
+                           **({"sections": spec.sections} if family.sections else {}))
     if made is None:
         return None
     name, scores = made

@@ -9,7 +9,7 @@ from vfl import registry
 from vfl.errors import DataError
 from vfl.family import ModelFamily
 from vfl.jobs.spec import PartySpec
-from vfl.validation import check_columns, check_features, check_labels
+from vfl.validation import check_columns, check_features, check_labels, is_categorical
 
 
 def read_table(path, party: str, id_column: str | None = None) -> pd.DataFrame:
@@ -40,7 +40,11 @@ def feature_columns(frame: pd.DataFrame, party: PartySpec, family: ModelFamily) 
                              features=party.features)
     hint = (f"{family.name} needs complete rows; models that accept missing values: "
             f"{', '.join(registry.accepting_missing_values()) or 'none'}")
-    check_features(frame[features], party.name, allow_nan=family.data.allow_nan, nan_hint=hint)
+    numeric = features
+    if family.data.categorical:        # text columns are binned by category; the numeric ones checked
+        numeric = [c for c in features if not is_categorical(frame[c])]
+    if numeric:
+        check_features(frame[numeric], party.name, allow_nan=family.data.allow_nan, nan_hint=hint)
     if party.label is not None and family.data.label is not None:
         check_labels(frame[party.label], len(frame), f"{party.name} (label column {party.label!r})", family.data.label)
     return features

@@ -26,6 +26,7 @@ class Evaluation:
     training_metrics: dict | None   # only when no rows were held out
     metrics: dict | None            # held-out rows; None when the job held none out
     test: Scores | None
+    figures: dict = dataclasses.field(default_factory=dict)   # the family's (ModelFamily.evaluation_figures)
 
 
 @dataclasses.dataclass(frozen=True)

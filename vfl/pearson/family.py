@@ -49,7 +49,7 @@ class PearsonFamily(ModelFamily):
                                                       "rows": model.n_rows_},
                                       "mpc": model.mpc_})
 
-    def baseline(self, params, x_train, y_train, x_eval):
+    def baseline(self, params, x_train, y_train, x_eval, **_):
         return None
 
     def plots(self, report: dict, out_dir) -> dict[str, str]:
