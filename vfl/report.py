@@ -163,6 +163,19 @@ def _metric_lines(label: str, metrics: dict, base: dict) -> list[str]:
     return lines
 
 
+def _scorecard_lines(report: dict) -> list[str]:
+    """A scorecard's selection and stability, where the report has them."""
+    lines, sel = [], report.get("selection")
+    if isinstance(sel, dict) and "kept" in sel:
+        lines.append(f"  features kept: {len(sel['kept'])} of {len(report.get('iv', []))} "
+                     f"(IV selection {len(sel['by_iv'])}, dropped as correlated {len(sel['dropped_correlated'])})")
+        lines += [f"  note: {text}" for text in sel.get("left_out", [])]
+    if "population_stability_index" in report:
+        lines.append(f"  population stability index, held-out vs training scores: "
+                     f"{report['population_stability_index']:.4f} (< 0.1 stable, > 0.25 shifted)")
+    return lines
+
+
 def render_report(report: dict) -> str:
     """The summary ``vfl run`` prints, from the public report."""
     lines = [f"job {report.get('job')}: {report.get('model')}",
@@ -175,6 +188,7 @@ def render_report(report: dict) -> str:
         ours, theirs = report["loss_curve"][-1], base["training_loss"]
         lines.append(f"  training {report.get('loss_name', 'loss')}: federated {ours:.6f}   centralized optimum "
                      f"{theirs:.6f}   difference {ours - theirs:+.6f}")
+    lines += _scorecard_lines(report)
     lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.get("seconds", {}).items()))
     for party, sent in report.get("bytes_sent", {}).items():
         lines.append(f"  {party} sent {_fmt_bytes(sent)}")

@@ -38,25 +38,33 @@ def _model_dir(path: str) -> pathlib.Path:
     raise VFLError(f"{path} holds no trained model (no {MANIFEST} in it or in its model/ folder)")
 
 
-def _spec(args, manifest: Manifest):
+def _spec(job, manifest: Manifest, *, data: str | None, local: bool):
     """The job file's parties with the trained job's name and model (from its manifest)."""
-    spec = load_job(args.job)
+    spec = load_job(job)
     spec = dataclasses.replace(spec, name=manifest.job, model=manifest.model)
-    if args.data:
-        active = dataclasses.replace(spec.active, data=args.data)
+    if data:
+        active = dataclasses.replace(spec.active, data=data)
         spec = dataclasses.replace(spec, parties=tuple(active if p.role == "active" else p for p in spec.parties))
-    return execute.local_spec(spec) if args.local else spec
+    return execute.local_spec(spec) if local else spec
+
+
+def predict_job_file(job, model, *, local: bool = False, config: str | None = None, insecure: bool = False,
+                     data: str | None = None, verbose: bool = True, plugins=()):
+    """What ``vfl predict`` does, from Python: (spec, outcome); the predictions are
+    ``outcome.result.predictions`` (a DataFrame, only at the active party)."""
+    where = parties_for(local=local, config=config, insecure=insecure, plugins=plugins)
+    model_dir = _model_dir(model)
+    manifest = Manifest.read(model_dir)
+    spec = _spec(job, manifest, data=data, local=local)
+    frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
+    return spec, execute.predict(spec, frame, model_dir, manifest, where, verbose=verbose)
 
 
 def run(args: argparse.Namespace) -> int:
     verbose = not (args.quiet or args.json)
     try:
-        where = parties_for(local=args.local, config=args.config, insecure=args.insecure, plugins=args.plugin)
-        model_dir = _model_dir(args.model)
-        manifest = Manifest.read(model_dir)
-        spec = _spec(args, manifest)
-        frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
-        outcome = execute.predict(spec, frame, model_dir, manifest, where, verbose=verbose)
+        spec, outcome = predict_job_file(args.job, args.model, local=args.local, config=args.config,
+                                         insecure=args.insecure, data=args.data, verbose=verbose, plugins=args.plugin)
     except (VFLError, OSError, KeyError) as exc:
         print(f"vfl predict: {exc}", file=sys.stderr)
         return 2
