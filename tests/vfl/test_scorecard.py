@@ -94,6 +94,9 @@ def test_a_scorecard_equals_the_centralized_pipeline(tmp_path, small_keypair, n_
     for p, part in parts.items():
         expect += _points_of(frames[p].set_index("id").loc[test], part)
     assert np.allclose(scores, expect, atol=1e-6)
+    assert "values" in figures["bins"]["bank:x0"] and "values" not in figures["bins"]["p0:feature 0"]   # edges stay
+    top = result.evaluation.figures["top_reason_codes"]
+    assert sum(r["rows"] for r in top) <= len(test) and top[0]["rows"] >= top[-1]["rows"]
     table = pd.DataFrame(model.table())
     assert set(table["feature"]) == set(model.names_) and len(table) == sum(len(p) for p in model.points_)
 

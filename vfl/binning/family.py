@@ -21,11 +21,9 @@ class BinningFamily(ModelFamily):
 
     def summary(self, model: ActiveBinning) -> TrainingSummary:
         table = [{"feature": k, "iv": round(v, 6), "bins": len(model.counts_[k])} for k, v in model.iv_table()]
-        bins = {k: {"rows": model.counts_[k].tolist(), "events": model.events_[k].tolist(),
-                    "woe": [round(float(w), 6) for w in model.woe_[k]]} for k in model.iv_}
-        return TrainingSummary(None, {"iv": table, "bins": bins, "share_woe": model.share_woe})
+        return TrainingSummary(None, {"iv": table, "bins": bin_figures(model), "share_woe": model.share_woe})
 
-    def baseline(self, params, x_train, y_train, x_eval):
+    def baseline(self, params, x_train, y_train, x_eval, **_):
         return None
 
     def plots(self, report: dict, out_dir) -> dict[str, str]:
@@ -61,6 +59,14 @@ class BinningFamily(ModelFamily):
         plt.close(fig)
         out["woe"] = f"{out_dir}/woe.png"
         return out
+
+
+def bin_figures(model: ActiveBinning) -> dict:
+    """Per feature: rows, events and WOE per bin, and for the active's own columns what each bin holds."""
+    labels = model.labels()
+    return {k: {"rows": model.counts_[k].tolist(), "events": model.events_[k].tolist(),
+                "woe": [round(float(w), 6) for w in model.woe_[k]],
+                **({"values": labels[k]} if k in labels else {})} for k in model.iv_}
 
 
 FAMILIES = (BinningFamily(),)

@@ -194,6 +194,12 @@ class ActiveBinning(_BinningBase):
                                      np.concatenate(woes) if shared else np.zeros(0),
                                      np.asarray(ivs) if shared else np.zeros(0)))
 
+    def labels(self) -> dict[str, list[str]]:
+        """What each bin of this party's own columns holds (ranges, categories), by column key;
+        a passive's bins are not described: its edges and categories stay with it."""
+        me = next(iter(self.columns_))
+        return {f"{me}:{name}": b.describe() for name, b in self.bins_.items()}
+
     def iv_table(self) -> list[tuple[str, float]]:
         self._check_fitted()
         return sorted(self.iv_.items(), key=lambda kv: -kv[1])

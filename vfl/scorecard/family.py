@@ -63,7 +63,11 @@ class ScorecardFamily(ModelFamily):
         y = np.asarray(y_true, int)
         _, curve = card.ks(y, scores)
         edges = np.histogram_bin_edges(points, bins=30)
+        first = model.reasons_[:, 0] if model.reason_codes_ else np.zeros(0, dtype=object)
+        names, counts = np.unique(first[first != ""].astype(str), return_counts=True)
+        top = sorted(zip(names.tolist(), counts.tolist()), key=lambda kv: (-kv[1], kv[0]))
         return {"ks_curve": curve, "gains": card.gains(y, scores),
+                "top_reason_codes": [{"reason": k, "rows": int(v)} for k, v in top],
                 "population_stability_index": round(card.population_stability_index(
                     model.train_shares_, card.band_shares(points, model.score_bands_)), 6),
                 "score_distribution": {"edges": [round(float(e), 3) for e in edges],

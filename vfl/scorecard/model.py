@@ -32,6 +32,7 @@ import pandas as pd
 
 from protocols.paillier import generate_keypair
 from vfl.binning.bins import ColumnBins, column_values
+from vfl.binning.family import bin_figures
 from vfl.binning.model import ActiveBinning, PassiveBinning, check_table, woe_matrix
 from vfl.errors import DataError, ProtocolError
 from vfl.estimator import Estimator
@@ -136,8 +137,7 @@ class ActiveScorecard(_Card):
                                                          private_key=private_key)
         self.binning_ = {"iv": [{"feature": k, "iv": round(v, 6), "bins": len(binned.counts_[k])}
                                 for k, v in binned.iv_table()],
-                         "bins": {k: {"rows": binned.counts_[k].tolist(), "events": binned.events_[k].tolist(),
-                                      "woe": [round(float(w), 6) for w in binned.woe_[k]]} for k in binned.iv_}}
+                         "bins": bin_figures(binned)}
         kept = self._select(binned, frame, cfg, parties, ready, transport, private_key)
         own = [name for name, key in zip(binned.bins_, binned.columns_[me]) if key in kept[me]]
         if not own:
