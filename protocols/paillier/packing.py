@@ -31,8 +31,9 @@ def pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
     return out
 
 
-def horner_chunk(public_key, groups: list, shift: int) -> list:
-    """Worker body: fold each group of ciphertexts (lowest slot first) into one ciphertext."""
+def horner_chunk(public_key, groups: list, shift: int, rerandomize: bool = False) -> list:
+    """Worker body: fold each group of ciphertexts (lowest slot first) into one ciphertext;
+    with ``rerandomize``, multiply each result by hs^α (:meth:`PublicKey.statistical_randomizers`)."""
     n2, factor = public_key.nsquare, mpz(1) << shift
     out = []
     for group in groups:
@@ -40,6 +41,8 @@ def horner_chunk(public_key, groups: list, shift: int) -> list:
         for c in reversed(group[:-1]):
             acc = gmpy2.powmod(acc, factor, n2) * c % n2
         out.append(acc)
+    if rerandomize:
+        out = [c * r % n2 for c, r in zip(out, public_key.statistical_randomizers(len(out)))]
     return out
 
 
@@ -225,10 +228,15 @@ class PackedEncryptedVector:
                    slot_bits=first.slot_bits, slots=first.slots, offset=first.offset, max_slot=first.max_slot,
                    obfuscated=all(v.obfuscated for v in vectors))
 
-    def compress(self, group: int | None = None, *, workers: int | None = None) -> "PackedEncryptedVector":
+    def compress(self, group: int | None = None, *, workers: int | None = None,
+                 rerandomize: bool = False) -> "PackedEncryptedVector":
         """Fold ``group`` ciphertexts (default: as many as fit) into one; only full ones are safe.
 
         Requires the vector to fill its ciphertexts exactly (length a multiple of ``slots``).
+        ``rerandomize``: multiply each result by hs^α, α of n_bits + 64 bits, in the same pass —
+        its randomness is then within 2^-64 of uniform in ⟨hs⟩, where the randomness of every
+        ciphertext this engine encrypts lies: it hides how the result was computed from a key
+        holder that encrypted the inputs honestly (semi-honest), at a sixth of a full r^n.
         """
         if self.length % self.slots:
             raise ValueError("compress needs full ciphertexts (length a multiple of slots)")
@@ -237,11 +245,11 @@ class PackedEncryptedVector:
         if new_slots * self.slot_bits > self.public_key.n_bits - 2:
             raise OverflowError(f"{new_slots} slots of {self.slot_bits} bits do not fit the key")
         groups = [self.ciphertexts[i:i + group] for i in range(0, len(self.ciphertexts), group)]
-        packed = map_chunks(horner_chunk, self.public_key, groups, extra=(self.slot_bits * self.slots,),
+        packed = map_chunks(horner_chunk, self.public_key, groups, extra=(self.slot_bits * self.slots, rerandomize),
                             workers=workers, min_chunk=4)
         return PackedEncryptedVector(self.public_key, packed, length=self.length, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=new_slots, offset=self.offset,
-                                     max_slot=self.max_slot)
+                                     max_slot=self.max_slot, obfuscated=rerandomize)
 
     # -- decryption --------------------------------------------------------------------------
     def decrypt_ints(self, private_key: PrivateKey, *, workers: int | None = None) -> list[int]:

@@ -20,17 +20,19 @@ from protocols.paillier import PackedEncryptedVector
 from vfl import handshake
 from vfl.errors import DataError, NotFittedError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
+from vfl.secureboost.passive import PassiveTrainer
 
 
 # -- tests ---------------------------------------------------------------------------------------
 def test_two_party_trees_equal_reference_split_for_split(small_keypair, monkeypatch):
     parts, y = make_data()
-    subtractions = []
-    original = PackedEncryptedVector.minus_subset
-    monkeypatch.setattr(PackedEncryptedVector, "minus_subset",
-                        lambda self, other: subtractions.append(1) or original(self, other))
+    sent = []                               # (depth, nodes summed, nodes to split) per histogram message
+    original = PassiveTrainer._send_histograms
+    monkeypatch.setattr(PassiveTrainer, "_send_histograms", lambda self, tree, depth, *a: sent.append(
+        (depth, len({(k - 1) // 2 for k in a[3]}) if depth else 1, len(a[3]))) or original(self, tree, depth, *a))
     net, active, passives = fit_federated(parts, y, small_keypair[1])
-    assert subtractions                     # larger children came from parent − smaller sibling
+    # below the root the passive sums one child per parent (the active subtracts for the other)
+    assert all(nodes < split for depth, nodes, split in sent if depth >= 2) and any(d >= 2 for d, _, _ in sent)
     base, ref = reference_fit(parts, y, PARAMS)
     assert active.base_score_ == base
     owners = set()
@@ -257,10 +259,12 @@ def test_active_rejects_a_deviating_passive(small_keypair, case):
         gh = t.recv("bank", msg.GradHess).gh
         t.recv("bank", msg.Nodes)
         if case == "sizes":
-            t.send("bank", msg.Histograms(tree=0, depth=0, sizes=np.array([[3]]), sums=gh.take([0])))
+            t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), sizes=np.array([[3]]),
+                                          masks=np.zeros(0, bool), sums=gh.take([0])))
             return
         entries = gh.group_sums([np.arange(40)] * 2, pad_to=40).compress(workers=1)   # entry 0 and one candidate
-        t.send("bank", msg.Histograms(tree=0, depth=0, sizes=np.array([[2]]), sums=entries))
+        t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), sizes=np.array([[2]]),
+                                      masks=np.zeros(0, bool), sums=entries))
         t.recv("bank", msg.Splits)
         t.send("bank", msg.LeftRows(tree=0, depth=0, left=np.zeros(3, bool)))
 

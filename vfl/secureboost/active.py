@@ -5,7 +5,7 @@ sampled row's (g, h) pairs (one per output) as one packed ciphertext (CRT fast p
 them to every passive with the columns it may use. Per depth: tell the passives which rows
 (sampled or not) sit in which node to split; find the best split of its own columns in the clear; decrypt
 each passive's histograms and evaluate their candidates with the same gain; send each passive
-the nodes it won (feature, shuffled entry, default direction) and receive the left rows.
+the nodes it won (feature, entry, default direction) and receive the left rows.
 """
 from __future__ import annotations
 
@@ -208,6 +208,7 @@ class ActiveTrainer:
     def _grow(self, job: TreeJob) -> tuple[Tree, np.ndarray]:
         tree = Tree.empty(self.p.max_depth, self.b.n_outputs)
         node_of_row = np.zeros(len(self.y), np.int64)
+        self.entries = {name: {} for name in job.peers}   # per passive: node -> feature -> (g, h) entries
         frontier = [0]
         for depth in range(self.p.max_depth + 1):
             inside = {k: job.carries & (node_of_row == k) for k in frontier}
@@ -241,7 +242,7 @@ class ActiveTrainer:
             if name not in job.passive_columns:
                 continue
             hist = self.t.recv(name, msg.Histograms)
-            for k, f, gl, hl in self._decode(name, hist, job, depth, to_split):
+            for k, f, gl, hl in self._decode(name, hist, job, depth, to_split, inside):
                 self._consider(best, k, p, f, gl, hl, sums[k])
         return best
 
@@ -250,13 +251,22 @@ class ActiveTrainer:
         if found is not None and (node not in best or found.gain > best[node].best.gain):
             best[node] = Choice(owner, feature, found)
 
-    def _decode(self, name: str, hist: msg.Histograms, job: TreeJob, depth: int, to_split: list):
-        columns, width = job.passive_columns[name], 2 * self.b.n_outputs
-        sizes = np.asarray(hist.sizes, np.int64)
-        total = int(sizes.sum())
-        if (hist.tree, hist.depth) != (job.index, depth) or sizes.shape != (len(to_split), len(columns)) \
-                or (sizes < 1).any() or hist.sums is None or len(hist.sums) != width * total:
+    def _decode(self, name: str, hist: msg.Histograms, job: TreeJob, depth: int, to_split: list, inside: dict):
+        """Every node to split's entries of each of ``name``'s features, in the node's own
+        candidate order: received (the root, smaller children) or its parent's minus its
+        sibling's (larger children), restricted to its own candidates by the passive's masks."""
+        columns, width, known = job.passive_columns[name], 2 * self.b.n_outputs, self.entries[name]
+        parents = sorted({(k - 1) // 2 for k in to_split}) if depth else []
+        expected = [0] if depth == 0 else [min(2 * q + 1, 2 * q + 2, key=lambda c: (inside[c].sum(), c))
+                                          for q in parents]
+        sizes, masks = np.asarray(hist.sizes, np.int64), np.asarray(hist.masks)
+        if (hist.tree, hist.depth) != (job.index, depth) or not np.array_equal(hist.node_ids, expected) \
+                or sizes.shape != (len(expected), len(columns)) or (sizes < 1).any() or hist.sums is None \
+                or len(hist.sums) != width * int(sizes.sum()) or masks.dtype != bool:
             raise ProtocolError(f"{name} sent histograms that do not match tree {job.index} depth {depth}")
+        if depth and any(sizes[i, j] != len(known[q][f][0]) for i, q in enumerate(parents)
+                         for j, f in enumerate(columns.tolist())):
+            raise ProtocolError(f"{name} sent histograms over other candidates than their parents'")
         expected_offset = len(job.rows) << (job.int_bits + self.p.frac_bits)    # one offset 2^m per sampled row
         if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
                 or hist.sums.exponent != self.p.frac_bits:
@@ -266,12 +276,33 @@ class ActiveTrainer:
             values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, width)
         except OverflowError:
             raise ProtocolError(f"{name} sent histograms whose plaintexts overflow their slots") from None
-        pos = 0
-        for i, k in enumerate(to_split):
-            for j, size in enumerate(sizes[i].tolist()):
+        received, pos = {}, 0
+        for k, row in zip(expected, sizes.tolist()):
+            for f, size in zip(columns.tolist(), row):
                 block = values[pos:pos + size]
                 pos += size
-                yield k, int(columns[j]), block[:, 0::2], block[:, 1::2]
+                received[(k, f)] = (block[:, 0::2], block[:, 1::2])
+        if depth == 0:
+            known[0] = {f: received[(0, f)] for f in columns.tolist()}
+            for f in columns.tolist():
+                yield 0, f, *known[0][f]
+            return
+        lengths = [len(known[(k - 1) // 2][f][0]) - 1 for k in to_split for f in columns.tolist()]
+        if masks.shape != (sum(lengths),):
+            raise ProtocolError(f"{name} sent candidate masks of an unexpected shape")
+        masks, own = np.split(masks, np.cumsum(lengths)[:-1]), {}
+        for i, k in enumerate(to_split):
+            q = (k - 1) // 2
+            smaller = expected[parents.index(q)]
+            own[k] = {}
+            for j, f in enumerate(columns.tolist()):
+                g, h = received[(smaller, f)]
+                if k != smaller:                                  # the larger child: parent − smaller
+                    g, h = known[q][f][0] - g, known[q][f][1] - h
+                keep = np.concatenate([[0], 1 + np.flatnonzero(masks[i * len(columns) + j])])
+                own[k][f] = (g[keep], h[keep])
+                yield k, f, *own[k][f]
+        self.entries[name] = own
 
     # -- applying the splits -----------------------------------------------------------------
     def _exchange_splits(self, job: TreeJob, depth, choices: dict, node_of_row) -> dict[int, np.ndarray]:

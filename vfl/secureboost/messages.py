@@ -60,12 +60,16 @@ class Nodes(Message):
 
 @dataclasses.dataclass(frozen=True)
 class Histograms(Message):
-    """Passive → active: per (node, feature) the padded sums of the non-missing rows, then the
-    left-child sums of the split candidates in a secret order; all packed and compressed."""
+    """Passive → active: per (node, feature) of the nodes it sums — the root, or deeper the
+    smaller child of each parent of the nodes to split — the padded sums of the non-missing rows,
+    then the left-child sums of the parent's candidates in bin order; all packed and compressed.
+    And per node to split and feature, which of its parent's candidates are its own."""
     KIND = SbtKind.HISTOGRAMS.value
     tree: int
     depth: int
+    node_ids: np.ndarray            # int64: the nodes whose sums follow (depth 0: the root)
     sizes: np.ndarray               # int64 (len(node_ids), n_features): entries per (node, feature)
+    masks: np.ndarray               # bool: per node to split (ascending), per feature, over the parent's candidates
     sums: PackedEncryptedVector | None
 
 
@@ -77,7 +81,7 @@ class Splits(Message):
     depth: int
     node_ids: np.ndarray            # int64
     features: np.ndarray            # int64: the passive's own column index
-    entries: np.ndarray             # int64: 0 = "non-missing left", j >= 1 = j-th shuffled candidate
+    entries: np.ndarray             # int64: 0 = "non-missing left", j >= 1 = the node's j-th candidate bin
     default_left: np.ndarray        # bool: where rows with a missing value go
 
 

@@ -2,16 +2,15 @@
 leaf weights or the other parties' splits; see docs/secureboost.md for what it does learn.
 
 Per tree: receive [[g_i, h_i]] (one packed ciphertext per sampled row, K pairs for K outputs)
-and the columns it may use. Per depth: receive the rows of the nodes to split; for each node
-build, over the node's sampled rows, the cumulative histogram of every column of the tree
-(smaller sibling directly, larger as parent − smaller); send, per (node, column), the
-non-missing sum then the candidates' left sums in a fresh secret order; for the nodes it wins,
-map the entry back to a threshold kept in its private lookup table and return which of the
-node's rows (sampled or not) go left.
+and the columns it may use. Per depth: receive the rows of the nodes to split; sum, over
+sampled rows, the cumulative histogram of every column of the tree for the root, and deeper
+for one child per parent (the one with fewer sampled rows, over the parent's candidates; the
+active subtracts for the other child); send, per (node, column), the non-missing sum then the
+candidates' left sums in bin order, packed and re-randomized, with which of the parent's
+candidates are each node's own; for the nodes it wins, map the entry back to a threshold kept
+in its private lookup table and return which of the node's rows (sampled or not) go left.
 """
 from __future__ import annotations
-
-import secrets
 
 import numpy as np
 
@@ -28,7 +27,6 @@ class PassiveTrainer:
         self.codes, self.edges, self.workers, self.max_trees = codes, edges, workers, max_trees
         self.n_bins = [len(e) + 1 for e in edges]
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
-        self._rng = secrets.SystemRandom()
         self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
         self.served: list[int] = []         # the trees this party took part in
         self.start = checkpoint.round if checkpoint is not None else 0     # the first tree still to come
@@ -102,9 +100,8 @@ class PassiveTrainer:
         where = np.full(self.cfg.n_rows, -1, np.int64)      # job row -> its ciphertext (-1: not sampled)
         where[sampled_rows] = np.arange(len(sampled_rows))
         cols = columns.tolist()
-        prev_hist: dict[int, PackedEncryptedVector] = {}
         prev_rows: dict[int, np.ndarray] = {}           # all rows of the previous depth's nodes
-        prev_sampled: dict[int, np.ndarray] = {}        # their sampled rows
+        layouts: dict[int, dict[int, np.ndarray]] = {}  # node -> feature -> its candidate bins, in order
         for depth in range(self.cfg.max_depth + 1):
             req = self.t.recv(self.active, msg.Nodes)
             if (req.tree, req.depth) != (tree, depth):
@@ -117,10 +114,10 @@ class PassiveTrainer:
             if min(len(r) for r in sampled.values()) < 2:
                 raise ProtocolError(f"{self.active} asked to split a node with fewer than 2 sampled rows "
                                     f"(tree {tree} depth {depth})")
-            hist = self._histograms(gh, where, cols, sampled, prev_hist, prev_sampled)
-            perms = self._send_histograms(tree, depth, hist, sampled, cols)
-            self._answer_splits(tree, depth, rows, perms)
-            prev_hist, prev_rows, prev_sampled = hist, rows, sampled
+            mine = {k: {f: candidate_bins(self.codes[r, f], self.n_bins[f]) for f in cols} for k, r in sampled.items()}
+            self._send_histograms(tree, depth, gh, where, cols, rows, sampled, prev_rows, layouts, mine)
+            self._answer_splits(tree, depth, rows, mine)
+            prev_rows, layouts = rows, mine
         raise ProtocolError(f"{self.active} did not end tree {tree} at the maximum depth")
 
     def _node_rows(self, req: msg.Nodes, prev_rows: dict) -> dict[int, np.ndarray]:
@@ -141,62 +138,53 @@ class PassiveTrainer:
         return rows
 
     # -- histograms --------------------------------------------------------------------------
-    def _direct(self, gh: PackedEncryptedVector, where: np.ndarray, cols: list, rows: np.ndarray):
-        """Cumulative per-column sums over ``rows`` (sampled): entry (f, b) sums bins 0..b of f."""
-        groups = []
-        for f in cols:
+    def _direct(self, gh: PackedEncryptedVector, where: np.ndarray, rows: np.ndarray, layout: dict):
+        """Padded sums over ``rows`` (sampled) per feature of ``layout``: entry 0 sums the
+        non-missing rows, entry j the rows in bins 0..layout[f][j−1] (the candidate's left child)."""
+        groups, segments, picks, start = [], [], [], 0
+        for f, bins in layout.items():
             nb = self.n_bins[f]
             col = self.codes[rows, f]
             order = np.argsort(col, kind="stable")
             bounds = np.searchsorted(col[order], np.arange(nb + 1), side="left")
             groups.extend(where[rows[order[bounds[b]:bounds[b + 1]]]] for b in range(nb))
-        return gh.group_sums(groups, pad_to=len(gh.ciphertexts), segments=[self.n_bins[f] for f in cols])
+            segments.append(nb)
+            picks += [start + nb - 1] + [start + int(b) for b in bins]
+            start += nb
+        return gh.group_sums(groups, pad_to=len(gh.ciphertexts), segments=segments).take(picks)
 
-    def _histograms(self, gh, where, cols, rows: dict, prev_hist: dict, prev_rows: dict) -> dict:
-        """``rows``: the sampled rows of each node (``prev_rows``: of the previous depth's nodes)."""
-        hist, direct = {}, {}
-
-        def make(node: int, r: np.ndarray) -> PackedEncryptedVector:
-            if node not in direct:
-                direct[node] = self._direct(gh, where, cols, r)
-            return direct[node]
-
-        for k, r in rows.items():
-            if k == 0:
-                hist[k] = make(k, r)
-                continue
-            parent = (k - 1) // 2
-            sibling = k + 1 if k % 2 else k - 1
-            sib_rows = rows.get(sibling)
-            if sib_rows is None:
-                sib_rows = np.setdiff1d(prev_rows[parent], r, assume_unique=True)
-            if len(r) <= len(sib_rows):
-                hist[k] = make(k, r)
-            else:                                  # the larger child: parent − smaller sibling
-                hist[k] = prev_hist[parent].minus_subset(make(sibling, sib_rows))
-        return hist
-
-    def _send_histograms(self, tree: int, depth: int, hist: dict, rows: dict, cols: list) -> dict:
-        """Entry 0 = all non-missing rows; then the candidates in a fresh secret order."""
-        picks, sizes, perms = [], [], {}
-        starts = np.concatenate([[0], np.cumsum([self.n_bins[f] for f in cols])[:-1]]).astype(np.int64)
-        for k, vec in hist.items():
-            node_sizes = []
-            for f, start in zip(cols, starts.tolist()):
-                nb = self.n_bins[f]
-                bins = candidate_bins(self.codes[rows[k], f], nb).tolist()
-                self._rng.shuffle(bins)
-                perms[(k, f)] = bins
-                picks.append(vec.take([start + nb - 1] + [start + b for b in bins]))
-                node_sizes.append(1 + len(bins))
-            sizes.append(node_sizes)
-        packed = PackedEncryptedVector.concat(picks).compress(workers=self.workers)
-        self.t.send(self.active, msg.Histograms(tree=tree, depth=depth, sizes=np.asarray(sizes, np.int64),
+    def _send_histograms(self, tree, depth, gh, where, cols, rows: dict, sampled: dict, prev_rows: dict,
+                         layouts: dict, mine: dict) -> None:
+        """Depth 0: the root's entries over its own candidates. Deeper: per parent of the nodes
+        to split, only its smaller child's entries (fewer sampled rows; ties: the left child),
+        over the parent's candidates — the active has the parent's and subtracts for the larger
+        child — and, per node to split and feature, which of the parent's candidates are its own."""
+        sent, blocks, sizes, masks = [], [], [], []
+        if depth == 0:
+            sent = [0]
+            blocks.append(self._direct(gh, where, sampled[0], mine[0]))
+            sizes.append([1 + len(mine[0][f]) for f in cols])
+        else:
+            for q in sorted({(k - 1) // 2 for k in rows}):
+                a, b = 2 * q + 1, 2 * q + 2
+                parent = prev_rows[q][where[prev_rows[q]] >= 0]
+                sa = sampled[a] if a in sampled else np.setdiff1d(parent, sampled[b], assume_unique=True)
+                sb = sampled[b] if b in sampled else np.setdiff1d(parent, sampled[a], assume_unique=True)
+                smaller, rows_s = (a, sa) if len(sa) <= len(sb) else (b, sb)
+                sent.append(smaller)
+                blocks.append(self._direct(gh, where, rows_s, layouts[q]))
+                sizes.append([1 + len(layouts[q][f]) for f in cols])
+            for k in sorted(rows):
+                q = (k - 1) // 2
+                masks.extend(np.isin(layouts[q][f], mine[k][f]) for f in cols)
+        packed = PackedEncryptedVector.concat(blocks).compress(workers=self.workers, rerandomize=True)
+        self.t.send(self.active, msg.Histograms(tree=tree, depth=depth, node_ids=np.asarray(sent, np.int64),
+                                                sizes=np.asarray(sizes, np.int64),
+                                                masks=np.concatenate(masks) if masks else np.zeros(0, bool),
                                                 sums=packed))
-        return perms
 
     # -- splits ------------------------------------------------------------------------------
-    def _answer_splits(self, tree: int, depth: int, rows: dict, perms: dict) -> None:
+    def _answer_splits(self, tree: int, depth: int, rows: dict, layouts: dict) -> None:
         m = self.t.recv(self.active, msg.Splits)
         ids, feats, entries = (self._ints(v, "split choices") for v in (m.node_ids, m.features, m.entries))
         n = len(ids)
@@ -205,7 +193,7 @@ class PassiveTrainer:
             raise ProtocolError(f"{self.active} sent malformed split choices for tree {tree} depth {depth}")
         lefts = []
         for k, f, e, dl in zip(ids.tolist(), feats.tolist(), entries.tolist(), np.asarray(m.default_left).tolist()):
-            bins = perms.get((k, f))
+            bins = layouts.get(k, {}).get(f)
             if bins is None or not 0 <= e <= len(bins):
                 raise ProtocolError(f"{self.active} chose entry {e} of feature {f} at node {k}, which was not offered")
             threshold = np.inf if e == 0 else float(self.edges[f][bins[e - 1]])
