@@ -1,4 +1,11 @@
-"""Hetero SecureBoost on default-credit over real party processes, against plain XGBoost and phe.
+"""Hetero SecureBoost over real party processes, against plain XGBoost and phe.
+
+``--rows R --passive-features P``: a synthetic table instead (the active holds the label and 10
+features, one passive P features; the label follows a logistic model of 5 active and 10 passive columns),
+to see how the cost follows the shape. Every run reports seconds per tree split into phases —
+the active's encryption and decryption, the passive's histogram additions and packing (with
+re-randomization), and the rest (communication, split bookkeeping) — beside the floor of each
+phase: its operation count times a unit cost measured in the same run, on one core.
 
 Ours: the bundled 2-party default-credit split (FATE's), 80% of 30000 rows for training, depth 5,
 32 bins, 2048-bit keys, each party its own process on loopback with CURVE; seconds per tree as
@@ -23,7 +30,7 @@ import numpy as np
 from parties.jobs import execute
 from protocols.paillier import generate_keypair
 from protocols.paillier.interop import to_phe_private, to_phe_public
-from vfl.jobs.baseline import joined_split
+from vfl.jobs.baseline import centralized_baseline, joined_split
 from vfl.jobs.data import read_table
 from vfl.jobs.spec import load_job
 
@@ -36,6 +43,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--colsample", type=float, default=1.0, help="column share per tree (XGBoost too)")
     parser.add_argument("--goss", action="store_true",
                         help="GOSS row sampling (top 0.2 + 0.1 of the rest); XGBoost has no GOSS and uses all rows")
+    parser.add_argument("--rows", type=int, help="a synthetic table with this many training rows (and a quarter "
+                                                  "as many held out) instead of default-credit")
+    parser.add_argument("--passive-features", type=int, default=100, help="the synthetic passive's columns")
+    parser.add_argument("--precision", action="store_true",
+                        help="instead: held-out AUC of the same trees grown in the clear with 24, 16, 12 and 8 "
+                             "fractional bits for g and h, on default-credit, breast and a synthetic table")
 
 
 def _sampling(args) -> dict:
@@ -47,10 +60,34 @@ def _sampling(args) -> dict:
     return {**out, "random_state": 0} if out else {}
 
 
+def _synthetic(rows: int, passive_features: int, out: str) -> str:
+    """Two CSV files and a job file for a synthetic table; returns the job file's path."""
+    import pandas as pd
+    rng = np.random.default_rng(7)
+    rows = round(rows / 0.8)                          # --rows counts training rows; 20% are held out
+    xa, xp = rng.normal(size=(rows, 10)), rng.normal(size=(rows, passive_features))
+    k = min(passive_features, 10)            # the label depends on 5 active and up to 10 passive columns
+    z = 0.8 * np.tanh(xa[:, :5]).sum(axis=1) + 0.5 * xp[:, :k].sum(axis=1) / np.sqrt(k / 4)
+    y = (z + rng.logistic(size=rows) > 0).astype(int)
+    ids = np.arange(rows)
+    pd.DataFrame({"id": ids, **{f"a{j}": xa[:, j] for j in range(10)}, "y": y}).to_csv(f"{out}/bank.csv", index=False)
+    pd.DataFrame({"id": ids, **{f"p{j}": xp[:, j] for j in range(passive_features)}}).to_csv(
+        f"{out}/insurer.csv", index=False)
+    job = f"{out}/synthetic.toml"
+    with open(job, "w") as f:
+        f.write('[job]\nname = "synthetic"\nmodel = "secureboost"\n[evaluation]\ntest_size = 0.2\nseed = 42\n'
+                '[parties.bank]\nrole = "active"\ndata = "bank.csv"\nlabel = "y"\n'
+                '[parties.insurer]\nrole = "passive"\ndata = "insurer.csv"\n')
+    return job
+
+
 def _spec(args, out: str):
-    job = importlib.resources.files("vfl.datasets") / "jobs" / "credit_lr.toml"
-    spec = execute.local_spec(load_job(str(job)))
-    return dataclasses.replace(spec, name="credit-sbt-bench", model="secureboost", output_dir=out, hyperparameters={
+    if args.rows:
+        job, name = _synthetic(args.rows, args.passive_features, out), "synthetic-sbt-bench"
+    else:
+        job, name = str(importlib.resources.files("vfl.datasets") / "jobs" / "credit_lr.toml"), "credit-sbt-bench"
+    spec = execute.local_spec(load_job(job))
+    return dataclasses.replace(spec, name=name, model="secureboost", output_dir=out, hyperparameters={
         "n_estimators": args.trees, "max_depth": args.depth, "max_bins": args.bins, "learning_rate": 0.3,
         **_sampling(args)})
 
@@ -60,11 +97,65 @@ def _ours(args) -> dict:
         spec = _spec(args, out)
         frames = {p.name: read_table(p.data, p.name, p.id_column) for p in spec.parties}
         outcome = execute.train(spec, frames[spec.active.name], execute.Parties(local=True), verbose=False)
-    result = outcome.result
+        result = outcome.result
+        baseline = centralized_baseline(spec, frames, result)
     return {"rows": result.n_train, "tree_seconds": result.summary.figures["tree_seconds"],
             "auc": result.evaluation.metrics["auc"], "psi_seconds": result.seconds["psi"],
+            "baseline_auc": baseline.evaluation.metrics["auc"], "baseline": baseline.model,
             "bytes_sent": outcome.bytes_sent, "passive_features": len(outcome.passives["insurer"].features),
+            "phases": {"active": result.summary.figures.get("phases", {}),
+                       "passive": getattr(outcome.passives["insurer"], "figures", {}).get("phases", {})},
             "joined": joined_split(spec, frames, result.train_ids, result.test_ids)}
+
+
+def _unit_costs() -> dict:
+    """One core, 2048-bit key: the operations each phase is made of."""
+    import gmpy2
+    pk, sk = generate_keypair(2048)
+    n2, rng = pk.nsquare, np.random.default_rng(0)
+    cts = [gmpy2.mpz(int.from_bytes(rng.bytes(500), "big")) % n2 for _ in range(64)]
+    t0 = time.perf_counter()
+    acc = cts[0]
+    for _ in range(20):
+        for c in cts:
+            acc = acc * c % n2
+    modmul = (time.perf_counter() - t0) / (20 * len(cts))
+    t0 = time.perf_counter()
+    for c in cts[:20]:
+        gmpy2.powmod(c, 1 << 64, n2)
+    square = (time.perf_counter() - t0) / (20 * 64)
+    pk.statistical_randomizers(1)
+    t0 = time.perf_counter()
+    pk.statistical_randomizers(64)
+    rerandomize = (time.perf_counter() - t0) / 64
+    plain = [gmpy2.mpz(int.from_bytes(rng.bytes(200), "big")) for _ in range(64)]
+    enc = sk.raw_encrypt_many(plain)
+    t0 = time.perf_counter()
+    enc = sk.raw_encrypt_many(plain)
+    encrypt = (time.perf_counter() - t0) / len(plain)
+    t0 = time.perf_counter()
+    sk.raw_decrypt_many(enc)
+    decrypt = (time.perf_counter() - t0) / len(enc)
+    return {"modmul": modmul, "square": square, "rerandomize": rerandomize, "encrypt": encrypt, "decrypt": decrypt}
+
+
+def _phase_table(phases: dict, trees: int, units: dict, tree_seconds: float) -> list[dict]:
+    """Seconds per tree of each phase beside its single-core floor (count × unit cost)."""
+    a, p = phases.get("active", {}), phases.get("passive", {})
+    a_s, a_n = a.get("seconds", {}), a.get("counts", {})
+    p_s, p_n = p.get("seconds", {}), p.get("counts", {})
+    rows = [("encryption (active)", a_s.get("encryption", 0), a_n.get("encryption", 0) * units["encrypt"]),
+            ("histogram additions (passive)", p_s.get("histogram additions", 0),
+             p_n.get("histogram additions", 0) * units["modmul"]),
+            ("packing + re-randomization (passive)", p_s.get("packing", 0),
+             p_n.get("packed squarings", 0) * units["square"] + p_n.get("ciphertexts sent", 0) * units["rerandomize"]),
+            ("decryption (active)", a_s.get("decryption", 0), a_n.get("decryption", 0) * units["decrypt"])]
+    out = [{"phase": name, "seconds_per_tree": seconds / trees, "floor_per_tree": floor / trees}
+           for name, seconds, floor in rows]
+    out.append({"phase": "the rest (communication, splits, waiting)",
+                "seconds_per_tree": max(tree_seconds - sum(r["seconds_per_tree"] for r in out), 0.0),
+                "floor_per_tree": None})
+    return out
 
 
 def _xgboost(args, joined) -> dict:
@@ -105,14 +196,86 @@ def _phe(rows: int, features: int, depth: int, bins: int) -> dict:
     return {"encrypt_s": enc, "add_s": add, "decrypt_s": dec, "tree_seconds_scaled": per_tree}
 
 
+def _grow_plain(x, y, xt, frac: int, trees: int, depth: int, bins: int) -> np.ndarray:
+    """Held-out scores of SecureBoost's trees grown in the clear with ``frac`` fractional bits
+    (the same binning, fixed-point g/h and split functions as the federated active)."""
+    from vfl.secureboost.binning import bin_columns
+    from vfl.secureboost.splits import TreeParams, best_entry, candidate_bins, leaf_value, own_entries
+    codes, edges = bin_columns(x, bins)
+    nb = [len(e) + 1 for e in edges]
+    p = TreeParams(max_depth=depth, min_child_weight=1.0, reg_lambda=1.0, gamma=0.0, frac_bits=frac)
+    base = np.log(y.mean() / (1 - y.mean()))
+    s, st = np.full(len(y), base), np.full(len(xt), base)
+    for _ in range(trees):
+        prob = 1 / (1 + np.exp(-s))
+        gi = np.rint(np.ldexp((prob - y)[:, None], frac)).astype(np.int64)
+        hi = np.rint(np.ldexp((prob * (1 - prob))[:, None], frac)).astype(np.int64)
+        node, node_t = np.zeros(len(y), np.int64), np.zeros(len(xt), np.int64)
+        for d in range(depth + 1):
+            for k in np.unique(node[node >= 0]):
+                rows, test = np.flatnonzero(node == k), np.flatnonzero(node_t == k)
+                g, h = gi[rows].sum(0), hi[rows].sum(0)
+                best = None
+                if d < depth and h.sum() * 2.0 ** -frac >= 2 and (h > 0).all() and len(rows) >= 2:
+                    for f, gl, hl in own_entries(codes[rows], gi[rows], hi[rows], nb, range(x.shape[1])):
+                        found = best_entry(gl, hl, g, h, p)
+                        if found is not None and (best is None or found.gain > best[0].gain):
+                            best = (found, f)
+                if best is None:
+                    value = float(leaf_value(g, h, p, 0.3)[0])
+                    s[rows] += value
+                    st[test] += value
+                    node[rows], node_t[test] = -1, -1
+                    continue
+                found, f = best
+                thr = np.inf if found.entry == 0 else edges[f][candidate_bins(codes[rows, f], nb[f])[found.entry - 1]]
+                for idx, arr, v in ((rows, node, x[rows, f]), (test, node_t, xt[test, f])):
+                    with np.errstate(invalid="ignore"):
+                        left = np.where(np.isnan(v), found.default_left, v <= thr)
+                    arr[idx] = np.where(left, 2 * k + 1, 2 * k + 2)
+            if (node < 0).all():
+                break
+    return st
+
+
+def _precision(args) -> dict:
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    from vfl import datasets
+    tables = []
+    for name in ("default_credit", "breast"):
+        guest, host = datasets.load_hetero(name)
+        joined = guest.merge(host, on="id")
+        tables.append((name, joined.drop(columns=["id", "y"]).to_numpy(float), joined["y"].to_numpy()))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(25000, 110))
+    z = 0.8 * np.tanh(x[:, :5]).sum(axis=1) + 0.5 * x[:, 10:20].sum(axis=1) / np.sqrt(2.5) \
+        + x[:, 20:] @ rng.normal(size=90) * 0.05
+    tables.append(("synthetic 25000 × 110", x, (z + rng.logistic(size=len(z)) > 0).astype(int)))
+    out = []
+    for name, x, y in tables:
+        xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+        aucs = {f: roc_auc_score(yte, _grow_plain(xtr, ytr, xte, f, args.trees, args.depth, args.bins))
+                for f in (24, 16, 12, 8)}
+        out.append({"table": name, "rows": len(xtr), "auc": aucs})
+    return {"precision": out, "trees": args.trees, "depth": args.depth, "bins": args.bins}
+
+
 def run(args: argparse.Namespace) -> dict:
+    if args.precision:
+        return _precision(args)
     ours = _ours(args)
     xgb = _xgboost(args, ours.pop("joined"))
     per_tree = statistics.median(ours["tree_seconds"])
+    units = _unit_costs()
+    phases = _phase_table(ours["phases"], len(ours["tree_seconds"]), units, statistics.mean(ours["tree_seconds"]))
     share = 0.3 if args.goss else args.subsample          # rows whose g, h are encrypted and summed
     phe = _phe(int(ours["rows"] * share), ours["passive_features"], args.depth, args.bins)
     total = sum(ours["tree_seconds"])
-    return {"dataset": "default_credit (FATE hetero split)", "rows": ours["rows"], "trees": args.trees,
+    dataset = (f"synthetic, active 10 + passive {args.passive_features} features" if args.rows
+               else "default_credit (FATE hetero split)")
+    return {"dataset": dataset, "rows": ours["rows"], "trees": args.trees, "unit_costs": units, "phases": phases,
             "depth": args.depth, "bins": args.bins, "sampling": _sampling(args), "ours": ours,
             "ours_tree_seconds": per_tree,
             "xgboost": xgb, "phe": phe, "ratio_vs_phe": phe["tree_seconds_scaled"] / per_tree,
@@ -120,14 +283,26 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def render(result: dict) -> str:
+    if "precision" in result:
+        lines = [f"SecureBoost's trees grown in the clear ({result['trees']} trees, depth {result['depth']}, "
+                 f"{result['bins']} bins): held-out AUC by fractional bits of g and h (rounded to nearest)"]
+        for r in result["precision"]:
+            ref = r["auc"][24]
+            lines.append(f"  {r['table']:<24} {r['rows']:>6} rows  " + "  ".join(
+                f"{f} bits {a:.4f} ({a - ref:+.4f})" for f, a in r["auc"].items()))
+        return "\n".join(lines)
     ours, xgb, phe = result["ours"], result["xgboost"], result["phe"]
     return "\n".join([
         f"hetero SecureBoost, {result['dataset']}, {result['rows']} training rows, 2 parties as processes, "
         f"2048-bit Paillier, {result['trees']} trees, depth {result['depth']}, {result['bins']} bins"
         + (f", sampling {result['sampling']}" if result.get("sampling") else ""),
         f"  ours: {result['ours_tree_seconds']:.1f} s per tree (median of "
-        f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f}; "
-        f"PSI {ours['psi_seconds']:.1f} s",
+        f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f} "
+        f"(centralized {ours['baseline_auc']:.4f}, {ours['baseline']}); PSI {ours['psi_seconds']:.1f} s",
+        "  per tree, by phase (floor: operation count × unit cost measured now, one core):",
+        *[f"    {r['phase']:<42} {r['seconds_per_tree']:7.2f} s"
+          + (f"   floor {r['floor_per_tree']:6.2f} s" if r["floor_per_tree"] is not None else "")
+          for r in result["phases"]],
         f"  plain XGBoost (hist, one thread, same trees/depth/bins): {xgb['seconds']:.2f} s in all, "
         f"AUC {xgb['auc']:.4f}; "
         f"ours is {result['slowdown_vs_xgboost']:.0f}x slower in total",

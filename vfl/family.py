@@ -206,6 +206,11 @@ class ModelFamily(abc.ABC):
         put the centralized optimum's beside the federated model's; None: not comparable."""
         return None
 
+    def passive_figures(self, model: PassiveRole) -> dict:
+        """Plain figures a fitted passive reports back with its part of the job (seconds per
+        phase, say): nothing about its data. None by default."""
+        return {}
+
     def evaluation_figures(self, model: ActiveRole, y_true, scores) -> dict:
         """Figures of the fitted model on the scored rows beyond ``metrics`` (tables, curves as
         plain data) for the report; keys must not clash with the report's. None by default."""

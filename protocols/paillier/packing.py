@@ -17,7 +17,7 @@ from protocols.paillier import kernels
 from protocols.paillier.encoding import DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, decode_floats, to_fixed_point
 from protocols.paillier.errors import DecryptionError
 from protocols.paillier.keys import PrivateKey, PublicKey
-from protocols.paillier.parallel import map_chunks
+from protocols.paillier.parallel import map_chunks, resolve_workers
 
 
 def pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
@@ -43,6 +43,26 @@ def horner_chunk(public_key, groups: list, shift: int, rerandomize: bool = False
         out.append(acc)
     if rerandomize:
         out = [c * r % n2 for c, r in zip(out, public_key.statistical_randomizers(len(out)))]
+    return out
+
+
+PARALLEL_GROUP_SUMS = 200_000      # ciphertexts × runs below which group sums stay in this process
+
+
+def group_sums_chunk(public_key, runs: list, ciphertexts: list, pad_to: int, pad_unit: int) -> list:
+    """Worker body of ``group_sums``: per run (a list of index arrays into ``ciphertexts``) the
+    cumulative sums, each padded to ``pad_to`` terms by ``(pad_to − terms)·pad_unit``."""
+    n2, n = public_key.nsquare, public_key.n
+    out = []
+    for groups in runs:
+        acc, terms = mpz(1), 0
+        for idx in groups:
+            for i in idx.tolist():
+                acc = acc * ciphertexts[i] % n2
+            terms += len(idx)
+            if terms > pad_to:
+                raise OverflowError(f"a sum of {terms} terms exceeds pad_to={pad_to}")
+            out.append(acc * (1 + (pad_to - terms) * pad_unit % n * n) % n2)
     return out
 
 
@@ -147,13 +167,15 @@ class PackedEncryptedVector:
         unit = sum(1 << (self.slot_bits * j) for j in range(self.slots))
         return terms * self.offset * unit
 
-    def group_sums(self, groups, *, pad_to: int, segments=None) -> "PackedEncryptedVector":
+    def group_sums(self, groups, *, pad_to: int, segments=None, workers: int | None = None) -> "PackedEncryptedVector":
         """One ciphertext per group: the record-wise sum over that group's ciphertext indices,
         padded to ``pad_to`` terms (result offset ``pad_to · offset``, bound ``pad_to · max_slot``).
 
         ``segments``: lengths of consecutive runs of groups; inside a run the sums are
         cumulative (output j sums groups ``start..j``), as for the left-child sums of split
         candidates. Groups within a run must be disjoint; no sum may exceed ``pad_to`` terms.
+        ``workers``: runs go to the process pool when there is enough work (each worker gets the
+        ciphertexts its runs use).
         """
         if self.length != len(self.ciphertexts) * self.slots:
             raise ValueError("group sums need full ciphertexts (length a multiple of slots)")
@@ -162,21 +184,21 @@ class PackedEncryptedVector:
             raise ValueError(f"segments {segments} do not cover {len(groups)} groups")
         if pad_to < 1 or pad_to * self.max_slot >= 1 << self.slot_bits:
             raise OverflowError(f"sums padded to pad_to={pad_to} terms could carry out of {self.slot_bits}-bit slots")
-        n2, n, cts = self.public_key.nsquare, self.public_key.n, self.ciphertexts
-        out, g = [], 0
+        cts = self.ciphertexts
+        groups = [np.asarray(idx, dtype=np.int64).reshape(-1) for idx in groups]
+        used = np.unique(np.concatenate(groups)) if groups else np.zeros(0, np.int64)
+        if len(used) and (used[0] < 0 or used[-1] >= len(cts)):
+            raise IndexError(f"group index out of range for {len(cts)} ciphertexts")
+        runs, g = [], 0
         for seg in segments:
-            acc, terms = mpz(1), 0
-            for idx in groups[g:g + seg]:
-                idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-                if len(idx) and (idx.min() < 0 or idx.max() >= len(cts)):
-                    raise IndexError(f"group index out of range for {len(cts)} ciphertexts")
-                for i in idx.tolist():
-                    acc = acc * cts[i] % n2
-                terms += len(idx)
-                if terms > pad_to:
-                    raise OverflowError(f"a sum of {terms} terms exceeds pad_to={pad_to}")
-                out.append(acc * (1 + self._pad_plain(pad_to - terms) % n * n) % n2)
+            runs.append([np.searchsorted(used, idx) for idx in groups[g:g + seg]])
             g += seg
+        n_workers = resolve_workers(workers)
+        chunk = max(len(runs) // n_workers, 1)       # about one task per worker: each gets the ciphertexts
+        if n_workers > 1 and len(used) * len(runs) < PARALLEL_GROUP_SUMS:
+            chunk = len(runs)                       # too little work to ship the ciphertexts
+        out = map_chunks(group_sums_chunk, self.public_key, runs, workers=n_workers, min_chunk=chunk,
+                         extra=([cts[i] for i in used.tolist()], pad_to, self._pad_plain(1)))
         return PackedEncryptedVector(self.public_key, out, length=len(out) * self.slots, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=self.slots, offset=pad_to * self.offset,
                                      max_slot=pad_to * self.max_slot)

@@ -114,3 +114,25 @@ def test_invalid_histogram_operations(small_keypair):
     odd = PackedEncryptedVector.encrypt(sk, [0.5, 0.1, 0.3], slots=2, workers=1)
     with pytest.raises(ValueError, match="full ciphertexts"):
         odd.group_sums([[0]], pad_to=2)
+
+
+def test_group_sums_in_the_worker_pool_equal_the_ones_in_process(small_keypair, monkeypatch):
+    import protocols.paillier.packing as packing
+    sk = small_keypair[1]
+    n = 60
+    rng = np.random.default_rng(3)
+    gh = PackedEncryptedVector.encrypt(sk, _pairs(rng.uniform(-1, 1, n), rng.uniform(0, 0.25, n)), frac_bits=FRAC,
+                                       int_bits=1, sum_terms=n, slots=2, workers=1)
+    bins = rng.integers(0, 4, n)
+    groups = [np.flatnonzero((bins == b) & (np.arange(n) % 3 != f)) for f in range(3) for b in range(4)]
+    here = gh.group_sums(groups, pad_to=n, segments=[4, 4, 4], workers=1)
+    monkeypatch.setattr(packing, "PARALLEL_GROUP_SUMS", 0)          # ship even this little work to the pool
+    tasks = []
+    real = packing.map_chunks
+    monkeypatch.setattr(packing, "map_chunks", lambda fn, key, items, **kw: tasks.append(
+        (fn.__name__, len(items), kw.get("min_chunk"), kw.get("workers"))) or real(fn, key, items, **kw))
+    pooled = gh.group_sums(groups, pad_to=n, segments=[4, 4, 4], workers=2)
+    assert tasks == [("group_sums_chunk", 3, 1, 2)]                 # three runs, a task each, on two workers
+    assert (_records(pooled, sk) == _records(here, sk)).all() and pooled.offset == here.offset
+    with pytest.raises(OverflowError):
+        gh.group_sums([np.arange(n)] * 2, pad_to=n, segments=[2], workers=2)   # 2n terms in one run

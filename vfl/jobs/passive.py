@@ -68,7 +68,8 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)
     model.save(model_path)                                                             # save
-    return PassiveResult(rows=len(x), features=features, part_digest=digest(model_path))
+    return PassiveResult(rows=len(x), features=features, part_digest=digest(model_path),
+                         figures=family.passive_figures(model))
 
 
 def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,

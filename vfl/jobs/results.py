@@ -62,18 +62,33 @@ class PassiveResult:
     rows: int
     features: list[str]
     part_digest: str | None = None     # sha256 of the model part it saved (for the manifest)
+    figures: dict = dataclasses.field(default_factory=dict)   # ModelFamily.passive_figures (timings)
 
     def to_wire(self) -> dict:
-        return {"rows": self.rows, "features": list(self.features), "part_digest": self.part_digest}
+        out = {"rows": self.rows, "features": list(self.features), "part_digest": self.part_digest}
+        return {**out, "figures": self.figures} if self.figures else out
 
     @classmethod
     def from_wire(cls, peer: str, raw) -> "PassiveResult":
         ok = isinstance(raw, dict) and isinstance(raw.get("rows"), int) and isinstance(raw.get("features"), list) \
             and all(isinstance(f, str) for f in raw["features"]) \
-            and (raw.get("part_digest") is None or _is_digest(raw["part_digest"]))
+            and (raw.get("part_digest") is None or _is_digest(raw["part_digest"])) \
+            and _is_figures(raw.get("figures", {}))
         if not ok:
             raise ProtocolError(f"{peer} reported its part of the job in an unexpected form")
-        return cls(raw["rows"], list(raw["features"]), raw.get("part_digest"))
+        return cls(raw["rows"], list(raw["features"]), raw.get("part_digest"), dict(raw.get("figures", {})))
+
+
+def _is_figures(value, depth: int = 0, budget: list | None = None) -> bool:
+    """Plain figures: tables of names to numbers (or tables of them), at most 3 deep and 1000 values."""
+    budget = [1000] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return depth > 0
+    return isinstance(value, dict) and depth < 3 and all(
+        isinstance(k, str) and len(k) <= 64 and _is_figures(v, depth + 1, budget) for k, v in value.items())
 
 
 def _is_digest(value) -> bool:

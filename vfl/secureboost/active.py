@@ -17,7 +17,7 @@ import numpy as np
 from protocols.paillier import PackedEncryptedVector
 from protocols.paillier.vector import prefetch_randomizers
 from vfl.errors import ProtocolError
-from vfl.progress import progress
+from vfl.progress import PhaseClock, progress
 from vfl.secureboost import messages as msg
 from vfl.secureboost.binning import MISSING
 from vfl.secureboost.losses import gradients, mean_loss
@@ -102,6 +102,7 @@ class ActiveTrainer:
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
         self.pending = None                 # randomizers being prepared for the next tree
+        self.phases = PhaseClock()          # seconds and counts per phase, for the report and the bench
         self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
 
     def _restore(self, state: dict, scores: np.ndarray, stopper) -> tuple[np.ndarray, bool]:
@@ -193,9 +194,10 @@ class ActiveTrainer:
         # run()'s cleanup to cancel
         randomizers = self.pending.result() if self.pending is not None else None
         self.pending = None
-        gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=f, int_bits=job.int_bits, sum_terms=len(rows),
-                                           slots=2 * self.b.n_outputs, workers=self.workers,
-                                           randomizers=randomizers)
+        with self.phases("encryption", len(rows)):
+            gh = PackedEncryptedVector.encrypt(self.sk, pairs, frac_bits=f, int_bits=job.int_bits,
+                                               sum_terms=len(rows), slots=2 * self.b.n_outputs,
+                                               workers=self.workers, randomizers=randomizers)
         for name, cols in job.passive_columns.items():
             self.t.send(name, msg.GradHess(tree=job.index, gh=gh, rows=rows.astype(np.int64),
                                            features=cols.astype(np.int64)))
@@ -241,7 +243,8 @@ class ActiveTrainer:
         for p, name in enumerate(self.passives, start=1):
             if name not in job.passive_columns:
                 continue
-            hist = self.t.recv(name, msg.Histograms)
+            with self.phases("waiting for histograms"):
+                hist = self.t.recv(name, msg.Histograms)
             for k, f, gl, hl in self._decode(name, hist, job, depth, to_split, inside):
                 self._consider(best, k, p, f, gl, hl, sums[k])
         return best
@@ -273,7 +276,9 @@ class ActiveTrainer:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
         workers = 1 if self.pending is not None else self.workers     # the pool is busy with randomizers
         try:
-            values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64).reshape(-1, width)
+            with self.phases("decryption", len(hist.sums.ciphertexts)):
+                values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64)
+            values = values.reshape(-1, width)
         except OverflowError:
             raise ProtocolError(f"{name} sent histograms whose plaintexts overflow their slots") from None
         received, pos = {}, 0
@@ -318,7 +323,8 @@ class ActiveTrainer:
                                          default_left=np.asarray([c.best.default_left for c in cs], bool)))
         for p, name in peers:
             won = [k for k, c in sorted(choices.items()) if c.owner == p]
-            left = np.asarray(self.t.recv(name, msg.LeftRows).left, bool)
+            with self.phases("waiting for left rows"):
+                left = np.asarray(self.t.recv(name, msg.LeftRows).left, bool)
             counts = [int(np.count_nonzero(node_of_row == k)) for k in won]
             if left.shape != (sum(counts),):
                 raise ProtocolError(f"{name} sent {left.shape} left flags for {sum(counts)} rows")

@@ -16,6 +16,7 @@ import numpy as np
 
 from protocols.paillier import PackedEncryptedVector
 from vfl.errors import ProtocolError
+from vfl.progress import PhaseClock
 from vfl.secureboost import messages as msg
 from vfl.secureboost.splits import candidate_bins
 
@@ -28,6 +29,7 @@ class PassiveTrainer:
         self.n_bins = [len(e) + 1 for e in edges]
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
         self.checkpoint = checkpoint        # vfl.checkpoint.Checkpoint: where to start, where to save
+        self.phases = PhaseClock()          # seconds and counts per phase, reported back with the job
         self.served: list[int] = []         # the trees this party took part in
         self.start = checkpoint.round if checkpoint is not None else 0     # the first tree still to come
         state = checkpoint.state if checkpoint is not None else None
@@ -103,7 +105,8 @@ class PassiveTrainer:
         prev_rows: dict[int, np.ndarray] = {}           # all rows of the previous depth's nodes
         layouts: dict[int, dict[int, np.ndarray]] = {}  # node -> feature -> its candidate bins, in order
         for depth in range(self.cfg.max_depth + 1):
-            req = self.t.recv(self.active, msg.Nodes)
+            with self.phases("waiting"):
+                req = self.t.recv(self.active, msg.Nodes)
             if (req.tree, req.depth) != (tree, depth):
                 raise ProtocolError(f"{self.active} asked for tree {req.tree} depth {req.depth} "
                                     f"while this party is at tree {tree} depth {depth}")
@@ -151,7 +154,9 @@ class PassiveTrainer:
             segments.append(nb)
             picks += [start + nb - 1] + [start + int(b) for b in bins]
             start += nb
-        return gh.group_sums(groups, pad_to=len(gh.ciphertexts), segments=segments).take(picks)
+        with self.phases("histogram additions", len(rows) * len(layout)):
+            return gh.group_sums(groups, pad_to=len(gh.ciphertexts), segments=segments,
+                                 workers=self.workers).take(picks)
 
     def _send_histograms(self, tree, depth, gh, where, cols, rows: dict, sampled: dict, prev_rows: dict,
                          layouts: dict, mine: dict) -> None:
@@ -177,7 +182,11 @@ class PassiveTrainer:
             for k in sorted(rows):
                 q = (k - 1) // 2
                 masks.extend(np.isin(layouts[q][f], mine[k][f]) for f in cols)
-        packed = PackedEncryptedVector.concat(blocks).compress(workers=self.workers, rerandomize=True)
+        entries = PackedEncryptedVector.concat(blocks)
+        with self.phases("packing", len(entries.ciphertexts)):
+            packed = entries.compress(workers=self.workers, rerandomize=True)
+        self.phases.count("ciphertexts sent", len(packed.ciphertexts))
+        self.phases.count("packed squarings", len(entries.ciphertexts) * entries.slots * entries.slot_bits)
         self.t.send(self.active, msg.Histograms(tree=tree, depth=depth, node_ids=np.asarray(sent, np.int64),
                                                 sizes=np.asarray(sizes, np.int64),
                                                 masks=np.concatenate(masks) if masks else np.zeros(0, bool),

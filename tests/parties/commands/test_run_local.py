@@ -119,6 +119,10 @@ def test_secureboost_job_with_empty_cells_and_no_evaluation_section(tmp_path):
     assert "metrics" not in report and report["training_metrics"]["auc"] > 0.9 and "test_size = 0" in report["notes"][0]
     assert "HistGradientBoosting" in report["baseline"]["model"] and report["baseline"]["training_metrics"]["auc"] > 0.9
     assert report["feature_importance_gain"] and (tmp_path / "out" / "model" / "lab.json").exists()
+    # seconds per phase from both sides: the active's own, the passive's as it reported them
+    assert report["phases"]["seconds"]["decryption"] > 0 and report["phases"]["counts"]["encryption"] > 0
+    lab = report["passives"]["lab"]["figures"]["phases"]
+    assert lab["seconds"]["packing"] > 0 and lab["counts"]["ciphertexts sent"] > 0
     assert (tmp_path / "out" / "report.json").exists() and (tmp_path / "out" / "loss.png").exists()
     proc = run_cli("predict", str(job), "--model", str(tmp_path / "out"), "--local", "--json", "--out",
                 str(tmp_path / "pred.csv"))
