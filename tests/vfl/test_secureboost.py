@@ -50,6 +50,21 @@ def test_two_party_trees_equal_reference_split_for_split(small_keypair, monkeypa
     np.testing.assert_allclose(z, reference_predict(base, ref, test_parts), rtol=0, atol=1e-12)
 
 
+def test_histograms_sent_a_column_at_a_time_give_the_same_trees(small_keypair, monkeypatch):
+    import vfl.secureboost.passive as passive_module
+    monkeypatch.setattr(passive_module, "BLOCK_ADDITIONS", 1)        # one column per message
+    widths, direct = [], PassiveTrainer._direct
+    monkeypatch.setattr(PassiveTrainer, "_direct", lambda self, gh, where, rows, layout: widths.append(
+        len(layout)) or direct(self, gh, where, rows, layout))
+    parts, y = make_data(n=150, n_features=(2, 3), seed=4)
+    params = dict(n_estimators=2, max_depth=3, max_bins=8)
+    net, active, passives = fit_federated(parts, y, small_keypair[1], **params)
+    base, ref = reference_fit(parts, y, {**PARAMS, **params})
+    for t in range(2):
+        assert federated_tree(active, passives, t) == ref[t]
+    assert set(widths) == {1} and len(widths) >= 2 * 3               # every message held one column
+
+
 def test_three_party_trees_equal_reference_and_learn(small_keypair):
     parts, y = make_data(n=150, n_features=(2, 2, 2), seed=3)
     params = dict(n_estimators=2, max_depth=2, max_bins=8, reg_lambda=0.5, gamma=0.01, min_child_weight=0.5)
@@ -259,11 +274,11 @@ def test_active_rejects_a_deviating_passive(small_keypair, case):
         gh = t.recv("bank", msg.GradHess).gh
         t.recv("bank", msg.Nodes)
         if case == "sizes":
-            t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), sizes=np.array([[3]]),
+            t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), first=0, sizes=np.array([[3]]),
                                           masks=np.zeros(0, bool), sums=gh.take([0])))
             return
         entries = gh.group_sums([np.arange(40)] * 2, pad_to=40).compress(workers=1)   # entry 0 and one candidate
-        t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), sizes=np.array([[2]]),
+        t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), first=0, sizes=np.array([[2]]),
                                       masks=np.zeros(0, bool), sums=entries))
         t.recv("bank", msg.Splits)
         t.send("bank", msg.LeftRows(tree=0, depth=0, left=np.zeros(3, bool)))

@@ -243,10 +243,19 @@ class ActiveTrainer:
         for p, name in enumerate(self.passives, start=1):
             if name not in job.passive_columns:
                 continue
-            with self.phases("waiting for histograms"):
-                hist = self.t.recv(name, msg.Histograms)
-            for k, f, gl, hl in self._decode(name, hist, job, depth, to_split, inside):
-                self._consider(best, k, p, f, gl, hl, sums[k])
+            columns, done, entries = job.passive_columns[name], 0, {}
+            while done < len(columns):                    # the passive sends blocks of columns in order
+                with self.phases("waiting for histograms"):
+                    hist = self.t.recv(name, msg.Histograms)
+                width = np.asarray(hist.sizes).shape[-1] if np.asarray(hist.sizes).ndim == 2 else 0
+                if hist.first != done or not 1 <= width <= len(columns) - done:
+                    raise ProtocolError(f"{name} sent histograms of columns out of order for tree {job.index} "
+                                        f"depth {depth}")
+                block = columns[done:done + width]
+                for k, f, gl, hl in self._decode(name, hist, job, depth, to_split, inside, block, entries):
+                    self._consider(best, k, p, f, gl, hl, sums[k])
+                done += width
+            self.entries[name] = entries
         return best
 
     def _consider(self, best: dict, node: int, owner: int, feature: int, gl, hl, sums) -> None:
@@ -254,11 +263,13 @@ class ActiveTrainer:
         if found is not None and (node not in best or found.gain > best[node].best.gain):
             best[node] = Choice(owner, feature, found)
 
-    def _decode(self, name: str, hist: msg.Histograms, job: TreeJob, depth: int, to_split: list, inside: dict):
-        """Every node to split's entries of each of ``name``'s features, in the node's own
+    def _decode(self, name: str, hist: msg.Histograms, job: TreeJob, depth: int, to_split: list, inside: dict,
+                columns: np.ndarray, own: dict):
+        """Every node to split's entries of each of the block's ``columns``, in the node's own
         candidate order: received (the root, smaller children) or its parent's minus its
-        sibling's (larger children), restricted to its own candidates by the passive's masks."""
-        columns, width, known = job.passive_columns[name], 2 * self.b.n_outputs, self.entries[name]
+        sibling's (larger children), restricted to its own candidates by the passive's masks;
+        also kept in ``own`` (node → feature → entries) for the next level."""
+        width, known = 2 * self.b.n_outputs, self.entries[name]
         parents = sorted({(k - 1) // 2 for k in to_split}) if depth else []
         expected = [0] if depth == 0 else [min(2 * q + 1, 2 * q + 2, key=lambda c: (inside[c].sum(), c))
                                           for q in parents]
@@ -288,18 +299,18 @@ class ActiveTrainer:
                 pos += size
                 received[(k, f)] = (block[:, 0::2], block[:, 1::2])
         if depth == 0:
-            known[0] = {f: received[(0, f)] for f in columns.tolist()}
             for f in columns.tolist():
-                yield 0, f, *known[0][f]
+                own.setdefault(0, {})[f] = received[(0, f)]
+                yield 0, f, *received[(0, f)]
             return
         lengths = [len(known[(k - 1) // 2][f][0]) - 1 for k in to_split for f in columns.tolist()]
         if masks.shape != (sum(lengths),):
             raise ProtocolError(f"{name} sent candidate masks of an unexpected shape")
-        masks, own = np.split(masks, np.cumsum(lengths)[:-1]), {}
+        masks = np.split(masks, np.cumsum(lengths)[:-1])
         for i, k in enumerate(to_split):
             q = (k - 1) // 2
             smaller = expected[parents.index(q)]
-            own[k] = {}
+            own.setdefault(k, {})
             for j, f in enumerate(columns.tolist()):
                 g, h = received[(smaller, f)]
                 if k != smaller:                                  # the larger child: parent − smaller
@@ -307,7 +318,6 @@ class ActiveTrainer:
                 keep = np.concatenate([[0], 1 + np.flatnonzero(masks[i * len(columns) + j])])
                 own[k][f] = (g[keep], h[keep])
                 yield k, f, *own[k][f]
-        self.entries[name] = own
 
     # -- applying the splits -----------------------------------------------------------------
     def _exchange_splits(self, job: TreeJob, depth, choices: dict, node_of_row) -> dict[int, np.ndarray]:

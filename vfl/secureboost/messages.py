@@ -60,16 +60,18 @@ class Nodes(Message):
 
 @dataclasses.dataclass(frozen=True)
 class Histograms(Message):
-    """Passive → active: per (node, feature) of the nodes it sums — the root, or deeper the
-    smaller child of each parent of the nodes to split — the padded sums of the non-missing rows,
-    then the left-child sums of the parent's candidates in bin order; all packed and compressed.
-    And per node to split and feature, which of its parent's candidates are its own."""
+    """Passive → active, one block of the tree's columns at a time: per (node, feature) of the
+    nodes it sums (the root; deeper, the smaller child of each parent of the nodes to split),
+    the padded sums of the non-missing rows, then the left-child sums of the parent's
+    candidates in bin order, all packed and compressed; and per node to split and feature,
+    which of its parent's candidates are its own."""
     KIND = SbtKind.HISTOGRAMS.value
     tree: int
     depth: int
     node_ids: np.ndarray            # int64: the nodes whose sums follow (depth 0: the root)
-    sizes: np.ndarray               # int64 (len(node_ids), n_features): entries per (node, feature)
-    masks: np.ndarray               # bool: per node to split (ascending), per feature, over the parent's candidates
+    first: int                      # this block's first column, by position among the tree's columns
+    sizes: np.ndarray               # int64 (len(node_ids), block columns): entries per (node, feature)
+    masks: np.ndarray               # bool: per node to split (ascending) and block column, over the parent's candidates
     sums: PackedEncryptedVector | None
 
 

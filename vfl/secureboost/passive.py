@@ -20,6 +20,8 @@ from vfl.progress import PhaseClock
 from vfl.secureboost import messages as msg
 from vfl.secureboost.splits import candidate_bins
 
+BLOCK_ADDITIONS = 1_000_000     # ciphertext products per histogram message (≈ 4 s of one core)
+
 
 class PassiveTrainer:
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, codes: np.ndarray,
@@ -163,34 +165,36 @@ class PassiveTrainer:
         """Depth 0: the root's entries over its own candidates. Deeper: per parent of the nodes
         to split, only its smaller child's entries (fewer sampled rows; ties: the left child),
         over the parent's candidates — the active has the parent's and subtracts for the larger
-        child — and, per node to split and feature, which of the parent's candidates are its own."""
-        sent, blocks, sizes, masks = [], [], [], []
+        child — and, per node to split and feature, which of the parent's candidates are its own.
+        Sent in blocks of columns, each about ``BLOCK_ADDITIONS`` ciphertext products of work:
+        the active decrypts one block while this party sums the next, and no single message
+        takes longer to make than a peer waits for one."""
         if depth == 0:
-            sent = [0]
-            blocks.append(self._direct(gh, where, sampled[0], mine[0]))
-            sizes.append([1 + len(mine[0][f]) for f in cols])
+            plan = [(0, sampled[0], mine[0])]
         else:
+            plan = []
             for q in sorted({(k - 1) // 2 for k in rows}):
                 a, b = 2 * q + 1, 2 * q + 2
                 parent = prev_rows[q][where[prev_rows[q]] >= 0]
                 sa = sampled[a] if a in sampled else np.setdiff1d(parent, sampled[b], assume_unique=True)
                 sb = sampled[b] if b in sampled else np.setdiff1d(parent, sampled[a], assume_unique=True)
-                smaller, rows_s = (a, sa) if len(sa) <= len(sb) else (b, sb)
-                sent.append(smaller)
-                blocks.append(self._direct(gh, where, rows_s, layouts[q]))
-                sizes.append([1 + len(layouts[q][f]) for f in cols])
-            for k in sorted(rows):
-                q = (k - 1) // 2
-                masks.extend(np.isin(layouts[q][f], mine[k][f]) for f in cols)
-        entries = PackedEncryptedVector.concat(blocks)
-        with self.phases("packing", len(entries.ciphertexts)):
-            packed = entries.compress(workers=self.workers, rerandomize=True)
-        self.phases.count("ciphertexts sent", len(packed.ciphertexts))
-        self.phases.count("packed squarings", len(entries.ciphertexts) * entries.slots * entries.slot_bits)
-        self.t.send(self.active, msg.Histograms(tree=tree, depth=depth, node_ids=np.asarray(sent, np.int64),
-                                                sizes=np.asarray(sizes, np.int64),
-                                                masks=np.concatenate(masks) if masks else np.zeros(0, bool),
-                                                sums=packed))
+                plan.append((a, sa, layouts[q]) if len(sa) <= len(sb) else (b, sb, layouts[q]))
+        sent = np.asarray([k for k, _, _ in plan], np.int64)
+        per_block = max(1, BLOCK_ADDITIONS // max(sum(len(r) for _, r, _ in plan), 1))
+        for first in range(0, len(cols), per_block):
+            block = cols[first:first + per_block]
+            entries = PackedEncryptedVector.concat([self._direct(gh, where, r, {f: layout[f] for f in block})
+                                                    for _, r, layout in plan])
+            masks = [np.isin(layouts[(k - 1) // 2][f], mine[k][f]) for k in sorted(rows) for f in block] \
+                if depth else []
+            with self.phases("packing", len(entries.ciphertexts)):
+                packed = entries.compress(workers=self.workers, rerandomize=True)
+            self.phases.count("ciphertexts sent", len(packed.ciphertexts))
+            self.phases.count("packed squarings", len(entries.ciphertexts) * entries.slots * entries.slot_bits)
+            self.t.send(self.active, msg.Histograms(
+                tree=tree, depth=depth, node_ids=sent, first=first,
+                sizes=np.asarray([[1 + len(layout[f]) for f in block] for _, _, layout in plan], np.int64),
+                masks=np.concatenate(masks) if masks else np.zeros(0, bool), sums=packed))
 
     # -- splits ------------------------------------------------------------------------------
     def _answer_splits(self, tree: int, depth: int, rows: dict, layouts: dict) -> None:
