@@ -97,6 +97,14 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path) -> str:
+    """Lay out, write (PNG, 110 dpi) and close a report figure; returns its path as text."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return str(path)
+
+
 def _loss_plot(job: str, curves: Curves, path: str) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -110,9 +118,7 @@ def _loss_plot(job: str, curves: Curves, path: str) -> None:
     ax.set_ylabel(curves.name)
     ax.set_title(f"{job}: loss per {curves.unit}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _roc_plot(job: str, test: Scores, metrics: dict, base: Scores | None, base_metrics: dict | None,
@@ -141,9 +147,7 @@ def _roc_plot(job: str, test: Scores, metrics: dict, base: Scores | None, base_m
     ax.set_ylabel("true positive rate")
     ax.set_title(f"{job}: ROC on held-out rows")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _fmt_bytes(n: float) -> str:

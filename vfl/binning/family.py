@@ -30,7 +30,7 @@ class BinningFamily(ModelFamily):
         table = report.get("iv")
         if not table:
             return {}
-        from vfl.report import pyplot
+        from vfl.report import pyplot, save_figure
         plt = pyplot()
         out = {}
         names, ivs = [r["feature"] for r in table][::-1], [r["iv"] for r in table][::-1]
@@ -38,10 +38,7 @@ class BinningFamily(ModelFamily):
         ax.barh(names, ivs, color="#2b6cb0")
         ax.set_xlabel("information value")
         ax.set_title("IV per feature (0.02 weak, 0.1 medium, 0.3 strong)")
-        fig.tight_layout()
-        fig.savefig(f"{out_dir}/iv.png", dpi=110)
-        plt.close(fig)
-        out["iv"] = f"{out_dir}/iv.png"
+        out["iv"] = save_figure(fig, f"{out_dir}/iv.png")
         top = [r["feature"] for r in table[:9]]
         cols = 3
         rows = -(-len(top) // cols)
@@ -54,10 +51,7 @@ class BinningFamily(ModelFamily):
         for ax in axes.ravel()[len(top):]:
             ax.axis("off")
         fig.suptitle("WOE per bin, the most informative features (red: more events than average)")
-        fig.tight_layout()
-        fig.savefig(f"{out_dir}/woe.png", dpi=110)
-        plt.close(fig)
-        out["woe"] = f"{out_dir}/woe.png"
+        out["woe"] = save_figure(fig, f"{out_dir}/woe.png")
         return out
 
 

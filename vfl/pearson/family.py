@@ -56,7 +56,7 @@ class PearsonFamily(ModelFamily):
         corr = report.get("correlation")
         if not corr:
             return {}
-        from vfl.report import pyplot
+        from vfl.report import pyplot, save_figure
         plt = pyplot()
         names = corr["features"]
         m = np.array([[np.nan if v is None else v for v in row] for row in corr["matrix"]], dtype=float)
@@ -67,11 +67,7 @@ class PearsonFamily(ModelFamily):
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_title("Pearson correlation (blank: not revealed to this party)")
         fig.colorbar(image, ax=ax, shrink=0.8)
-        fig.tight_layout()
-        path = f"{out_dir}/correlation.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return {"correlation": path}
+        return {"correlation": save_figure(fig, f"{out_dir}/correlation.png")}
 
 
 FAMILIES = (PearsonFamily(),)

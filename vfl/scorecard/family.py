@@ -118,7 +118,7 @@ class ScorecardFamily(ModelFamily):
         from vfl.binning.family import BinningFamily
         out = BinningFamily().plots(report, out_dir)
         out.update(_step_files(report, pathlib.Path(out_dir)))
-        from vfl.report import pyplot
+        from vfl.report import pyplot, save_figure
         plt = pyplot()
         dist, curve = report.get("score_distribution"), report.get("ks_curve")
         if dist:
@@ -131,10 +131,7 @@ class ScorecardFamily(ModelFamily):
             ax.set_ylabel("share of the class")
             ax.set_title("Score distribution by class (held-out rows)")
             ax.legend()
-            fig.tight_layout()
-            fig.savefig(f"{out_dir}/score_distribution.png", dpi=110)
-            plt.close(fig)
-            out["score_distribution"] = f"{out_dir}/score_distribution.png"
+            out["score_distribution"] = save_figure(fig, f"{out_dir}/score_distribution.png")
         if curve:
             fig, ax = plt.subplots(figsize=(5, 4))
             ax.plot(curve["population"], curve["events"], label="events", color="#c53030")
@@ -147,10 +144,7 @@ class ScorecardFamily(ModelFamily):
             ax.set_ylabel("cumulative share of the class")
             ax.set_title("KS curve (held-out rows)")
             ax.legend()
-            fig.tight_layout()
-            fig.savefig(f"{out_dir}/ks.png", dpi=110)
-            plt.close(fig)
-            out["ks"] = f"{out_dir}/ks.png"
+            out["ks"] = save_figure(fig, f"{out_dir}/ks.png")
         return out
 
 
