@@ -152,6 +152,7 @@ def test_selection_by_iv_top_k_and_correlation():
     bins = {"a": 4, "b": 3, "c": 5, "d": 2, "e": 1}
     assert card.select_by_iv(iv, bins, 0.02, None) == ["a", "b", "d"]       # c: weak, e: one bin
     assert card.select_by_iv(iv, bins, 0.02, 2) == ["a", "b"]
+    assert card.select_by_iv({**iv, "z": 0.0}, {**bins, "z": 3}, 0.0, None) == ["a", "b", "d", "c"]   # z: flat WOE
     corr = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.75], [0.1, 0.75, 1.0]])
     kept, dropped = card.drop_correlated(["a", "b", "d"], corr, iv, 0.7)
     assert kept == ["a", "d"] and dropped == [{"feature": "b", "correlated_with": "a", "correlation": 0.9}]

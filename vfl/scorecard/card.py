@@ -55,9 +55,10 @@ def top_reasons(lost: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def select_by_iv(iv: dict[str, float], n_bins: dict[str, int], min_iv: float, top_k: int | None) -> list[str]:
-    """The features kept by information value: IV ≥ ``min_iv`` and more than one bin (a single
-    bin has a constant WOE), the ``top_k`` highest if set; highest IV first."""
-    ranked = sorted((k for k in iv if iv[k] >= min_iv and n_bins[k] > 1), key=lambda k: (-iv[k], k))
+    """The features kept by information value: IV ≥ ``min_iv``, above 0 and more than one bin (a
+    single bin, or bins of one default rate, make a constant WOE), the ``top_k`` highest if set;
+    highest IV first."""
+    ranked = sorted((k for k in iv if iv[k] >= min_iv and iv[k] > 0 and n_bins[k] > 1), key=lambda k: (-iv[k], k))
     return ranked[:top_k] if top_k is not None else ranked
 
 
