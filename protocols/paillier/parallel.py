@@ -80,6 +80,10 @@ class Pending:
             out.extend(f.result())
         return out
 
+    def running(self) -> bool:
+        """Whether pool work is still under way (deferred one-worker work never is)."""
+        return self._state == "pending" and any(not f.done() for f in self._futures or [])
+
     def cancel(self) -> int:
         """Drop work no longer wanted. Chunks the pool has not handed to a worker yet never run;
         the pool's few already-queued or running ones finish and are discarded. Returns how

@@ -285,7 +285,8 @@ class ActiveTrainer:
         if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
                 or hist.sums.exponent != self.p.frac_bits:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")
-        workers = 1 if self.pending is not None else self.workers     # the pool is busy with randomizers
+        busy = self.pending is not None and self.pending.running()   # the pool still makes randomizers
+        workers = 1 if busy else self.workers
         try:
             with self.phases("decryption", len(hist.sums.ciphertexts)):
                 values = np.asarray(hist.sums.decrypt_ints(self.sk, workers=workers), dtype=np.int64)

@@ -194,12 +194,15 @@ def test_prefetched_randomizers_encrypt_and_can_be_cancelled(small_keypair):
     assert EncryptedVector.encrypt(sk, values, randomizers=used).decrypt(sk).tolist() == values.tolist()
     # a big prefetch: split into several tasks per worker, most not yet started when cancelled
     big = prefetch_randomizers(sk, 20000, workers=2)
-    assert len(big._futures) == 2 * PREFETCH_CHUNKS_PER_WORKER
+    assert len(big._futures) == 2 * PREFETCH_CHUNKS_PER_WORKER and big.running()
     assert big.cancel() >= 1
     with pytest.raises(concurrent.futures.CancelledError):
         big.result()
     assert prefetch_randomizers(sk, 10, workers=1).cancel() == 0     # deferred: nothing ran
     once = prefetch_randomizers(sk, 10, workers=2)
+    for f in once._futures:
+        f.result()                                                    # wait without taking them
+    assert not once.running() and not prefetch_randomizers(sk, 10, workers=1).running()
     assert len(once.result()) == 10
     with pytest.raises(concurrent.futures.CancelledError, match="taken"):
         once.result()                                                 # never the same randomizers twice
