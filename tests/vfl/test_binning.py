@@ -144,3 +144,40 @@ def test_a_passive_refuses_bins_it_does_not_serve(tmp_path, small_keypair):
     guest, host = datasets.load_hetero("breast")
     with pytest.raises(ProtocolError, match="outside what this party serves"):
         _run(["bank", "p0"], {"bank": guest, "p0": host}, tmp_path, small_keypair[1], model={"n_bins": 500})
+
+
+def test_a_column_of_few_values_among_many_missing_is_one_bin_and_the_job_runs(tmp_path, small_keypair):
+    values = np.r_[np.arange(30.0), [np.nan] * 370]
+    assert binlib.numeric_bins(values, 10, "quantile", 50).n_bins == 1
+    text = np.array(["a"] * 10 + ["b"] * 5 + [None] * 385, dtype=object)
+    assert np.bincount(binlib.categorical_bins(text, 50).assign(text)).tolist() == [400]
+    guest, host = datasets.load_hetero("breast")
+    host = host[["id", "x0"]].copy()
+    host.loc[host.index[40:], "x0"] = np.nan                    # 40 values, 529 missing
+    figures, _ = _run(["bank", "p0"], {"bank": guest, "p0": host}, tmp_path, small_keypair[1])
+    assert figures["bins"]["p0:feature 0"]["rows"] == [569]
+
+
+@pytest.mark.parametrize("case", ["float ordered", "huge event count"])
+def test_the_active_refuses_malformed_bin_sums_by_name(small_keypair, case):
+    from protocols.paillier import EncryptedVector
+    from vfl.binning.messages import BinningSetup, BinSums, EncryptedLabels
+    from vfl.binning.model import ActiveBinning
+    sk, n = small_keypair[1], 400
+    rng = np.random.default_rng(0)
+    y, x = rng.integers(0, 2, n), pd.DataFrame({"a0": rng.normal(size=n)})
+
+    def passive(t):
+        setup, labels = t.recv("bank", BinningSetup), t.recv("bank", EncryptedLabels).labels
+        if case == "float ordered":
+            sums = EncryptedVector.concat([labels[i * 100:(i + 1) * 100].sum() for i in range(4)])
+            t.send("bank", BinSums(np.array([4]), np.array([3.5]), np.array([100] * 4), sums))
+        else:
+            big = EncryptedVector.encrypt(setup.public_key, [2**70], frac_bits=0, int_bits=71)
+            t.send("bank", BinSums(np.array([2]), np.array([2]), np.array([100, 300]),
+                                   EncryptedVector.concat([big, labels[100:].sum()])))
+
+    net = InProcessNetwork(["bank", "p0"], timeout=20)
+    with pytest.raises(ProtocolError, match="p0 sent"):
+        net.run({"bank": lambda t: ActiveBinning(min_bin_size=50, monotone=True, key_bits=1024, verbose=False).fit(
+            x, y, transport=t, passives=["p0"], private_key=sk), "p0": passive})

@@ -189,3 +189,28 @@ def test_every_step_section_is_optional_and_checked():
         FAMILY.check_passive({"selection": {"max_correlation": 0.7}}, ["a", "b"], "b",
                              PassiveCaps(max_rounds=10, reveal_to=()))
     FAMILY.check_passive({}, ["a", "b"], "b", PassiveCaps(max_rounds=10, reveal_to=()))   # no correlation: fine
+
+
+@pytest.mark.parametrize("features,points", [(np.full((5, 2), 0.5), np.ones((5, 2))),          # float positions
+                                             (np.zeros((5, 2), np.int64), np.full((5, 2), np.nan))])
+def test_the_active_refuses_malformed_reason_codes_by_name(features, points):
+    from vfl.binning.bins import numeric_bins
+    from vfl.scorecard import messages as msg
+
+    class Canned:                                     # the passive's reply, whatever is asked
+        def __init__(self, reply):
+            self.reply = reply
+
+        def broadcast(self, message, peers):
+            pass
+
+        def recv(self, peer, kind):
+            return self.reply
+
+    model = ActiveScorecard()
+    model.names_, model.bins_ = ["a"], {"a": numeric_bins(np.arange(100.0), 2, "quantile", 10)}
+    model.points_, model.base_points_, model.reason_codes_ = [np.array([5.0, -5.0])], 600.0, 2
+    model.cards_ = {"insurer": {"max_points": 10.0, "names": ["f1", "f2"], "features": 2}}
+    reply = msg.PartialPoints(np.zeros(5), features, points)
+    with pytest.raises(ProtocolError, match="insurer named reason codes"):
+        model._score(pd.DataFrame({"a": np.arange(5.0)}), Canned(reply), ["insurer"])

@@ -263,16 +263,22 @@ def test_passive_rejects_a_deviating_active(small_keypair, case, match):
                  "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
 
 
-@pytest.mark.parametrize("case", ["sizes", "leftrows"])
+@pytest.mark.parametrize("case", ["sizes", "leftrows", "wrapping sizes"])
 def test_active_rejects_a_deviating_passive(small_keypair, case):
     from vfl.secureboost import messages as msg
     parts, y = make_data(n=40)
 
     def passive(t):
         t.recv("bank", msg.Setup)
-        t.send("bank", handshake.Ready(n_features=1))
+        t.send("bank", handshake.Ready(n_features=4 if case == "wrapping sizes" else 1))
         gh = t.recv("bank", msg.GradHess).gh
         t.recv("bank", msg.Nodes)
+        if case == "wrapping sizes":           # int64 sizes whose sum wraps around to 3 entries
+            sizes = np.array([[2**62, 2**62, 2**62, 2**62 + 3]], np.int64)
+            t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), first=0, sizes=sizes,
+                                          masks=np.zeros(0, bool),
+                                          sums=gh.group_sums([np.arange(40)] * 3, pad_to=40).compress(workers=1)))
+            return
         if case == "sizes":
             t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), first=0, sizes=np.array([[3]]),
                                           masks=np.zeros(0, bool), sums=gh.take([0])))

@@ -170,6 +170,8 @@ def numeric_bins(values: np.ndarray, n_bins: int, method: str, min_size: int) ->
     counts = np.bincount(np.searchsorted(edges, values[~np.isnan(values)], side="left"), minlength=n_numeric)
     largest = int(np.argmax(counts))
     n_missing = int(np.isnan(values).sum())
+    if n_missing >= min_size and counts.sum() < min_size:
+        return ColumnBins("numeric", 1, missing_bin=0)       # a few values among many missing: one bin
     if n_missing >= min_size:
         return ColumnBins("numeric", n_numeric + 1, edges=tuple(edges.tolist()), missing_bin=n_numeric,
                           largest_bin=largest)
@@ -180,28 +182,28 @@ def numeric_bins(values: np.ndarray, n_bins: int, method: str, min_size: int) ->
 
 def categorical_bins(values, min_size: int) -> ColumnBins:
     """Bins of one categorical column (None: missing): one per category of ``min_size`` rows or
-    more, in sorted order, then "other" for the rest, then missing; a small "other" or missing
-    bin joins the largest bin."""
+    more, in sorted order, then "other" for the rest, then missing; an "other" or missing part
+    smaller than ``min_size`` joins the largest bin (with nothing else, rare categories and
+    missing values share one bin)."""
     v = np.asarray(values, dtype=object)
     present = np.array([c is not None for c in v], dtype=bool)
     cats, counts = np.unique(v[present].astype(str), return_counts=True) if present.any() else ([], [])
     kept = [str(c) for c, n in zip(cats, counts) if n >= min_size]
-    rare = int(sum(n for n, c in zip(counts, cats) if n < min_size))
+    sizes = [int(n) for n in counts if n >= min_size]
+    rare = int(sum(n for n in counts if n < min_size))
     n_missing = int((~present).sum())
-    kept_counts = [int(n) for c, n in zip(cats, counts) if n >= min_size]
-    bins = len(kept)
-    largest = int(np.argmax(kept_counts)) if kept_counts else 0
     other = missing = None
-    if rare >= min_size or (rare and not kept):
-        other, bins = bins, bins + 1
-        if not kept_counts or rare > max(kept_counts):
-            largest = other
-    if n_missing >= min_size or (n_missing and bins == 0):
-        missing, bins = bins, bins + 1
+    if rare >= min_size or (rare and not kept and n_missing < min_size):
+        other = len(sizes)
+        sizes.append(rare)
+    if n_missing >= min_size or (n_missing and not sizes):
+        missing = len(sizes)
+        sizes.append(n_missing)
+    largest = int(np.argmax(sizes)) if sizes else 0
     table = {c: k for k, c in enumerate(kept)}
     rare_to = other if other is not None else largest
     all_cats = [str(c) for c in cats]
-    return ColumnBins("categorical", max(bins, 1), categories=tuple(all_cats),
+    return ColumnBins("categorical", max(len(sizes), 1), categories=tuple(all_cats),
                       category_bins=tuple(table.get(c, rare_to) for c in all_cats), other_bin=other,
                       missing_bin=missing if missing is not None else (largest if n_missing else None),
                       largest_bin=largest)

@@ -163,13 +163,20 @@ class ActiveBinning(_BinningBase):
         m = transport.recv(p, BinSums)
         per, ordered = np.asarray(m.bins_per_column), np.asarray(m.ordered)
         counts = np.asarray(m.counts)
-        if per.ndim != 1 or not len(per) or per.min() < 1 or per.max() > MAX_BINS + 2 or ordered.shape != per.shape \
-                or np.any(ordered < 0) or np.any(ordered > per) or counts.shape != (int(per.sum()),) \
-                or len(m.events) != len(counts):
+        if any(a.dtype.kind not in "iu" for a in (per, ordered, counts)) or per.ndim != 1 or not len(per) \
+                or per.min() < 1 or per.max() > MAX_BINS + 2 or ordered.shape != per.shape \
+                or np.any(ordered < 0) or np.any(ordered > per) or counts.shape != (sum(per.tolist()),) \
+                or len(m.events) != len(counts) or np.any(counts < 0) or np.any(counts > n_rows):
             raise ProtocolError(f"{p} sent bin sums in an unexpected shape")
         if m.events.public_key != private_key.public_key:
             raise ProtocolError(f"{p} sent bin sums under another key")
-        events = np.asarray(m.events.decrypt_ints(private_key), dtype=np.int64)
+        try:
+            plain = m.events.decrypt_ints(private_key)
+        except (OverflowError, ValueError):
+            raise ProtocolError(f"{p} sent bin sums that do not decrypt to event counts") from None
+        if any(not 0 <= e <= n_rows for e in plain):
+            raise ProtocolError(f"{p} sent event counts outside 0..{n_rows}")
+        events = np.asarray(plain, dtype=np.int64)
         keys, merges, woes, ivs, start = [], [], [], [], 0
         for j, (k, o) in enumerate(zip(per.tolist(), ordered.tolist())):
             c, e = counts[start:start + k], events[start:start + k]

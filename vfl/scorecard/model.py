@@ -236,8 +236,9 @@ class ActiveScorecard(_Card):
                 raise ProtocolError(f"{p} returned points in an unexpected shape for {n} rows: are the tables aligned?")
             total = total + m.points
             if shared:
-                idx = np.asarray(m.reason_features)
-                if np.any((idx < -1) | (idx >= len(shared))):
+                idx, pts = np.asarray(m.reason_features), np.asarray(m.reason_points)
+                if idx.dtype.kind not in "iu" or np.any((idx < -1) | (idx >= len(shared))) \
+                        or pts.dtype.kind != "f" or not np.all(np.isfinite(pts)) or np.any(pts < 0):
                     raise ProtocolError(f"{p} named reason codes outside its features")
                 label = np.array([f"{p}:{s}" for s in shared] + [""], dtype=object)
                 lost.append(np.where(idx >= 0, m.reason_points, 0.0))

@@ -22,6 +22,7 @@ from vfl.secureboost import messages as msg
 from vfl.secureboost.binning import MISSING
 from vfl.secureboost.losses import gradients, mean_loss
 from vfl.secureboost.sampling import EarlyStopping, RowSample, Sampling
+from vfl.secureboost.setup import MAX_BINS
 from vfl.secureboost.splits import Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value, own_entries
 
 LOGISTIC_INT_BITS = 1    # logistic and softmax losses: |g| <= 1, 0 <= h <= 1/4
@@ -273,10 +274,11 @@ class ActiveTrainer:
         parents = sorted({(k - 1) // 2 for k in to_split}) if depth else []
         expected = [0] if depth == 0 else [min(2 * q + 1, 2 * q + 2, key=lambda c: (inside[c].sum(), c))
                                           for q in parents]
-        sizes, masks = np.asarray(hist.sizes, np.int64), np.asarray(hist.masks)
+        sizes, masks = np.asarray(hist.sizes), np.asarray(hist.masks)
         if (hist.tree, hist.depth) != (job.index, depth) or not np.array_equal(hist.node_ids, expected) \
-                or sizes.shape != (len(expected), len(columns)) or (sizes < 1).any() or hist.sums is None \
-                or len(hist.sums) != width * int(sizes.sum()) or masks.dtype != bool:
+                or sizes.dtype.kind not in "iu" or sizes.shape != (len(expected), len(columns)) \
+                or (sizes < 1).any() or (sizes > MAX_BINS + 1).any() or hist.sums is None \
+                or len(hist.sums) != width * sum(sizes.ravel().tolist()) or masks.dtype != bool:
             raise ProtocolError(f"{name} sent histograms that do not match tree {job.index} depth {depth}")
         if depth and any(sizes[i, j] != len(known[q][f][0]) for i, q in enumerate(parents)
                          for j, f in enumerate(columns.tolist())):
