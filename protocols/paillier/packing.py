@@ -203,23 +203,6 @@ class PackedEncryptedVector:
                                      slot_bits=self.slot_bits, slots=self.slots, offset=pad_to * self.offset,
                                      max_slot=pad_to * self.max_slot)
 
-    def minus_subset(self, other: "PackedEncryptedVector") -> "PackedEncryptedVector":
-        """``self − other`` for padded sums where ``other``'s real terms are a subset of ``self``'s
-        (a child's histogram from its parent's). Both have the same offset; so has the result.
-
-        The subset condition cannot be checked on ciphertexts: it is the caller's invariant.
-        Violating it makes slots borrow, and the decrypted values are meaningless.
-        """
-        self._same_layout(other)
-        if (self.offset, self.max_slot) != (other.offset, other.max_slot):
-            raise ValueError("minus_subset needs sums padded to the same number of terms")
-        n2, n = self.public_key.nsquare, self.public_key.n
-        shift = 1 + self._pad_plain(1) % n * n        # adds `offset` back to every slot
-        cts = [a * gmpy2.invert(b, n2) % n2 * shift % n2 for a, b in zip(self.ciphertexts, other.ciphertexts)]
-        return PackedEncryptedVector(self.public_key, cts, length=self.length, exponent=self.exponent,
-                                     slot_bits=self.slot_bits, slots=self.slots, offset=self.offset,
-                                     max_slot=self.max_slot)
-
     def take(self, indices) -> "PackedEncryptedVector":
         """The records (whole ciphertexts) at ``indices``, in that order."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)

@@ -1,6 +1,6 @@
 """The packed-ciphertext operations SecureBoost histograms use (protocols/paillier/packing.py):
-record sums over groups padded to a public term count, cumulative runs, parent − child,
-take/concat, compression and the wire, with negative gradients and many samples."""
+record sums over groups padded to a public term count, cumulative runs, take/concat,
+compression and the wire, with negative gradients and many samples."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,26 +44,6 @@ def test_group_sums_are_exact_and_padding_hides_counts(small_keypair, g, seed):
     assert _records(cum, sk).tolist() == [[int(a), int(b)] for a, b in running]
 
 
-def test_parent_minus_child_is_the_sibling_with_negative_gradients(small_keypair):
-    pk, sk = small_keypair
-    rng = np.random.default_rng(1)
-    n = 40
-    g, h = -rng.random(n), rng.random(n) / 4          # all gradients negative
-    gh = PackedEncryptedVector.encrypt(sk, _pairs(g, h), frac_bits=FRAC, int_bits=1, sum_terms=n, slots=2, workers=1)
-    bins = rng.integers(0, 5, n)
-    parent_rows = np.arange(30)
-    child = parent_rows[rng.random(30) < 0.3]
-    sibling = np.setdiff1d(parent_rows, child)
-
-    def hist(rows):
-        return gh.group_sums([rows[bins[rows] == b] for b in range(5)], pad_to=n, segments=[5])
-
-    derived = hist(parent_rows).minus_subset(hist(child))
-    assert derived.offset == hist(sibling).offset
-    assert _records(derived, sk).tolist() == _records(hist(sibling), sk).tolist()
-    assert _records(derived, sk)[:, 0].max() < 0
-
-
 def test_many_samples_at_the_slot_bound_do_not_carry(small_keypair):
     pk, sk = small_keypair
     n = 100_000
@@ -101,8 +81,6 @@ def test_invalid_histogram_operations(small_keypair):
     gh = PackedEncryptedVector.encrypt(sk, [0.5, 0.1, -0.5, 0.2], frac_bits=FRAC, int_bits=1, sum_terms=4,
                                        slots=2, workers=1)
     a, b = gh.group_sums([[0, 1]], pad_to=4), gh.group_sums([[0]], pad_to=2)
-    with pytest.raises(ValueError, match="same number of terms"):
-        a.minus_subset(b)
     with pytest.raises(ValueError, match="layouts"):
         PackedEncryptedVector.concat([a, b])
     with pytest.raises(IndexError):

@@ -67,10 +67,14 @@ def bin_index(frame: pd.DataFrame, bins: dict[str, binlib.ColumnBins]) -> dict[s
     return {str(c): bins[str(c)].assign(binlib.column_values(frame[c], bins[str(c)])) for c in frame.columns}
 
 
-def monotone_merge(counts: np.ndarray, events: np.ndarray, ordered: int) -> np.ndarray | None:
-    """The merges that make WOE monotone over the ordered bins; None when none is needed."""
-    merge = binlib.monotone_groups(counts, events, ordered)
-    return None if merge.max() + 1 == len(counts) else merge
+def merged_counts(counts: np.ndarray, events: np.ndarray, ordered: int,
+                  monotone: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """With ``monotone``, the merges that make WOE monotone over the ordered bins (None when
+    none is needed or asked) and the pooled row and event counts."""
+    merge = binlib.monotone_groups(counts, events, ordered) if monotone else None
+    if merge is None or merge.max() + 1 == len(counts):
+        return None, counts, events
+    return merge, _pooled(counts, merge), _pooled(events, merge)
 
 
 def column_counts(index: np.ndarray, labels: np.ndarray, bins: binlib.ColumnBins,
@@ -79,10 +83,8 @@ def column_counts(index: np.ndarray, labels: np.ndarray, bins: binlib.ColumnBins
     merged for monotone WOE if asked."""
     counts = np.bincount(index, minlength=bins.n_bins)
     events = np.bincount(index, weights=labels, minlength=bins.n_bins).astype(np.int64)
-    merge = monotone_merge(counts, events, bins.ordered) if monotone else None
-    if merge is not None:
-        bins, counts, events = bins.merged(merge), _pooled(counts, merge), _pooled(events, merge)
-    return bins, counts, events
+    merge, counts, events = merged_counts(counts, events, bins.ordered, monotone)
+    return (bins if merge is None else bins.merged(merge)), counts, events
 
 
 def woe_matrix(frame: pd.DataFrame, bins: dict, woe: dict, names: list[str]) -> np.ndarray:
@@ -181,14 +183,12 @@ class ActiveBinning(_BinningBase):
         for j, (k, o) in enumerate(zip(per.tolist(), ordered.tolist())):
             c, e = counts[start:start + k], events[start:start + k]
             start += k
-            if c.sum() != n_rows or np.any(c < 0) or np.any(e < 0) or np.any(e > c):
+            if c.sum() != n_rows or np.any(e > c):
                 raise ProtocolError(f"{p} sent counts for its column {j} that do not add up to the {n_rows} rows")
             if np.any(c[c > 0] < self.min_bin_size) and c.sum() >= self.min_bin_size:
                 raise ProtocolError(f"{p} sent a bin of column {j} smaller than the job's {self.min_bin_size} rows")
-            merge = monotone_merge(c, e, o) if self.monotone else None
+            merge, c, e = merged_counts(c, e, o, self.monotone)
             merges.append(np.arange(k) if merge is None else merge)
-            if merge is not None:
-                c, e = _pooled(c, merge), _pooled(e, merge)
             key = f"{p}:feature {j}"
             self._record(key, c, e)
             keys.append(key)
