@@ -7,6 +7,10 @@ the active's encryption and decryption, the passive's histogram additions and pa
 re-randomization), and the rest (communication, split bookkeeping) — beside the floor of each
 phase: its operation count times a unit cost measured in the same run, on one core.
 
+``--scheme both`` (the default) trains twice in the same run, with 2048-bit Paillier and with
+2048-bit Okamoto–Uchiyama (what ``scheme = "auto"`` picks when a row's slots fit), and reports
+the ratio of their seconds per tree; ``paillier`` or ``ou`` trains once.
+
 Ours: the bundled 2-party default-credit split (FATE's), 80% of 30000 rows for training, depth 5,
 32 bins, 2048-bit keys, each party its own process on loopback with CURVE; seconds per tree as
 measured by the active party. Plain XGBoost (``xgboost``, ``tree_method="hist"``, same trees,
@@ -28,7 +32,7 @@ import time
 import numpy as np
 
 from parties.jobs import execute
-from protocols.paillier import generate_keypair
+from protocols.paillier import generate_keypair, generate_ou_keypair
 from protocols.paillier.interop import to_phe_private, to_phe_public
 from vfl.jobs.baseline import centralized_baseline, joined_split
 from vfl.jobs.data import read_table
@@ -46,6 +50,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rows", type=int, help="a synthetic table with this many training rows (and a quarter "
                                                   "as many held out) instead of default-credit")
     parser.add_argument("--passive-features", type=int, default=100, help="the synthetic passive's columns")
+    parser.add_argument("--scheme", choices=("both", "paillier", "ou"), default="both",
+                        help="the homomorphic scheme (default: both, one after the other, compared)")
     parser.add_argument("--precision", action="store_true",
                         help="instead: held-out AUC of the same trees grown in the clear with 24, 16, 12 and 8 "
                              "fractional bits for g and h, on default-credit, breast and a synthetic table")
@@ -81,7 +87,7 @@ def _synthetic(rows: int, passive_features: int, out: str) -> str:
     return job
 
 
-def _spec(args, out: str):
+def _spec(args, out: str, scheme: str):
     if args.rows:
         job, name = _synthetic(args.rows, args.passive_features, out), "synthetic-sbt-bench"
     else:
@@ -89,12 +95,12 @@ def _spec(args, out: str):
     spec = execute.local_spec(load_job(job))
     return dataclasses.replace(spec, name=name, model="secureboost", output_dir=out, hyperparameters={
         "n_estimators": args.trees, "max_depth": args.depth, "max_bins": args.bins, "learning_rate": 0.3,
-        **_sampling(args)})
+        "scheme": scheme, **_sampling(args)})
 
 
-def _ours(args) -> dict:
+def _ours(args, scheme: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        spec = _spec(args, out)
+        spec = _spec(args, out, scheme)
         frames = {p.name: read_table(p.data, p.name, p.id_column) for p in spec.parties}
         outcome = execute.train(spec, frames[spec.active.name], execute.Parties(local=True), verbose=False)
         result = outcome.result
@@ -108,12 +114,12 @@ def _ours(args) -> dict:
             "joined": joined_split(spec, frames, result.train_ids, result.test_ids)}
 
 
-def _unit_costs() -> dict:
-    """One core, 2048-bit key: the operations each phase is made of."""
+def _unit_costs(scheme: str) -> dict:
+    """One core, 2048-bit key of ``scheme``: the operations each phase is made of."""
     import gmpy2
-    pk, sk = generate_keypair(2048)
-    n2, rng = pk.nsquare, np.random.default_rng(0)
-    cts = [gmpy2.mpz(int.from_bytes(rng.bytes(500), "big")) % n2 for _ in range(64)]
+    pk, sk = (generate_ou_keypair if scheme == "ou" else generate_keypair)(2048)
+    n2, rng = pk.modulus, np.random.default_rng(0)
+    cts = [gmpy2.mpz(int.from_bytes(rng.bytes(pk.ciphertext_bytes), "big")) % n2 for _ in range(64)]
     t0 = time.perf_counter()
     acc = cts[0]
     for _ in range(20):
@@ -128,7 +134,7 @@ def _unit_costs() -> dict:
     t0 = time.perf_counter()
     pk.statistical_randomizers(64)
     rerandomize = (time.perf_counter() - t0) / 64
-    plain = [gmpy2.mpz(int.from_bytes(rng.bytes(200), "big")) for _ in range(64)]
+    plain = [gmpy2.mpz(int.from_bytes(rng.bytes(pk.capacity_bits // 8), "big")) for _ in range(64)]
     enc = sk.raw_encrypt_many(plain)
     t0 = time.perf_counter()
     enc = sk.raw_encrypt_many(plain)
@@ -265,21 +271,32 @@ def _precision(args) -> dict:
 def run(args: argparse.Namespace) -> dict:
     if args.precision:
         return _precision(args)
-    ours = _ours(args)
-    xgb = _xgboost(args, ours.pop("joined"))
-    per_tree = statistics.median(ours["tree_seconds"])
-    units = _unit_costs()
-    phases = _phase_table(ours["phases"], len(ours["tree_seconds"]), units, statistics.mean(ours["tree_seconds"]))
+    schemes = ("paillier", "ou") if args.scheme == "both" else (args.scheme,)
+    runs = {}
+    for scheme in schemes:
+        ours = _ours(args, scheme)
+        units = _unit_costs(scheme)
+        ours.update(unit_costs=units, tree_seconds_median=statistics.median(ours["tree_seconds"]),
+                    phase_table=_phase_table(ours["phases"], len(ours["tree_seconds"]), units,
+                                             statistics.mean(ours["tree_seconds"])))
+        runs[scheme] = ours
+    ours = runs[schemes[-1]]
+    xgb = _xgboost(args, ours["joined"])
+    for r in runs.values():
+        r.pop("joined")
+    per_tree = ours["tree_seconds_median"]
     share = 0.3 if args.goss else args.subsample          # rows whose g, h are encrypted and summed
     phe = _phe(int(ours["rows"] * share), ours["passive_features"], args.depth, args.bins)
-    total = sum(ours["tree_seconds"])
     dataset = (f"synthetic, active 10 + passive {args.passive_features} features" if args.rows
                else "default_credit (FATE hetero split)")
-    return {"dataset": dataset, "rows": ours["rows"], "trees": args.trees, "unit_costs": units, "phases": phases,
-            "depth": args.depth, "bins": args.bins, "sampling": _sampling(args), "ours": ours,
-            "ours_tree_seconds": per_tree,
-            "xgboost": xgb, "phe": phe, "ratio_vs_phe": phe["tree_seconds_scaled"] / per_tree,
-            "slowdown_vs_xgboost": total / xgb["seconds"]}
+    out = {"dataset": dataset, "rows": ours["rows"], "trees": args.trees, "runs": runs,
+           "depth": args.depth, "bins": args.bins, "sampling": _sampling(args),
+           "ours_scheme": schemes[-1], "ours_tree_seconds": per_tree,
+           "xgboost": xgb, "phe": phe, "ratio_vs_phe": phe["tree_seconds_scaled"] / per_tree,
+           "slowdown_vs_xgboost": sum(ours["tree_seconds"]) / xgb["seconds"]}
+    if len(runs) == 2:
+        out["paillier_over_ou"] = runs["paillier"]["tree_seconds_median"] / runs["ou"]["tree_seconds_median"]
+    return out
 
 
 def render(result: dict) -> str:
@@ -291,24 +308,31 @@ def render(result: dict) -> str:
             lines.append(f"  {r['table']:<24} {r['rows']:>6} rows  " + "  ".join(
                 f"{f} bits {a:.4f} ({a - ref:+.4f})" for f, a in r["auc"].items()))
         return "\n".join(lines)
-    ours, xgb, phe = result["ours"], result["xgboost"], result["phe"]
-    return "\n".join([
-        f"hetero SecureBoost, {result['dataset']}, {result['rows']} training rows, 2 parties as processes, "
-        f"2048-bit Paillier, {result['trees']} trees, depth {result['depth']}, {result['bins']} bins"
-        + (f", sampling {result['sampling']}" if result.get("sampling") else ""),
-        f"  ours: {result['ours_tree_seconds']:.1f} s per tree (median of "
-        f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f} "
-        f"(centralized {ours['baseline_auc']:.4f}, {ours['baseline']}); PSI {ours['psi_seconds']:.1f} s",
-        "  per tree, by phase (floor: operation count × unit cost measured now, one core):",
-        *[f"    {r['phase']:<42} {r['seconds_per_tree']:7.2f} s"
-          + (f"   floor {r['floor_per_tree']:6.2f} s" if r["floor_per_tree"] is not None else "")
-          for r in result["phases"]],
+    xgb, phe = result["xgboost"], result["phe"]
+    lines = [f"hetero SecureBoost, {result['dataset']}, {result['rows']} training rows, 2 parties as processes, "
+             f"2048-bit keys, {result['trees']} trees, depth {result['depth']}, {result['bins']} bins"
+             + (f", sampling {result['sampling']}" if result.get("sampling") else "")]
+    for scheme, ours in result["runs"].items():
+        lines += [
+            f"  {_SCHEME_NAMES[scheme]}: {ours['tree_seconds_median']:.1f} s per tree (median of "
+            f"{', '.join(f'{s:.1f}' for s in ours['tree_seconds'])}); held-out AUC {ours['auc']:.4f} "
+            f"(centralized {ours['baseline_auc']:.4f}, {ours['baseline']}); PSI {ours['psi_seconds']:.1f} s; "
+            "sent " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in ours["bytes_sent"].items()),
+            "    per tree, by phase (floor: operation count × unit cost measured now, one core):",
+            *[f"      {r['phase']:<42} {r['seconds_per_tree']:7.2f} s"
+              + (f"   floor {r['floor_per_tree']:6.2f} s" if r["floor_per_tree"] is not None else "")
+              for r in ours["phase_table"]]]
+    if "paillier_over_ou" in result:
+        lines.append(f"  Paillier / OU seconds per tree: {result['paillier_over_ou']:.2f}x")
+    return "\n".join(lines + [
         f"  plain XGBoost (hist, one thread, same trees/depth/bins): {xgb['seconds']:.2f} s in all, "
         f"AUC {xgb['auc']:.4f}; "
-        f"ours is {result['slowdown_vs_xgboost']:.0f}x slower in total",
+        f"ours ({result['ours_scheme']}) is {result['slowdown_vs_xgboost']:.0f}x slower in total",
         f"  phe, same protocol: {phe['tree_seconds_scaled']:.0f} s per tree (unit costs measured here and scaled; "
         f"encrypt {phe['encrypt_s'] * 1e3:.1f} ms, add {phe['add_s'] * 1e6:.0f} us, "
         f"decrypt {phe['decrypt_s'] * 1e3:.1f} ms); "
-        f"ratio {result['ratio_vs_phe']:.1f}x",
-        "  bytes sent: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in ours["bytes_sent"].items()),
+        f"ratio {result['ratio_vs_phe']:.1f}x ({result['ours_scheme']})",
     ])
+
+
+_SCHEME_NAMES = {"paillier": "Paillier", "ou": "Okamoto–Uchiyama"}

@@ -37,6 +37,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 from scipy.special import expit, softmax
 
+from protocols.paillier import SCHEMES
 from vfl.errors import VFLError
 from vfl.estimator import Estimator
 from vfl.metrics import classification_metrics, regression_metrics
@@ -62,6 +63,7 @@ class PassiveCaps:
     reveal_to: str | tuple[str, ...] | None = None
     min_features: int = 1                 # the fewest of its features a job may keep ([data.policies])
     share_reasons: bool = False           # name its features in reason codes ([statistics] share_reason_codes)
+    schemes: tuple[str, ...] = SCHEMES    # the homomorphic schemes it computes under ([crypto] schemes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +171,11 @@ class ModelFamily(abc.ABC):
         """Checks of the job's sections against its parties (active first), when the job is
         loaded: ``ValueError`` naming what does not fit. None by default."""
 
+    def schemes(self, params: dict) -> tuple[str, ...]:
+        """The homomorphic schemes a job with ``params`` may put its key in (declared in the job
+        request, so a passive whose config allows fewer refuses before the PSI)."""
+        return ("paillier",)
+
     def check_passive(self, sections: dict, parties: list[str], me: str, caps: PassiveCaps) -> None:
         """A passive's own checks of a job request against its config (``caps``), run before
         the PSI; ``ValueError`` (or a refusal) naming what it will not do. None by default."""
@@ -186,6 +193,8 @@ class ModelFamily(abc.ABC):
         options = {self.passive_cap: caps.max_rounds}
         if caps.allow_small_keys and self.small_key_option in self.passive_estimator._param_names():
             options[self.small_key_option] = True
+        if "schemes" in self.passive_estimator._param_names():
+            options["schemes"] = caps.schemes
         return self.passive_estimator(**options)
 
     def load_active(self, path) -> ActiveRole:

@@ -164,15 +164,19 @@ def Integer(low=None, high=None) -> Interval:          # noqa: N802 - reads like
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """One of a fixed set of values."""
+    """One of a fixed set of values; ``many``: a non-empty list of them, none twice."""
 
     values: tuple
+    many: bool = False
 
     def accepts(self, value) -> bool:
+        if self.many:
+            return isinstance(value, (list, tuple)) and 0 < len(value) == len(set(map(repr, value))) \
+                and all(Options(self.values).accepts(v) for v in value)
         return not isinstance(value, bool) and value in self.values
 
     def describe(self) -> str:
-        return "one of " + ", ".join(map(repr, self.values))
+        return ("a non-empty list of " if self.many else "one of ") + ", ".join(map(repr, self.values))
 
 
 @dataclasses.dataclass(frozen=True)

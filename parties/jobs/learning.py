@@ -165,8 +165,13 @@ def train(ctx: JobContext) -> dict:
     if rounds > ctx.max_epochs:
         raise JobRejectedError(f"{ctx.transport.party} serves at most {ctx.max_epochs} rounds (epochs, trees); "
                                f"the job declares {rounds}")
+    refused = [s for s in request.schemes if s not in ctx.schemes]
+    if refused:
+        raise JobRejectedError(f"{ctx.transport.party} computes only under {', '.join(ctx.schemes)} keys, but "
+                               f"the job may use {', '.join(refused)} (its [crypto] schemes; "
+                               f"for SecureBoost, set scheme = \"{ctx.schemes[0]}\" in [model])")
     caps = PassiveCaps(max_rounds=rounds, reveal_to=ctx.reveal_to, share_reasons=ctx.share_reason_codes,
-                       min_features=ctx.data_policy(request.party.alias)["min_features"])
+                       min_features=ctx.data_policy(request.party.alias)["min_features"], schemes=ctx.schemes)
     try:
         request.family.check_passive(request.sections, [ctx.initiator, *request.passives], ctx.transport.party, caps)
     except (ValueError, VFLError) as exc:

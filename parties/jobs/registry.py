@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 from parties.runtime.config import PsiTerms
 from parties.runtime.errors import JobRejectedError
 from parties.transport.link import LinkTransport
+from protocols.paillier import SCHEMES
 
 log = logging.getLogger("parties.jobs")
 
@@ -53,6 +54,7 @@ class JobContext:
     initiator_key: str = ""       # the initiator's public key (Z85) as this party's config has it
     reveal_to: str | tuple | None = None   # [statistics]: who may learn statistics of this party's columns
     share_reason_codes: bool = False       # [statistics]: name its features in scorecard reason codes
+    schemes: tuple = SCHEMES               # [crypto]: the homomorphic schemes a job's key may be in
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

@@ -22,6 +22,9 @@
     share_reason_codes = false             # scorecards: name this party's features (and each row's
                                            # costliest ones) in reason codes; default: the party as a whole
 
+    [crypto]                               # optional: the homomorphic schemes a job's key may be in
+    schemes = ["paillier", "ou"]           # (default both; a job that may use another is refused)
+
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
     max_epochs = 50
@@ -42,10 +45,11 @@ import tomllib
 
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
+from protocols.paillier import SCHEMES
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins", "share_error_details", "psi", "statistics"}
+        "plugins", "share_error_details", "psi", "statistics", "crypto"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -128,6 +132,7 @@ class PartyConfig:
     psi: PsiTerms = dataclasses.field(default_factory=PsiTerms)
     reveal_to: str | tuple[str, ...] | None = None   # [statistics]: None = any party of the job
     share_reason_codes: bool = False                 # [statistics]: name its features in reason codes
+    schemes: tuple[str, ...] = SCHEMES               # [crypto]: the schemes a job's key may be in
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -211,10 +216,22 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          resolve(_path(raw.get("models_dir", "models"), "models_dir")), policies,
                          _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
-                         _psi_terms(raw.get("psi", {}), resolve, name), *_statistics(raw.get("statistics", {})))
+                         _psi_terms(raw.get("psi", {}), resolve, name), *_statistics(raw.get("statistics", {})),
+                         _crypto(raw.get("crypto", {})))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config
+
+
+def _crypto(raw) -> tuple[str, ...]:
+    """``[crypto]``: schemes — a non-empty list of "paillier" and "ou"."""
+    if not isinstance(raw, dict) or set(raw) - {"schemes"}:
+        raise ConfigError("[crypto] must be a table with the key schemes only")
+    value = raw.get("schemes", list(SCHEMES))
+    if not isinstance(value, list) or not value or not all(v in SCHEMES for v in value) or len(set(value)) < len(value):
+        raise ConfigError(f"[crypto] schemes must be a non-empty list of {', '.join(map(repr, SCHEMES))}, "
+                          f"got {value!r}")
+    return tuple(value)
 
 
 def _statistics(raw) -> tuple[str | tuple[str, ...] | None, bool]:

@@ -15,6 +15,7 @@ ext   value                  payload
 3     ``EncryptedVector``    ``[frame, wire_meta]``; frame = fixed-width ciphertexts
 4     ``PackedEncryptedVector`` same as 3
 5     large ``bytes``        ``[frame]`` (bytes above :data:`INLINE_BYTES_MAX`)
+6     ``OUPublicKey``        ``OUPublicKey.to_bytes()`` inline (Okamoto–Uchiyama)
 ====  =====================  ==========================================================
 
 Decoding checks the header, the frame lengths, every extension and the message's fields and their
@@ -38,13 +39,13 @@ import msgspec
 import numpy as np
 
 from parties.runtime.errors import WireError
-from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
+from protocols.paillier import AdditivePublicKey, EncryptedVector, OUPublicKey, PackedEncryptedVector, PublicKey
 from vfl.messages import Message, message_class
 
 WIRE_VERSION = 2      # 2: typed decoding, shared model.ready. A receiver drops (and logs, naming the version)
                       # messages of another version; their sender then times out
 INLINE_BYTES_MAX = 64 * 1024
-_EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES = 1, 2, 3, 4, 5
+_EXT_NDARRAY, _EXT_PUBKEY, _EXT_ENCVEC, _EXT_PACKED, _EXT_BYTES, _EXT_OUKEY = 1, 2, 3, 4, 5, 6
 _DTYPE_KINDS = set("biufc")          # bool, ints, floats, complex; never object or structured
 _MAX_NAME = 128
 _NAME_CHARS = r"^[A-Za-z0-9_.:-]+$"       # job ids and kinds reach logs: no spaces, no control characters
@@ -78,14 +79,14 @@ class Keyring:
     """
 
     def __init__(self):
-        self._keys: dict[str, PublicKey] = {}
+        self._keys: dict[str, AdditivePublicKey] = {}
         self._lock = threading.Lock()
 
-    def register(self, public_key: PublicKey) -> PublicKey:
+    def register(self, public_key: AdditivePublicKey) -> AdditivePublicKey:
         with self._lock:
             return self._keys.setdefault(public_key.fingerprint, public_key)
 
-    def get(self, fingerprint: str) -> PublicKey:
+    def get(self, fingerprint: str) -> AdditivePublicKey:
         with self._lock:
             key = self._keys.get(fingerprint) if isinstance(fingerprint, str) else None
         if key is None:
@@ -126,6 +127,8 @@ def _to_ext(obj, raws: list):
         return obj.item()
     if isinstance(obj, PublicKey):
         return msgpack.ExtType(_EXT_PUBKEY, obj.to_bytes())
+    if isinstance(obj, OUPublicKey):
+        return msgpack.ExtType(_EXT_OUKEY, obj.to_bytes())
     if isinstance(obj, (EncryptedVector, PackedEncryptedVector)):
         raws.append(obj.to_bytes())
         code = _EXT_ENCVEC if isinstance(obj, EncryptedVector) else _EXT_PACKED
@@ -243,7 +246,7 @@ def decode(header: Header, raws: Sequence, keyring: Keyring) -> Message:
 
 
 _DECODING = threading.local()          # the frames and keyring of the message being decoded
-_CUSTOM = (np.ndarray, PublicKey, EncryptedVector, PackedEncryptedVector)
+_CUSTOM = (np.ndarray, AdditivePublicKey, EncryptedVector, PackedEncryptedVector)
 
 
 class WireBytes(bytes):
@@ -323,6 +326,11 @@ class _ExtDecoder:
                 return self.keyring.register(PublicKey.from_bytes(bytes(data)))
             except (ValueError, TypeError) as exc:
                 raise WireError(f"invalid public key: {exc}") from None
+        if code == _EXT_OUKEY:
+            try:
+                return self.keyring.register(OUPublicKey.from_bytes(bytes(data)))
+            except (ValueError, TypeError) as exc:
+                raise WireError(f"invalid OU public key: {exc}") from None
         try:
             ref = msgpack.unpackb(data, raw=False, use_list=True)
         except Exception:

@@ -87,14 +87,15 @@ class FixedBaseTable:
 
 
 class CrtFixedBaseTable:
-    """The same powers computed mod p² and mod q² (half-size numbers) and joined by CRT.
+    """The same powers computed modulo two coprime factors of the modulus and joined by CRT:
+    p² and q² of a Paillier n², or p² and q of an Okamoto–Uchiyama n.
 
     Only the key holder can use it. Each half is about 3x cheaper per multiplication than
     working mod n², so the pair costs less than one table mod n² of the same window.
     """
 
-    def __init__(self, base, p, q, exp_bits: int, window_bits: int):
-        self.psq, self.qsq = mpz(p) ** 2, mpz(q) ** 2
+    def __init__(self, base, m1, m2, exp_bits: int, window_bits: int):
+        self.psq, self.qsq = mpz(m1), mpz(m2)
         self.tp = FixedBaseTable(mpz(base) % self.psq, self.psq, exp_bits, window_bits)
         self.tq = FixedBaseTable(mpz(base) % self.qsq, self.qsq, exp_bits, window_bits)
         self.windows, self.window_bits = self.tp.windows, window_bits

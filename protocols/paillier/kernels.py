@@ -32,7 +32,13 @@ def powmod_chunk(public_key, pairs: list) -> list:
 def obfuscate_chunk(public_key, ciphertexts: list) -> list:
     """Multiply by r^n mod n² with r uniform in Z_n* (from ``secrets``): a perfectly hiding
     re-randomization that does not rely on the key holder's DJN base, so it hides even from the
-    key holder, who knows the factorization. One full exponentiation per ciphertext."""
+    key holder, who knows the factorization. One full exponentiation per ciphertext.
+
+    OU has no such alternative to its public base: the factor is h^r, statistically uniform in
+    ⟨h⟩, where every honestly made OU ciphertext has its randomness."""
+    if public_key.scheme == "ou":
+        m = public_key.modulus
+        return [c * r % m for c, r in zip(ciphertexts, public_key.statistical_randomizers(len(ciphertexts)))]
     n, n2 = public_key.n, public_key.nsquare
     out = []
     for c in ciphertexts:
@@ -55,13 +61,13 @@ def matmul_chunk(public_key, tasks: list) -> list:
 
 
 def ciphertexts_from_bytes(public_key, data, length: int) -> list:
-    """Split fixed-width big-endian ciphertexts; each must lie in (0, n²)."""
+    """Split fixed-width big-endian ciphertexts; each must lie in (0, modulus)."""
     width = public_key.ciphertext_bytes
     view = memoryview(data)
     if view.nbytes != length * width:
         raise ValueError(f"expected {length} ciphertexts of {width} bytes ({length * width} bytes), "
                          f"got {view.nbytes} bytes")
-    n2 = public_key.nsquare
+    n2 = public_key.modulus
     out = [mpz.from_bytes(view[i:i + width], "big") for i in range(0, length * width, width)]
     for i, c in enumerate(out):
         if not 0 < c < n2:

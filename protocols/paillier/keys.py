@@ -77,17 +77,31 @@ def _derive_hs(n: mpz, nsquare: mpz) -> mpz:
     return gmpy2.powmod(h, n, nsquare)
 
 
-class PublicKey:
+class AdditivePublicKey:
+    """What the packed-vector code needs of an additively homomorphic public key (Paillier or
+    Okamoto–Uchiyama): ``scheme``, ``modulus`` (of ciphertexts), ``capacity_bits`` (of a packed
+    plaintext), ``n_bits``, ``ciphertext_bytes``, ``fingerprint``, ``embed_many``,
+    ``randomizers``, ``statistical_randomizers``, ``raw_encrypt_many``, ``token``, ``warm``,
+    ``to_bytes``. A message field typed with this class takes either scheme's key."""
+
+    scheme = ""
+
+
+class PublicKey(AdditivePublicKey):
     """A Paillier public key: modulus ``n`` and the DJN randomizer base ``hs``.
 
     A key made from a bare modulus (e.g. converted from python-paillier) draws its own ``hs``;
     ciphertexts under it still decrypt with the matching private key.
     """
 
+    scheme = "paillier"
+
     def __init__(self, n: int, hs: int | None = None):
         self.n = mpz(n)
         self.nsquare = self.n * self.n
+        self.modulus = self.nsquare             # ciphertexts are residues mod n²
         self.n_bits = self.n.bit_length()
+        self.capacity_bits = self.n_bits - 2    # of a packed plaintext (no wrap past n)
         self.hs = _derive_hs(self.n, self.nsquare) if hs is None else mpz(hs)
         if not (1 < self.hs < self.nsquare - 1) or gmpy2.gcd(self.hs, self.n) != 1 \
                 or self.hs * self.hs % self.nsquare == 1:
@@ -135,7 +149,14 @@ class PublicKey:
             raise ValueError("public key modulus is malformed")
         return cls(n, mpz.from_bytes(data[2 + kb:], "big"))
 
+    def token(self) -> tuple:
+        """What a worker process needs to rebuild this key (public values only)."""
+        return ("public", int(self.n), int(self.hs))
+
     # -- randomizers -----------------------------------------------------------------------
+    def warm(self) -> None:
+        self.table()
+
     def table(self) -> FixedBaseTable:
         """The fixed-base table of ``hs`` mod n², built on first use (thread-safe)."""
         with self._lock:
@@ -163,6 +184,11 @@ class PublicKey:
                 self._wide_table = FixedBaseTable(self.hs, self.nsquare, self.n_bits + 64, WIDE_WINDOW_BITS)
             table = self._wide_table
         return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
+
+    def embed_many(self, plaintexts: list) -> list[mpz]:
+        """The deterministic part of an encryption, ``1 + m·n mod n²``, per integer m."""
+        n, n2 = self.n, self.nsquare
+        return [(1 + m % n * n) % n2 for m in plaintexts]
 
     def raw_encrypt_many(self, plaintexts: list) -> list[mpz]:
         """Encrypt non-negative integers < n. You probably want ``EncryptedVector.encrypt``."""
@@ -216,6 +242,14 @@ class PrivateKey:
         raise TypeError("a Paillier private key is not serializable; workers get key material through "
                         "protocols.paillier.parallel, never by pickling the key")
 
+    def token(self) -> tuple:
+        """Key material for this party's own worker processes (see the class docstring)."""
+        pk = self.public_key
+        return ("private", int(pk.n), int(pk.hs), int(self._p), int(self._q))
+
+    def warm(self) -> None:
+        self.crt_table()
+
     @property
     def p(self) -> mpz:
         return self._p
@@ -242,7 +276,8 @@ class PrivateKey:
         with self._lock:
             if self._crt_table is None:
                 pk = self.public_key
-                self._crt_table = CrtFixedBaseTable(pk.hs, self._p, self._q, pk.alpha_bits, PRIVATE_WINDOW_BITS)
+                self._crt_table = CrtFixedBaseTable(pk.hs, self._psquare, self._qsquare, pk.alpha_bits,
+                                                    PRIVATE_WINDOW_BITS)
             return self._crt_table
 
     def randomizers(self, count: int) -> list[mpz]:

@@ -34,7 +34,7 @@ def pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
 def horner_chunk(public_key, groups: list, shift: int, rerandomize: bool = False) -> list:
     """Worker body: fold each group of ciphertexts (lowest slot first) into one ciphertext;
     with ``rerandomize``, multiply each result by hs^α (:meth:`PublicKey.statistical_randomizers`)."""
-    n2, factor = public_key.nsquare, mpz(1) << shift
+    n2, factor = public_key.modulus, mpz(1) << shift
     out = []
     for group in groups:
         acc = group[-1]
@@ -52,7 +52,8 @@ PARALLEL_GROUP_SUMS = 200_000      # ciphertexts × runs below which group sums 
 def group_sums_chunk(public_key, runs: list, ciphertexts: list, pad_to: int, pad_unit: int) -> list:
     """Worker body of ``group_sums``: per run (a list of index arrays into ``ciphertexts``) the
     cumulative sums, each padded to ``pad_to`` terms by ``(pad_to − terms)·pad_unit``."""
-    n2, n = public_key.nsquare, public_key.n
+    n2 = public_key.modulus
+    pads: dict[int, mpz] = {}               # encodings of (pad_to − terms)·pad_unit, made once each
     out = []
     for groups in runs:
         acc, terms = mpz(1), 0
@@ -62,7 +63,10 @@ def group_sums_chunk(public_key, runs: list, ciphertexts: list, pad_to: int, pad
             terms += len(idx)
             if terms > pad_to:
                 raise OverflowError(f"a sum of {terms} terms exceeds pad_to={pad_to}")
-            out.append(acc * (1 + (pad_to - terms) * pad_unit % n * n) % n2)
+            pad = pads.get(terms)
+            if pad is None:
+                pad = pads[terms] = public_key.embed_many([(pad_to - terms) * pad_unit])[0]
+            out.append(acc * pad % n2)
     return out
 
 
@@ -72,7 +76,7 @@ class PackedEncryptedVector:
     def __init__(self, public_key: PublicKey, ciphertexts: list, *, length: int, exponent: int,
                  slot_bits: int, slots: int, offset: int, max_slot: int, obfuscated: bool = False):
         # Size checks first, with no big-number work: these fields may come from a peer.
-        if slots < 1 or slot_bits < 1 or slots * slot_bits > public_key.n_bits - 2:
+        if slots < 1 or slot_bits < 1 or slots * slot_bits > public_key.capacity_bits:
             raise OverflowError(f"{slots} slots of {slot_bits} bits do not fit a {public_key.n_bits}-bit key")
         if max_slot < 0 or max_slot.bit_length() > slot_bits:
             raise OverflowError(f"slot values need {max_slot.bit_length()} bits but slots have {slot_bits}")
@@ -92,7 +96,7 @@ class PackedEncryptedVector:
 
     @staticmethod
     def max_slots(public_key: PublicKey, slot_bits: int) -> int:
-        return (public_key.n_bits - 2) // slot_bits
+        return public_key.capacity_bits // slot_bits
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -104,7 +108,7 @@ class PackedEncryptedVector:
         ``randomizers``: fresh values from ``prefetch_randomizers`` (one per ciphertext, each
         used once), made while this party waited; the encryption is then one product each.
         """
-        public = key.public_key if isinstance(key, PrivateKey) else key
+        public = getattr(key, "public_key", key)          # a private key encrypts with CRT
         ints, mag = to_fixed_point(values, frac_bits, int_bits)
         offset = 1 << mag
         max_slot = (1 << (mag + 1)) - 1               # k + offset in [1, 2^(mag+1))
@@ -116,8 +120,8 @@ class PackedEncryptedVector:
         elif len(randomizers) != len(plain):
             raise ValueError(f"{len(randomizers)} randomizers for {len(plain)} ciphertexts")
         else:
-            n, n2 = public.n, public.nsquare
-            cts = [(1 + m * n) * r % n2 for m, r in zip(plain, randomizers)]
+            mod = public.modulus
+            cts = [e * r % mod for e, r in zip(public.embed_many(plain), randomizers)]
         return cls(public, cts, length=len(ints), exponent=frac_bits, slot_bits=slot_bits, slots=slots,
                    offset=offset, max_slot=max_slot, obfuscated=True)
 
@@ -152,7 +156,7 @@ class PackedEncryptedVector:
         if not isinstance(other, PackedEncryptedVector):
             return NotImplemented
         self._same_layout(other)
-        n2 = self.public_key.nsquare
+        n2 = self.public_key.modulus
         return PackedEncryptedVector(
             self.public_key, [a * b % n2 for a, b in zip(self.ciphertexts, other.ciphertexts)],
             length=self.length, exponent=self.exponent, slot_bits=self.slot_bits, slots=self.slots,
@@ -247,7 +251,7 @@ class PackedEncryptedVector:
             raise ValueError("compress needs full ciphertexts (length a multiple of slots)")
         group = group or max(self.max_slots(self.public_key, self.slot_bits) // self.slots, 1)
         new_slots = group * self.slots
-        if new_slots * self.slot_bits > self.public_key.n_bits - 2:
+        if new_slots * self.slot_bits > self.public_key.capacity_bits:
             raise OverflowError(f"{new_slots} slots of {self.slot_bits} bits do not fit the key")
         groups = [self.ciphertexts[i:i + group] for i in range(0, len(self.ciphertexts), group)]
         packed = map_chunks(horner_chunk, self.public_key, groups, extra=(self.slot_bits * self.slots, rerandomize),

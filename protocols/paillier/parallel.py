@@ -17,20 +17,25 @@ _WORKER_KEYS: dict[tuple, object] = {}      # inside worker processes only
 
 
 def _key_token(key) -> tuple:
-    """Small picklable identity of a key; the worker rebuilds (and caches) the key from it."""
-    from protocols.paillier.keys import PrivateKey
-    if isinstance(key, PrivateKey):
-        pk = key.public_key
-        return ("private", int(pk.n), int(pk.hs), int(key.p), int(key.q))
-    return ("public", int(key.n), int(key.hs))
+    """Small picklable identity of a key (Paillier or OU, public or private); the worker
+    rebuilds (and caches) the key from it."""
+    return key.token()
 
 
 def _key_from_token(token: tuple):
     key = _WORKER_KEYS.get(token)
     if key is None:
         from protocols.paillier.keys import PrivateKey, PublicKey
-        public = PublicKey(token[1], token[2])
-        key = PrivateKey(public, token[3], token[4]) if token[0] == "private" else public
+        from protocols.paillier.ou import OUPrivateKey, OUPublicKey
+        kind = token[0]
+        if kind in ("public", "private"):
+            public = PublicKey(token[1], token[2])
+            key = PrivateKey(public, token[3], token[4]) if kind == "private" else public
+        elif kind in ("ou-public", "ou-private"):
+            public = OUPublicKey(token[1], token[2], token[3])
+            key = OUPrivateKey(public, token[4], token[5]) if kind == "ou-private" else public
+        else:
+            raise ValueError(f"unknown key kind {kind!r}")
         _WORKER_KEYS.clear()                    # one key at a time: bounded memory
         _WORKER_KEYS[token] = key
     return key
@@ -121,7 +126,6 @@ def warm_up(key, workers: int | None = None) -> None:
 
 def _warm(token, _parent_pid):
     import time
-    key = _key_from_token(token)
-    (key.crt_table if token[0] == "private" else key.table)()
+    _key_from_token(token).warm()
     time.sleep(0.2)     # keep this worker busy so the others take the remaining warm-up tasks
     return True

@@ -61,6 +61,9 @@ class EncryptedVector:
 
     def __init__(self, public_key: PublicKey, ciphertexts: list, exponent: int, mag_bits: int,
                  *, obfuscated: bool = False):
+        if public_key.scheme != "paillier":
+            raise TypeError(f"signed encrypted vectors need a Paillier key, not {public_key.scheme!r} "
+                            "(an OU key holder must never reveal decryptions: see protocols.paillier.ou)")
         self.public_key = public_key
         self.ciphertexts = ciphertexts
         self.exponent = int(exponent)

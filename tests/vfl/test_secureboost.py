@@ -21,16 +21,17 @@ from vfl import handshake
 from vfl.errors import DataError, NotFittedError, ProtocolError
 from vfl.secureboost import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 from vfl.secureboost.passive import PassiveTrainer
+from vfl.secureboost.setup import capacity_bits, new_key, row_bits
 
 
 # -- tests ---------------------------------------------------------------------------------------
-def test_two_party_trees_equal_reference_split_for_split(small_keypair, monkeypatch):
+def test_two_party_trees_equal_reference_split_for_split(packing_keypair, monkeypatch):
     parts, y = make_data()
     sent = []                               # (depth, nodes summed, nodes to split) per histogram message
     original = PassiveTrainer._send_histograms
     monkeypatch.setattr(PassiveTrainer, "_send_histograms", lambda self, tree, depth, *a: sent.append(
         (depth, len({(k - 1) // 2 for k in a[3]}) if depth else 1, len(a[3]))) or original(self, tree, depth, *a))
-    net, active, passives = fit_federated(parts, y, small_keypair[1])
+    net, active, passives = fit_federated(parts, y, packing_keypair[1])
     # below the root the passive sums one child per parent (the active subtracts for the other)
     assert all(nodes < split for depth, nodes, split in sent if depth >= 2) and any(d >= 2 for d, _, _ in sent)
     base, ref = reference_fit(parts, y, PARAMS)
@@ -65,10 +66,10 @@ def test_histograms_sent_a_column_at_a_time_give_the_same_trees(small_keypair, m
     assert set(widths) == {1} and len(widths) >= 2 * 3               # every message held one column
 
 
-def test_three_party_trees_equal_reference_and_learn(small_keypair):
+def test_three_party_trees_equal_reference_and_learn(packing_keypair):
     parts, y = make_data(n=150, n_features=(2, 2, 2), seed=3)
     params = dict(n_estimators=2, max_depth=2, max_bins=8, reg_lambda=0.5, gamma=0.01, min_child_weight=0.5)
-    net, active, passives = fit_federated(parts, y, small_keypair[1], **params)
+    net, active, passives = fit_federated(parts, y, packing_keypair[1], **params)
     base, ref = reference_fit(parts, y, {**PARAMS, **params})
     for t in range(2):
         assert federated_tree(active, passives, t) == ref[t]
@@ -79,12 +80,12 @@ def test_three_party_trees_equal_reference_and_learn(small_keypair):
     assert net["insurer"].stats()["bank"].bytes_sent < 400_000
 
 
-def test_regression_equals_reference(small_keypair):
+def test_regression_equals_reference(packing_keypair):
     parts, y01 = make_data(n=160, seed=11)
     rng = np.random.default_rng(2)
     y = 30.0 * y01 + 5 * rng.normal(size=len(y01)) - 12.0
     params = dict(n_estimators=2, max_depth=2, learning_rate=0.5)
-    net, active, passives = fit_federated(parts, y, small_keypair[1], cls=ActiveSecureBoostRegressor, **params)
+    net, active, passives = fit_federated(parts, y, packing_keypair[1], cls=ActiveSecureBoostRegressor, **params)
     base, ref = reference_fit(parts, y, {**PARAMS, **params}, loss="squared")
     assert active.base_score_ == base
     for t in range(2):
@@ -192,6 +193,31 @@ def test_passive_refuses_small_key_and_misaligned_rows(small_keypair):
             net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
                                                   private_key=small_keypair[1]),
                      "insurer": lambda t, p=passive, x=x: p.fit(x, transport=t, active="bank")})
+
+
+def test_the_scheme_a_passive_accepts_and_the_one_auto_picks(small_ou_keypair):
+    parts, y = make_data(n=30)
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    active = ActiveSecureBoostClassifier(n_estimators=2, verbose=False, workers=1)
+    passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, schemes=["paillier"])
+    with pytest.raises(ProtocolError, match="the job's key is ou, but this party accepts only paillier"):
+        net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
+                                              private_key=small_ou_keypair[1]),
+                 "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
+    with pytest.raises(ValueError, match="scheme='paillier' but the key given is ou"):
+        ActiveSecureBoostClassifier(scheme="paillier", verbose=False).fit(
+            parts[0], y, transport=InProcessNetwork(["bank", "insurer"])["bank"], passives=["insurer"],
+            private_key=small_ou_keypair[1])
+    for bad in (["ou", "ou"], [], ["rsa"], "ou"):
+        with pytest.raises(ValueError, match="schemes"):
+            PassiveSecureBoost(schemes=bad)._validate_params()
+    # auto: OU while a row's 2K slots fit its 681-bit plaintext (2048-bit key), else Paillier
+    assert capacity_bits("ou", 2048) == 681 and capacity_bits("paillier", 2048) == 2046
+    assert new_key("auto", 2048, 681).public_key.scheme == "ou"
+    assert new_key("auto", 2048, 682).public_key.scheme == "paillier"
+    assert new_key("paillier", 2048, 10).public_key.scheme == "paillier"
+    # 16 classes of a 20,000-row table need 32 slots of 29 bits: only Paillier holds them
+    assert row_bits(n_outputs=16, int_bits=1, frac_bits=12, sample_rows=20_000) == 32 * 29
 
 
 def _scripted_active(sk, n, script):

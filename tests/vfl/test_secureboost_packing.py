@@ -1,6 +1,6 @@
 """The packed-ciphertext operations SecureBoost histograms use (protocols/paillier/packing.py):
 record sums over groups padded to a public term count, cumulative runs, take/concat,
-compression and the wire, with negative gradients and many samples."""
+compression and the wire, with negative gradients and many samples; under Paillier and OU."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +27,8 @@ def _ints(v):
 
 @settings(max_examples=10, deadline=None)
 @given(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=2, max_size=24), st.integers(0, 2 ** 32))
-def test_group_sums_are_exact_and_padding_hides_counts(small_keypair, g, seed):
-    pk, sk = small_keypair
+def test_group_sums_are_exact_and_padding_hides_counts(packing_keypair, g, seed):
+    pk, sk = packing_keypair
     g = np.array(g)
     h = np.abs(g) / 4
     n = len(g)
@@ -44,8 +44,8 @@ def test_group_sums_are_exact_and_padding_hides_counts(small_keypair, g, seed):
     assert _records(cum, sk).tolist() == [[int(a), int(b)] for a, b in running]
 
 
-def test_many_samples_at_the_slot_bound_do_not_carry(small_keypair):
-    pk, sk = small_keypair
+def test_many_samples_at_the_slot_bound_do_not_carry(packing_keypair):
+    pk, sk = packing_keypair
     n = 100_000
     top = 2.0 - 2.0 ** -FRAC                      # the largest |v| int_bits=1 allows
     gh = PackedEncryptedVector.encrypt(sk, [top, -top, -top, top], frac_bits=FRAC, int_bits=1, sum_terms=n,
@@ -59,8 +59,8 @@ def test_many_samples_at_the_slot_bound_do_not_carry(small_keypair):
         gh.group_sums([[0, 1]], pad_to=1)
 
 
-def test_take_concat_compress_and_wire(small_keypair):
-    pk, sk = small_keypair
+def test_take_concat_compress_and_wire(packing_keypair):
+    pk, sk = packing_keypair
     n = 30
     g = np.linspace(-1, 1, n)
     h = np.linspace(0, 0.25, n)
@@ -76,8 +76,8 @@ def test_take_concat_compress_and_wire(small_keypair):
     assert _records(back, sk).tolist() == full[[6, 0, 3, 1]].tolist()
 
 
-def test_invalid_histogram_operations(small_keypair):
-    pk, sk = small_keypair
+def test_invalid_histogram_operations(packing_keypair):
+    pk, sk = packing_keypair
     gh = PackedEncryptedVector.encrypt(sk, [0.5, 0.1, -0.5, 0.2], frac_bits=FRAC, int_bits=1, sum_terms=4,
                                        slots=2, workers=1)
     a, b = gh.group_sums([[0, 1]], pad_to=4), gh.group_sums([[0]], pad_to=2)
@@ -94,9 +94,9 @@ def test_invalid_histogram_operations(small_keypair):
         odd.group_sums([[0]], pad_to=2)
 
 
-def test_group_sums_in_the_worker_pool_equal_the_ones_in_process(small_keypair, monkeypatch):
+def test_group_sums_in_the_worker_pool_equal_the_ones_in_process(packing_keypair, monkeypatch):
     import protocols.paillier.packing as packing
-    sk = small_keypair[1]
+    sk = packing_keypair[1]
     n = 60
     rng = np.random.default_rng(3)
     gh = PackedEncryptedVector.encrypt(sk, _pairs(rng.uniform(-1, 1, n), rng.uniform(0, 0.25, n)), frac_bits=FRAC,

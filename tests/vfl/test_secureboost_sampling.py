@@ -41,17 +41,17 @@ def _grad_hess_received(net, party):
     return [m for _, m in net[party].received if isinstance(m, msg.GradHess)]
 
 
-def test_row_and_column_samples_equal_reference(small_keypair):
+def test_row_and_column_samples_equal_reference(packing_keypair):
     parts, y = make_data(n=240, n_features=(3, 4), seed=21)
     params = dict(n_estimators=4, max_depth=3, subsample=0.6, colsample_bytree=0.6, random_state=5)
-    net, active, passives = fit_federated(parts, y, small_keypair[1], **params)
-    _check_against_reference(parts, y, small_keypair[1], **params)
+    net, active, passives = fit_federated(parts, y, packing_keypair[1], **params)
+    _check_against_reference(parts, y, packing_keypair[1], **params)
     # a second fit with the same seed is the same model; the passive received only the sampled rows
     net2 = InProcessNetwork(["bank", "insurer"], timeout=60, record=True)
     again = ActiveSecureBoostClassifier(**{**PARAMS, **params}, verbose=False, workers=1)
     passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1)
     net2.run({"bank": lambda t: again.fit(parts[0], y, transport=t, passives=["insurer"],
-                                          private_key=small_keypair[1]),
+                                          private_key=packing_keypair[1]),
               "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
     assert [federated_tree(again, [passive], t) for t in range(4)] == \
         [federated_tree(active, passives, t) for t in range(4)]
@@ -104,10 +104,10 @@ def test_early_stopping_equals_reference_and_trims_the_passive(small_keypair):
     assert passives[0].n_trees_ == active.n_estimators_
 
 
-def test_multiclass_three_parties_equals_reference(small_keypair):
+def test_multiclass_three_parties_equals_reference(packing_keypair):
     parts, y = make_data(n=240, n_features=(2, 2, 2), seed=6, n_classes=3)
     params = dict(n_estimators=3, max_depth=3, learning_rate=0.5)
-    net, active, passives, z = _check_against_reference(parts, y, small_keypair[1], loss="softmax",
+    net, active, passives, z = _check_against_reference(parts, y, packing_keypair[1], loss="softmax",
                                                         n_classes=3, **params)
     assert z.shape == (240, 3) and active.loss_ == "softmax" and active.trees_[0].value.shape[1] == 3
     assert np.mean(z.argmax(axis=1) == y) > 0.6
@@ -121,7 +121,7 @@ def test_multiclass_three_parties_equals_reference(small_keypair):
     passive = PassiveSecureBoost(allow_insecure_key_size_for_tests=True, workers=1)
     model = ActiveSecureBoostClassifier(**{**PARAMS, **params, "n_estimators": 1}, verbose=False, workers=1)
     record.run({"bank": lambda t: model.fit(parts[0], y, transport=t, passives=["insurer"],
-                                            private_key=small_keypair[1]),
+                                            private_key=packing_keypair[1]),
                 "insurer": lambda t: passive.fit(parts[1], transport=t, active="bank")})
     (gh,) = _grad_hess_received(record, "insurer")
     assert gh.gh.slots == 6 and len(gh.gh.ciphertexts) == 240
@@ -211,7 +211,7 @@ def test_own_entries_stay_exact_for_large_sums():
 def test_slots_that_do_not_fit_the_key_fail_before_the_passives_are_asked(small_keypair):
     parts, _ = make_data(n=48)
     t = InProcessNetwork(["a", "b"])["a"]
-    with pytest.raises(ValueError, match="32 slots of 56 bits .* do not fit a 1024-bit key"):
+    with pytest.raises(ValueError, match="32 slots of 56 bits .* do not fit a 1024-bit paillier key"):
         ActiveSecureBoostClassifier(frac_bits=48).fit(parts[0], np.arange(48) % 16, transport=t, passives=["b"],
                                                       private_key=small_keypair[1])
     assert t.stats()["b"].messages_sent == 0

@@ -36,6 +36,7 @@ import dataclasses
 import pathlib
 import tomllib
 
+from protocols.paillier import SCHEMES
 from vfl import registry
 from vfl.checkpoint import digest_of
 from vfl.errors import VFLError
@@ -116,7 +117,8 @@ class JobSpec:
         """What the active sends every passive in the job request: their parts, never a path."""
         return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
                 "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections),
-                "rounds": self.family.rounds(self.hyperparameters)}
+                "rounds": self.family.rounds(self.hyperparameters),
+                "schemes": list(self.family.schemes(self.hyperparameters))}
 
     def digest(self) -> str:
         """sha256 of what the job asks — not where its files are: a resumed run must be the
@@ -142,6 +144,7 @@ class PassiveRequest:
     rounds: int | None = None       # training: the rounds (epochs, trees) the job declares
     resume: str | None = None       # training: the run to continue from this party's checkpoints
     passives: tuple[str, ...] = ()  # every passive of the job, in the job's order
+    schemes: tuple[str, ...] = ("paillier",)   # training: the homomorphic schemes its key may be in
 
     @property
     def family(self) -> ModelFamily:
@@ -173,9 +176,12 @@ class PassiveRequest:
         resume = params.get("resume")
         if resume is not None and not is_safe_name(resume):
             raise JobSpecError("the job's run id to resume is malformed")
+        schemes = params.get("schemes", ["paillier"])
+        if not isinstance(schemes, list) or not schemes or not set(schemes) <= set(SCHEMES):
+            raise JobSpecError(f"the job's schemes {schemes!r} are not a list of {', '.join(SCHEMES)}")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
                    _sections(sections, family, "the job request"), run, digest, rounds, resume,
-                   tuple(str(p) for p in parties))
+                   tuple(str(p) for p in parties), tuple(schemes))
 
 
 def load_job(path) -> JobSpec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from protocols.paillier import SCHEMES
 from vfl.family import Curves, DataNeeds, ModelFamily, TrainingSummary
 from vfl.secureboost.model import ActiveSecureBoostClassifier, ActiveSecureBoostRegressor, PassiveSecureBoost
 
@@ -28,6 +29,10 @@ class _SecureBoostFamily(ModelFamily):
             "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))})
 
     baseline_estimator: type       # scikit-learn's histogram GBDT for the task
+
+    def schemes(self, params: dict) -> tuple[str, ...]:
+        scheme = {**self.hyperparameters(), **params}["scheme"]
+        return SCHEMES if scheme == "auto" else (scheme,)
 
     def passive_figures(self, model) -> dict:
         return {"phases": getattr(model, "phases_", {})}

@@ -7,7 +7,7 @@ import enum
 import numpy as np
 
 from protocols.messages import Message
-from protocols.paillier import PackedEncryptedVector, PublicKey
+from protocols.paillier import AdditivePublicKey, PackedEncryptedVector
 
 
 class SbtKind(str, enum.Enum):
@@ -24,9 +24,9 @@ class SbtKind(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Setup(Message):
-    """Active → passive: the key and the public parameters of the job."""
+    """Active → passive: the key (Paillier or Okamoto–Uchiyama) and the public parameters of the job."""
     KIND = SbtKind.SETUP.value
-    public_key: PublicKey
+    public_key: AdditivePublicKey
     n_rows: int
     n_estimators: int
     max_depth: int

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, softmax
 
-from protocols.paillier import generate_keypair
+from protocols.paillier import SCHEMES
 from vfl import handshake
 from vfl.checkpoint import same_setup
 from vfl.errors import DataError, ProtocolError
@@ -33,9 +33,16 @@ from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
 from vfl.secureboost.sampling import Sampling
-from vfl.secureboost.setup import PARAMETER_CONSTRAINTS, check_combined, check_setup, check_slots
+from vfl.secureboost.setup import (
+    PARAMETER_CONSTRAINTS,
+    check_combined,
+    check_setup,
+    check_slots,
+    new_key,
+    row_bits,
+)
 from vfl.secureboost.splits import TreeParams
-from vfl.validation import Boolean, Integer, Optional, check_features, check_labels
+from vfl.validation import Boolean, Integer, Optional, Options, check_features, check_labels
 
 
 def _features(X, transport, n_features: int | None = None) -> np.ndarray:
@@ -54,7 +61,8 @@ class _ActiveSecureBoost(Estimator):
                  goss: bool = False, top_rate: float = 0.2, other_rate: float = 0.1,
                  early_stopping: bool = False, validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  tol: float = 1e-7, first_k_trees_active_only: int = 0, random_state: int | None = None,
-                 frac_bits: int = 24, key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
+                 frac_bits: int = 24, key_bits: int = 2048, scheme: str = "auto", verbose: bool = True,
+                 workers: int | None = None):
         self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
         self.max_bins, self.min_child_weight, self.reg_lambda = max_bins, min_child_weight, reg_lambda
         self.gamma, self.subsample, self.colsample_bytree = gamma, subsample, colsample_bytree
@@ -62,7 +70,7 @@ class _ActiveSecureBoost(Estimator):
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.n_iter_no_change, self.tol = n_iter_no_change, tol
         self.first_k_trees_active_only, self.random_state = first_k_trees_active_only, random_state
-        self.frac_bits, self.key_bits = frac_bits, key_bits
+        self.frac_bits, self.key_bits, self.scheme = frac_bits, key_bits, scheme
         self.verbose, self.workers = verbose, workers
 
     def _check_params(self) -> None:
@@ -99,14 +107,18 @@ class _ActiveSecureBoost(Estimator):
                                           fraction=self.validation_fraction, rng=rng)
         if checkpoint is not None:
             checkpoint.fixed.update(train=train, val=val)
-        if private_key is None:
-            _, private_key = generate_keypair(self.key_bits)
-        transport.register_public_key(private_key.public_key)
         self.base_score_ = base_score(self.loss_, labels[train], n_classes)
         boosting = self._boosting(self.loss_, k)
         sample_rows = boosting.sampling.sample_size(len(train))
-        check_slots(private_key.public_key.n_bits, n_outputs=k, frac_bits=self.frac_bits, sample_rows=sample_rows,
-                    int_bits=boosting.int_bits + boosting.sampling.goss_extra_bits)
+        slots = dict(n_outputs=k, frac_bits=self.frac_bits, sample_rows=sample_rows,
+                     int_bits=boosting.int_bits + boosting.sampling.goss_extra_bits)
+        if private_key is None:
+            private_key = new_key(self.scheme, self.key_bits, row_bits(**slots))
+        elif self.scheme != "auto" and private_key.public_key.scheme != self.scheme:
+            raise ValueError(f"scheme={self.scheme!r} but the key given is {private_key.public_key.scheme}")
+        check_slots(private_key.public_key, **slots)
+        self.scheme_ = private_key.public_key.scheme
+        transport.register_public_key(private_key.public_key)
         setup = msg.Setup(public_key=private_key.public_key, n_rows=len(x), n_estimators=self.n_estimators,
                           max_depth=self.max_depth, max_bins=self.max_bins, frac_bits=self.frac_bits, n_outputs=k,
                           sample_rows=sample_rows)
@@ -315,11 +327,11 @@ class PassiveSecureBoost(Estimator):
 
     _fitted_attribute = "lookup_"
     _parameter_constraints = {"max_estimators": Integer(1), "allow_insecure_key_size_for_tests": Boolean(),
-                              "workers": Optional(Integer(1))}
+                              "workers": Optional(Integer(1)), "schemes": Options(SCHEMES, many=True)}
 
     def __init__(self, *, max_estimators: int = 500, allow_insecure_key_size_for_tests: bool = False,
-                 workers: int | None = None):
-        self.max_estimators = max_estimators
+                 workers: int | None = None, schemes: tuple = SCHEMES):
+        self.max_estimators, self.schemes = max_estimators, tuple(schemes)
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
         self.workers = workers
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from protocols.paillier import SCHEMES, generate_keypair, generate_ou_keypair
+from protocols.paillier.ou import ou_prime_bits
 from vfl import handshake
 from vfl.secureboost import messages as msg
-from vfl.validation import MAX_CLASSES, Boolean, Integer, Interval, Optional
+from vfl.validation import MAX_CLASSES, Boolean, Integer, Interval, Optional, Options
 
 MAX_DEPTH = 12          # trees are heap-numbered arrays of 2^(depth+1) − 1 nodes
 MAX_BINS = 1024
@@ -19,6 +21,7 @@ PARAMETER_CONSTRAINTS = {
     "n_iter_no_change": Integer(1), "tol": Interval(0), "first_k_trees_active_only": Integer(0),
     "random_state": Optional(Integer(0)), "frac_bits": Integer(8, 48), "key_bits": Integer(256, 8192),
     "verbose": Boolean(), "workers": Optional(Integer(1)), "gradient_int_bits": Integer(1, 64),
+    "scheme": Options(("auto", *SCHEMES)),
 }
 
 
@@ -33,14 +36,35 @@ def check_combined(est) -> None:
         raise ValueError("subsample < 1 and goss are two ways to sample rows: choose one")
 
 
-def check_slots(n_bits: int, *, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int) -> None:
+def row_bits(*, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int) -> int:
+    """Bits of one row's 2K packed (g, h) slots, each wide enough for a sum of ``sample_rows``."""
+    max_slot = (1 << (int_bits + frac_bits + 1)) - 1
+    return 2 * n_outputs * (max_slot * sample_rows).bit_length()
+
+
+def capacity_bits(scheme: str, key_bits: int) -> int:
+    """Plaintext bits a packed ciphertext holds: n − 2 bits for Paillier, p − 1 for OU."""
+    return ou_prime_bits(key_bits)[0] - 1 if scheme == "ou" else key_bits - 2
+
+
+def new_key(scheme: str, key_bits: int, bits_per_row: int):
+    """The job's fresh private key. ``auto``: Okamoto–Uchiyama when a row's slots fit its
+    plaintext (cheaper at every step, docs/secureboost.md), else Paillier (3x the room)."""
+    if scheme == "auto":
+        scheme = "ou" if bits_per_row <= capacity_bits("ou", key_bits) else "paillier"
+    return (generate_ou_keypair if scheme == "ou" else generate_keypair)(key_bits)[1]
+
+
+def check_slots(public_key, *, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int) -> None:
     """The 2K packed (g, h) slots of a row, wide enough for the sum of ``sample_rows`` rows,
     must fit one plaintext: checked before the passives are asked (not at the first tree)."""
-    max_slot = (1 << (int_bits + frac_bits + 1)) - 1
-    slot_bits = (max_slot * sample_rows).bit_length()
-    if 2 * n_outputs * slot_bits > n_bits - 2:
-        raise ValueError(f"{2 * n_outputs} slots of {slot_bits} bits ({n_outputs} outputs, frac_bits={frac_bits}, "
-                         f"{sample_rows} rows per tree) do not fit a {n_bits}-bit key: lower frac_bits or the classes")
+    bits = row_bits(n_outputs=n_outputs, int_bits=int_bits, frac_bits=frac_bits, sample_rows=sample_rows)
+    if bits > public_key.capacity_bits:
+        hint = "scheme='paillier' (3x the room), " if public_key.scheme == "ou" else ""
+        raise ValueError(f"{2 * n_outputs} slots of {bits // (2 * n_outputs)} bits ({n_outputs} outputs, "
+                         f"frac_bits={frac_bits}, {sample_rows} rows per tree) do not fit a {public_key.n_bits}-bit "
+                         f"{public_key.scheme} key's {public_key.capacity_bits}-bit plaintext: use {hint}"
+                         "a lower frac_bits or fewer classes")
 
 
 def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
@@ -53,6 +77,9 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
         problems.append(f"max_depth {setup.max_depth} is outside 1..{MAX_DEPTH}")
     if not 2 <= setup.max_bins <= MAX_BINS:
         problems.append(f"max_bins {setup.max_bins} is outside 2..{MAX_BINS}")
+    if setup.public_key.scheme not in passive.schemes:
+        problems.append(f"the job's key is {setup.public_key.scheme}, but this party accepts only "
+                        f"{', '.join(passive.schemes)}")
     if not 8 <= setup.frac_bits <= 48:
         problems.append(f"frac_bits {setup.frac_bits} is outside 8..48")
     if not 1 <= setup.n_outputs <= MAX_CLASSES:

@@ -53,6 +53,16 @@ def test_policy_pins_the_id_column_and_the_offered_features():
         check_columns(_ctx(policy), _mine(id_column="age", features=["premium", "claims"]), FRAME)
 
 
+def test_a_job_that_may_use_a_scheme_the_config_refuses_is_refused_before_the_psi():
+    params = {"job": "sbt", "model": "secureboost", "rounds": 3, "schemes": ["ou", "paillier"],
+              "parties": {"insurer": {"alias": "customers", "id_column": "cid", "features": None}}}
+    ctx = dataclasses.replace(_ctx(params=params), schemes=("paillier",))
+    with pytest.raises(JobRejectedError, match='only under paillier keys, but the job may use ou .*= "paillier"'):
+        learning.train(ctx)
+    with pytest.raises(JobRejectedError, match="schemes"):
+        learning.train(_ctx(params={**params, "schemes": ["rsa"]}))
+
+
 def test_model_parts_are_kept_per_initiator():
     assert model_path(_ctx(), "job1", "run1") == "/models/bank/job1/run1/insurer.json"
     assert model_path(_ctx(), "job1", None) == "/models/bank/job1/insurer.json"      # before runs were recorded

@@ -92,6 +92,9 @@ def test_valid_config(tmp_path, keys):
     assert config.data == {"customers": str(tmp_path / "data" / "c.csv")}
     assert config.limits.max_epochs == 5 and config.accept_jobs_from == ("insurer",)
     assert config.load_keypair().secret.decode() not in repr(config)
+    assert config.schemes == ("paillier", "ou")
+    assert load_config(write_config(tmp_path, base_config(keys, crypto='{ schemes = ["paillier"] }'))).schemes \
+        == ("paillier",)
 
 
 @pytest.mark.parametrize("over, match", [
@@ -103,6 +106,9 @@ def test_valid_config(tmp_path, keys):
     ({"colour": '"blue"'}, "unknown config keys"),
     ({"name": '"insurer"'}, "unique"),
     ({"accept_jobs_from": '["shop"]'}, "unknown peers"),
+    ({"crypto": '{ schemes = ["rsa"] }'}, "schemes must be a non-empty list"),
+    ({"crypto": '{ schemes = [] }'}, "schemes must be a non-empty list"),
+    ({"crypto": '{ scheme = "ou" }'}, "the key schemes only"),
 ])
 def test_invalid_configs(tmp_path, keys, over, match):
     with pytest.raises(ConfigError, match=match):

@@ -14,7 +14,7 @@ from parties.jobs.echo import Echo
 from parties.runtime.errors import WireError
 from parties.transport import codec
 from parties.transport.messages import JobStart
-from protocols.paillier import EncryptedVector, PackedEncryptedVector
+from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
 from vfl.messages import Message
 
 LIMITS = codec.CodecLimits(max_header_bytes=4096, max_frames=8, max_message_bytes=1 << 20)
@@ -29,6 +29,12 @@ class Typed(Message):
     tags: tuple[str, ...]
     weights: np.ndarray
     extra: Optional[dict[str, int]] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PaillierOnly(Message):
+    KIND = "test.codec_paillier_only"
+    public_key: PublicKey
 
 
 def roundtrip(message, keyring=None, limits=codec.CodecLimits()):
@@ -76,6 +82,27 @@ def test_paillier_objects(small_keypair):
     np.testing.assert_allclose(out["ev"].decrypt(sk), [0.25, -7.0, 3.0])
     packed = PackedEncryptedVector.encrypt(pk, np.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(roundtrip(Echo(round=0, data=packed), ring).data.decrypt(sk), [1, 2, 3])
+
+
+def test_ou_keys_and_vectors_and_where_they_are_refused(small_ou_keypair, small_keypair):
+    from vfl.secureboost import messages as sbt
+    pk, sk = small_ou_keypair
+    ring = codec.Keyring()
+    setup = sbt.Setup(public_key=pk, n_rows=4, n_estimators=1, max_depth=2, max_bins=8, frac_bits=12)
+    assert roundtrip(setup, ring).public_key == pk and pk.fingerprint in ring
+    assert roundtrip(dataclasses.replace(setup, public_key=small_keypair[0]), ring).public_key == small_keypair[0]
+    packed = PackedEncryptedVector.encrypt(sk, np.array([1.0, 2.0, 3.0]), frac_bits=12, int_bits=3)
+    np.testing.assert_allclose(roundtrip(Echo(round=0, data=packed), ring).data.decrypt(sk), [1, 2, 3])
+    # a field typed as a Paillier key (as linear models' are: they reveal decryptions) takes no OU key
+    with pytest.raises(WireError, match="public_key"):
+        roundtrip(PaillierOnly(public_key=pk), ring)
+    assert roundtrip(PaillierOnly(public_key=small_keypair[0]), ring).public_key == small_keypair[0]
+    # nor an OU key's ciphertexts in a signed vector
+    header, raws = codec.encode(Echo(round=0, data=EncryptedVector.encrypt(small_keypair[0], np.array([1.0]))),
+                                job="j", seq=0)
+    forged = header.replace(small_keypair[0].fingerprint.encode(), pk.fingerprint.encode())
+    with pytest.raises(WireError):
+        codec.decode(codec.parse_header(forged, codec.CodecLimits()), [bytes(memoryview(r)) for r in raws], ring)
 
 
 def test_unknown_key_fingerprint_is_rejected(small_keypair):
