@@ -25,7 +25,8 @@ class _SecureBoostFamily(ModelFamily):
                         "half squared error" if model.loss_ == "squared" else "log loss", "tree",
                         kept=len(model.trees_) if dropped else None)
         return TrainingSummary(curves, {
-            "trees": len(model.trees_), "tree_seconds": model.tree_seconds_, "phases": getattr(model, "phases_", {}),
+            "trees": len(model.trees_), "scheme": model.scheme_, "tree_seconds": model.tree_seconds_,
+            "phases": getattr(model, "phases_", {}),
             "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1]))})
 
     baseline_estimator: type       # scikit-learn's histogram GBDT for the task
