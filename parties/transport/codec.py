@@ -84,7 +84,10 @@ class Keyring:
 
     def register(self, public_key: AdditivePublicKey) -> AdditivePublicKey:
         with self._lock:
-            return self._keys.setdefault(public_key.fingerprint, public_key)
+            known = self._keys.setdefault(public_key.fingerprint, public_key)
+        if known != public_key:
+            raise WireError(f"two different public keys share the fingerprint {public_key.fingerprint[:16]}")
+        return known
 
     def get(self, fingerprint: str) -> AdditivePublicKey:
         with self._lock:

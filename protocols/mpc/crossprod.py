@@ -251,7 +251,8 @@ class CrossMultiplier:
             products = map_chunks(kernels.slot_groups_chunk, key, items, extra=(b,), workers=self.workers,
                                   min_chunk=8)
             outputs = len(products) * lay.slots
-        masks = [secrets.randbits(lay.slot_bits - 1) for _ in range(outputs)]
+        used = outputs if lay.mode == "matrix" else lay.rows      # the slots past the last row carry nothing
+        masks = [secrets.randbits(lay.slot_bits - 1) if i < used else 0 for i in range(outputs)]
         packed = pack_ints(masks, lay.slot_bits, lay.slots)
         cts_out = map_chunks(kernels.mask_chunk, key, list(zip(products, packed)), workers=self.workers, min_chunk=4)
         share = -from_python_ints(masks)

@@ -34,19 +34,17 @@ def obfuscate_chunk(public_key, ciphertexts: list) -> list:
     re-randomization that does not rely on the key holder's DJN base, so it hides even from the
     key holder, who knows the factorization. One full exponentiation per ciphertext.
 
-    OU has no such alternative to its public base: the factor is h^r, statistically uniform in
-    ⟨h⟩, where every honestly made OU ciphertext has its randomness."""
-    if public_key.scheme == "ou":
-        m = public_key.modulus
-        return [c * r % m for c, r in zip(ciphertexts, public_key.statistical_randomizers(len(ciphertexts)))]
-    n, n2 = public_key.n, public_key.nsquare
+    OU: the factor is y^n mod n with y uniform in Z_n*: uniform over every encryption of 0 when
+    gcd(p, q−1) = gcd(q, p−1) = 1, as ``generate_ou_keypair`` makes sure; then it hides from the
+    key holder too."""
+    n, n2 = public_key.n, public_key.modulus
     out = []
     for c in ciphertexts:
         while True:
             r = mpz(secrets.randbelow(int(n) - 1) + 1)
             if gmpy2.gcd(r, n) == 1:
                 break
-        out.append(c * gmpy2.powmod(r, n, n2) % n2)
+        out.append(c * gmpy2.powmod(r, n, n2) % n2)      # (Paillier mod n², OU mod n)
     return out
 
 

@@ -39,12 +39,12 @@ def _random_prime(bits: int) -> mpz:
             return candidate
 
 
-def _check_key_bits(n_bits: int, allow_insecure: bool) -> None:
+def _check_key_bits(n_bits: int, allow_insecure: bool, scheme: str = "Paillier") -> None:
     if n_bits in SECURE_KEY_BITS:
         return
     if not allow_insecure:
         raise KeySizeError(
-            f"refusing a {n_bits}-bit Paillier key: use one of {SECURE_KEY_BITS} "
+            f"refusing a {n_bits}-bit {scheme} key: use one of {SECURE_KEY_BITS} "
             "(2048 bits ≈ 112-bit security). Tests may pass allow_insecure_key_size_for_tests=True.")
     if n_bits < _MIN_TEST_KEY_BITS or n_bits % 2:
         raise KeySizeError(f"key size must be even and >= {_MIN_TEST_KEY_BITS} bits, got {n_bits}")

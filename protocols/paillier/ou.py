@@ -1,22 +1,27 @@
 """Okamoto–Uchiyama (OU), the engine's second additively homomorphic scheme.
 
 Keys: ``n = p²·q`` with primes p, q; ``g`` random with ``g^(p−1) mod p²`` of order p; ``h = g^n
-mod n``. Encryption of ``0 <= m < 2^(p_bits − 1)`` (below p, whatever p is) is ``c = g^m · h^r mod
-n``; decryption is ``m = L(c^(p−1) mod p²) / L(g^(p−1) mod p²) mod p`` with ``L(x) = (x − 1)/p``.
-Products of ciphertexts add plaintexts, as in Paillier.
+mod n``. Encryption of ``0 <= m < 2^capacity_bits`` is ``c = g^m · h^r mod n``; decryption is
+``m = L(c^(p−1) mod p²) / L(g^(p−1) mod p²) mod p`` with ``L(x) = (x − 1)/p``. Products of
+ciphertexts add plaintexts, as in Paillier.
 
 Why a second scheme: ciphertexts live mod n, not mod n². At the same modulus size (2048 bits,
 the default, about 112-bit security like 2048-bit Paillier: the best known attacks factor
 p²q no faster than an RSA modulus of the same size; a 682-bit p is far beyond ECM) every
 homomorphic operation works on numbers half as long, about 3x cheaper on this engine's
-big-number library. The price is the plaintext space: a third of the modulus (681 bits) instead
-of all of it, and no negative numbers (p is secret, so residues cannot wrap).
+big-number library. The price is the plaintext space: 616 of the modulus's 2048 bits instead of
+2046, and no negative numbers (p is secret, so residues cannot wrap).
 
 **Only where the key holder never reveals a decryption to a peer.** Whoever learns the
 decryption of a ciphertext it made for some ``m >= p`` learns ``m mod p`` and then p
 (``gcd(m − (m mod p), n)``). Packed SecureBoost histograms qualify: the key holder only reveals
-which split won. Linear models (masked gradients go back decrypted) must use Paillier; the
-signed :class:`~protocols.paillier.vector.EncryptedVector` refuses OU keys.
+which split won, and only for sums that decrypt into the exact packed layout it expects. That
+is why ``capacity_bits`` is ``p_bits − 2 − MARGIN_BITS``, not ``p_bits − 2``: a peer that
+does not know p finds an ``m >= p`` whose residue ``m mod p`` fits the layout (and so reaches a
+split decision) with probability below 2^-MARGIN_BITS times the log of its search range
+(about 2^-54), and an overflowing one stops the job. Linear models (masked gradients go back
+decrypted) must use Paillier; the signed :class:`~protocols.paillier.vector.EncryptedVector`
+refuses OU keys.
 
 The interface matches :class:`protocols.paillier.keys.PublicKey` where
 :class:`~protocols.paillier.packing.PackedEncryptedVector` needs it: ``modulus`` (of the
@@ -43,6 +48,7 @@ from protocols.paillier.keys import (
 )
 
 DEFAULT_OU_KEY_BITS = 2048
+MARGIN_BITS = 64      # plaintexts stay this far below the smallest possible p (see above)
 
 
 def ou_prime_bits(n_bits: int) -> tuple[int, int]:
@@ -51,15 +57,21 @@ def ou_prime_bits(n_bits: int) -> tuple[int, int]:
     return p_bits, n_bits - 2 * p_bits
 
 
+def ou_capacity_bits(n_bits: int) -> int:
+    """Plaintext bits of an ``n_bits`` key: below the smallest p by ``MARGIN_BITS`` + 1 bits."""
+    return ou_prime_bits(n_bits)[0] - 2 - MARGIN_BITS
+
+
 def generate_ou_keypair(n_bits: int = DEFAULT_OU_KEY_BITS, *,
                         allow_insecure_key_size_for_tests: bool = False) -> tuple["OUPublicKey", "OUPrivateKey"]:
     """An OU key pair from ``secrets``; the same sizes as Paillier (2048, 3072, 4096 bits)."""
-    _check_key_bits(n_bits, allow_insecure_key_size_for_tests)
+    _check_key_bits(n_bits, allow_insecure_key_size_for_tests, "Okamoto–Uchiyama")
     p_bits, q_bits = ou_prime_bits(n_bits)
     while True:
         p, q = _random_prime(p_bits), _random_prime(q_bits)
         n = p * p * q
-        if p != q and n.bit_length() == n_bits:
+        # gcd(p, q−1) = gcd(q, p−1) = 1: y^n for uniform y is then uniform over the encryptions of 0
+        if p != q and n.bit_length() == n_bits and gmpy2.gcd(p, q - 1) == 1 and gmpy2.gcd(q, p - 1) == 1:
             break
     psq = p * p
     while True:
@@ -84,8 +96,11 @@ class OUPublicKey(AdditivePublicKey):
         if not (1 < self.g < self.n) or gmpy2.gcd(self.g, self.n) != 1 \
                 or self.h != gmpy2.powmod(self.g, self.n, self.n):
             raise ValueError("invalid OU key: g is not a unit or h is not g^n mod n")
+        if self.h * self.h % self.n == 1:
+            raise ValueError("invalid OU key: h has order 1 or 2 (its randomizers would hide nothing)")
         self.modulus = self.n                       # ciphertexts are residues mod n
-        self.capacity_bits = self.p_bits - 1        # p has its top two bits set: p > 2^(p_bits − 1)
+        # p has its top two bits set (p > 2^(p_bits−1)); a margin keeps peers' guesses of p useless
+        self.capacity_bits = ou_capacity_bits(self.n_bits)
         self.key_bytes = (self.n_bits + 7) // 8
         self.ciphertext_bytes = self.key_bytes
         self.random_bits = self.n_bits + 64         # ord(h) < n: h^r is within 2^-64 of uniform in ⟨h⟩
@@ -133,19 +148,25 @@ class OUPublicKey(AdditivePublicKey):
         return ("ou-public", int(self.n), int(self.g), int(self.h))
 
     # -- encryption ------------------------------------------------------------------------
-    def _tables(self) -> tuple[FixedBaseTable, FixedBaseTable]:
+    def _g(self) -> FixedBaseTable:
+        with self._lock:
+            if self._g_table is None:
+                self._g_table = FixedBaseTable(self.g, self.n, self.capacity_bits, PUBLIC_WINDOW_BITS)
+            return self._g_table
+
+    def _h(self) -> FixedBaseTable:
         with self._lock:
             if self._h_table is None:
-                self._g_table = FixedBaseTable(self.g, self.n, self.capacity_bits, PUBLIC_WINDOW_BITS)
                 self._h_table = FixedBaseTable(self.h, self.n, self.random_bits, PUBLIC_WINDOW_BITS)
-            return self._g_table, self._h_table
+            return self._h_table
 
     def warm(self) -> None:
-        self._tables()
+        self._g()
+        self._h()
 
     def embed_many(self, plaintexts: list) -> list[mpz]:
         """``g^m mod n`` per plaintext ``0 <= m < 2^capacity_bits`` (fixed-base: no squarings)."""
-        table, _ = self._tables()
+        table = self._g()
         w, mask = table.window_bits, (1 << table.window_bits) - 1
         out = []
         for m in plaintexts:
@@ -165,7 +186,7 @@ class OUPublicKey(AdditivePublicKey):
     def randomizers(self, count: int) -> list[mpz]:
         """``count`` values h^r, r uniform over ``n_bits + 64`` bits from ``secrets``: within
         2^-64 of uniform in ⟨h⟩, which also makes them statistical re-randomizers (below)."""
-        _, table = self._tables()
+        table = self._h()
         return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 
     statistical_randomizers = randomizers
@@ -188,6 +209,9 @@ class OUPrivateKey:
         p, q = mpz(p), mpz(q)
         if p * p * q != public_key.n:
             raise KeyMismatchError("p²·q does not equal the public modulus")
+        if p.bit_length() != public_key.p_bits or not gmpy2.is_prime(p, 32) or not gmpy2.is_prime(q, 32):
+            raise ValueError(f"invalid OU key: p must be a {public_key.p_bits}-bit prime and q a prime "
+                             "(the plaintext bound depends on p's size)")
         self.public_key = public_key
         self._p, self._q, self._psq = p, q, p * p
         lg = (gmpy2.powmod(public_key.g, p - 1, self._psq) - 1) // p
@@ -220,7 +244,7 @@ class OUPrivateKey:
         return ("ou-private", int(pk.n), int(pk.g), int(pk.h), int(self._p), int(self._q))
 
     def warm(self) -> None:
-        self.public_key.warm()
+        self.public_key._g()
         self.crt_table()
 
     def raw_decrypt(self, ciphertext) -> mpz:

@@ -266,15 +266,16 @@ class PackedEncryptedVector:
             raise DecryptionError("decryption failed")
         plains = map_chunks(kernels.decrypt_chunk, private_key, self.ciphertexts, workers=workers)
         mask, b, off = (1 << self.slot_bits) - 1, self.slot_bits, self.offset
+        used_last = self.length - (len(plains) - 1) * self.slots      # values in the last ciphertext
         out: list[int] = []
-        for p in plains:
+        for i, p in enumerate(plains):
             p = int(p)
-            for _ in range(self.slots):
+            for _ in range(self.slots if i < len(plains) - 1 else used_last):
                 out.append((p & mask) - off)
                 p >>= b
-            if p:
-                raise OverflowError("packed plaintext has bits beyond its last slot")
-        return out[:self.length]
+            if p:        # bits beyond the last value: an honest sender leaves them 0
+                raise OverflowError("packed plaintext has bits beyond its last value")
+        return out
 
     def decrypt(self, private_key: PrivateKey, *, workers: int | None = None) -> np.ndarray:
         return decode_floats(self.decrypt_ints(private_key, workers=workers), self.exponent)

@@ -211,10 +211,10 @@ def test_the_scheme_a_passive_accepts_and_the_one_auto_picks(small_ou_keypair):
     for bad in (["ou", "ou"], [], ["rsa"], "ou"):
         with pytest.raises(ValueError, match="schemes"):
             PassiveSecureBoost(schemes=bad)._validate_params()
-    # auto: OU while a row's 2K slots fit its 681-bit plaintext (2048-bit key), else Paillier
-    assert capacity_bits("ou", 2048) == 681 and capacity_bits("paillier", 2048) == 2046
-    assert new_key("auto", 2048, 681).public_key.scheme == "ou"
-    assert new_key("auto", 2048, 682).public_key.scheme == "paillier"
+    # auto: OU while a row's 2K slots fit its 616-bit plaintext (2048-bit key), else Paillier
+    assert capacity_bits("ou", 2048) == 616 and capacity_bits("paillier", 2048) == 2046
+    assert new_key("auto", 2048, 616).public_key.scheme == "ou"
+    assert new_key("auto", 2048, 617).public_key.scheme == "paillier"
     assert new_key("paillier", 2048, 10).public_key.scheme == "paillier"
     # 16 classes of a 20,000-row table need 32 slots of 29 bits: only Paillier holds them
     assert row_bits(n_outputs=16, int_bits=1, frac_bits=12, sample_rows=20_000) == 32 * 29
@@ -320,6 +320,41 @@ def test_active_rejects_a_deviating_passive(small_keypair, case):
     with pytest.raises(ProtocolError, match="insurer sent"):
         net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"],
                                               private_key=small_keypair[1]),
+                 "insurer": passive})
+
+
+@pytest.mark.parametrize("case,match", [("layout", "packed 2 × 20 bits, not 12 × 20"),
+                                        ("beyond p", "overflow"), ("trailing slot", "overflow")])
+def test_an_ou_active_decrypts_only_the_layout_it_expects(small_ou_keypair, case, match):
+    """An OU key holder must not decrypt ciphertexts of plaintexts >= p into values it acts on
+    (the split it picks would leak p): it decrypts only its own packed layout, whose 275 bits
+    (1024-bit key) stay 64 bits below any possible p, and refuses bits beyond the last value."""
+    import gmpy2
+
+    from vfl.secureboost import messages as msg
+    pk, sk = small_ou_keypair
+    parts, y = make_data(n=40)
+
+    def passive(t):
+        t.recv("bank", msg.Setup)
+        t.send("bank", handshake.Ready(n_features=1))
+        gh = t.recv("bank", msg.GradHess).gh
+        t.recv("bank", msg.Nodes)
+        entries = gh.group_sums([np.arange(40)] * 2, pad_to=40)          # entry 0 and one candidate
+        if case != "layout":
+            entries = entries.compress(workers=1)
+            shift = pk.p_bits if case == "beyond p" else entries.slot_bits * 4    # past p / into an unused slot
+            last = entries.ciphertexts[-1] * gmpy2.powmod(pk.g, 1 << shift, pk.n) % pk.n
+            entries = PackedEncryptedVector(pk, entries.ciphertexts[:-1] + [last], length=entries.length,
+                                            exponent=entries.exponent, slot_bits=entries.slot_bits,
+                                            slots=entries.slots, offset=entries.offset, max_slot=entries.max_slot)
+        t.send("bank", msg.Histograms(tree=0, depth=0, node_ids=np.array([0]), first=0, sizes=np.array([[2]]),
+                                      masks=np.zeros(0, bool), sums=entries))
+
+    net = InProcessNetwork(["bank", "insurer"], timeout=10)
+    active = ActiveSecureBoostClassifier(n_estimators=1, max_depth=2, verbose=False, workers=1)
+    with pytest.raises(ProtocolError, match=match):
+        net.run({"bank": lambda t: active.fit(parts[0], y, transport=t, passives=["insurer"], private_key=sk),
                  "insurer": passive})
 
 

@@ -177,7 +177,8 @@ class PassiveRequest:
         if resume is not None and not is_safe_name(resume):
             raise JobSpecError("the job's run id to resume is malformed")
         schemes = params.get("schemes", ["paillier"])
-        if not isinstance(schemes, list) or not schemes or not set(schemes) <= set(SCHEMES):
+        if not isinstance(schemes, list) or not schemes \
+                or not all(isinstance(s, str) and s in SCHEMES for s in schemes):
             raise JobSpecError(f"the job's schemes {schemes!r} are not a list of {', '.join(SCHEMES)}")
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
                    _sections(sections, family, "the job request"), run, digest, rounds, resume,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from protocols.paillier import SCHEMES, generate_keypair, generate_ou_keypair
-from protocols.paillier.ou import ou_prime_bits
+from protocols.paillier.ou import ou_capacity_bits
 from vfl import handshake
 from vfl.secureboost import messages as msg
 from vfl.validation import MAX_CLASSES, Boolean, Integer, Interval, Optional, Options
@@ -36,15 +36,26 @@ def check_combined(est) -> None:
         raise ValueError("subsample < 1 and goss are two ways to sample rows: choose one")
 
 
+def slot_bits(*, int_bits: int, frac_bits: int, sample_rows: int) -> int:
+    """Bits of one packed g or h slot: ``g + 2^m`` (m = int_bits + frac_bits) summed over
+    ``sample_rows`` rows (as ``PackedEncryptedVector.encrypt`` sizes it)."""
+    return (((1 << (int_bits + frac_bits + 1)) - 1) * sample_rows).bit_length()
+
+
 def row_bits(*, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int) -> int:
     """Bits of one row's 2K packed (g, h) slots, each wide enough for a sum of ``sample_rows``."""
-    max_slot = (1 << (int_bits + frac_bits + 1)) - 1
-    return 2 * n_outputs * (max_slot * sample_rows).bit_length()
+    return 2 * n_outputs * slot_bits(int_bits=int_bits, frac_bits=frac_bits, sample_rows=sample_rows)
+
+
+def compressed_layout(public_key, bits: int, width: int) -> tuple[int, int]:
+    """(slot bits, slots) of the passives' compressed histograms: as many whole entries of
+    ``width`` slots of ``bits`` bits as the key's plaintext holds (``compress``'s default)."""
+    return bits, max(public_key.capacity_bits // bits // width, 1) * width
 
 
 def capacity_bits(scheme: str, key_bits: int) -> int:
-    """Plaintext bits a packed ciphertext holds: n − 2 bits for Paillier, p − 1 for OU."""
-    return ou_prime_bits(key_bits)[0] - 1 if scheme == "ou" else key_bits - 2
+    """Plaintext bits a packed ciphertext holds: n − 2 for Paillier, p − 66 for OU (616 of 2048)."""
+    return ou_capacity_bits(key_bits) if scheme == "ou" else key_bits - 2
 
 
 def new_key(scheme: str, key_bits: int, bits_per_row: int):

@@ -14,7 +14,7 @@ from parties.jobs.echo import Echo
 from parties.runtime.errors import WireError
 from parties.transport import codec
 from parties.transport.messages import JobStart
-from protocols.paillier import EncryptedVector, PackedEncryptedVector, PublicKey
+from protocols.paillier import EncryptedVector, OUPublicKey, PackedEncryptedVector, PublicKey
 from vfl.messages import Message
 
 LIMITS = codec.CodecLimits(max_header_bytes=4096, max_frames=8, max_message_bytes=1 << 20)
@@ -103,6 +103,16 @@ def test_ou_keys_and_vectors_and_where_they_are_refused(small_ou_keypair, small_
     forged = header.replace(small_keypair[0].fingerprint.encode(), pk.fingerprint.encode())
     with pytest.raises(WireError):
         codec.decode(codec.parse_header(forged, codec.CodecLimits()), [bytes(memoryview(r)) for r in raws], ring)
+
+
+def test_a_different_key_under_a_known_fingerprint_is_refused(small_keypair, small_ou_keypair):
+    ring = codec.Keyring()
+    ring.register(small_keypair[0])
+    impostor = OUPublicKey.from_bytes(small_ou_keypair[0].to_bytes())
+    impostor.fingerprint = small_keypair[0].fingerprint          # as a crafted key could make it
+    with pytest.raises(WireError, match="share the fingerprint"):
+        ring.register(impostor)
+    assert ring.register(small_keypair[0]) is small_keypair[0]
 
 
 def test_unknown_key_fingerprint_is_rejected(small_keypair):

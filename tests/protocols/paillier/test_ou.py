@@ -10,6 +10,7 @@ import pytest
 from protocols.paillier import (
     EncryptedVector,
     KeySizeError,
+    OUPrivateKey,
     OUPublicKey,
     PackedEncryptedVector,
     generate_ou_keypair,
@@ -20,7 +21,7 @@ from protocols.paillier.ou import ou_prime_bits
 def test_key_sizes_and_structure():
     pk, sk = generate_ou_keypair()                  # the default: 2048 bits
     assert pk.n_bits == 2048 and pk.scheme == "ou"
-    assert ou_prime_bits(2048) == (682, 684) and pk.capacity_bits == 681
+    assert ou_prime_bits(2048) == (682, 684) and pk.capacity_bits == 616      # 64 bits below p's least value
     assert sk.p.bit_length() == 682 and sk.q.bit_length() == 684 and sk.p ** 2 * sk.q == pk.n
     assert pk.modulus == pk.n and pk.ciphertext_bytes == 256
     assert "<secret>" in repr(sk) and str(int(sk.p)) not in repr(sk)
@@ -61,6 +62,26 @@ def test_public_key_bytes_round_trip_and_checks(small_ou_keypair):
         OUPublicKey(pk.n, pk.g, pk.h * pk.g % pk.n)                   # h outside ⟨g^n⟩: refused
     with pytest.raises(ValueError, match="not a unit"):
         OUPublicKey(pk.n, 1, 1)
+
+
+def test_degenerate_keys_are_refused(small_ou_keypair):
+    pk, sk = small_ou_keypair
+    p, q = int(sk.p), int(sk.q)
+    psq = p * p
+    g = (1 + p) + psq * ((1 - (1 + p)) * pow(psq, -1, q) % q)     # g ≡ 1 + p (mod p²), g ≡ 1 (mod q): g^n = 1
+    with pytest.raises(ValueError, match="h has order 1 or 2"):
+        OUPublicKey(pk.n, g, gmpy2.powmod(g, pk.n, pk.n))
+    # a modulus p²q of the right size whose p is smaller than a third of it: the public bound on
+    # plaintexts (from the size) would exceed p, so the key holder refuses such a key
+    from protocols.paillier.keys import _random_prime
+    while True:
+        small_p, big_q = _random_prime(300), _random_prime(424)
+        n = small_p * small_p * big_q
+        if n.bit_length() == 1024:
+            break
+    g = gmpy2.mpz(3)
+    with pytest.raises(ValueError, match="must be a 341-bit prime"):
+        OUPrivateKey(OUPublicKey(n, g, gmpy2.powmod(g, n, n)), small_p, big_q)
 
 
 def test_signed_vectors_refuse_ou_keys(small_ou_keypair):
