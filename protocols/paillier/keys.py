@@ -77,6 +77,21 @@ def _derive_hs(n: mpz, nsquare: mpz) -> mpz:
     return gmpy2.powmod(h, n, nsquare)
 
 
+def split_key_bytes(data, what: str) -> tuple[int, mpz, bytes]:
+    """A serialized public key's modulus byte length ``kb``, its modulus (``kb`` bytes, of
+    about ``8·kb`` bits) and the ``2·kb`` bytes after it; ``ValueError`` naming ``what``."""
+    data = bytes(data)
+    if len(data) < 2:
+        raise ValueError(f"{what} bytes truncated")
+    kb = int.from_bytes(data[:2], "big")
+    if kb * 8 < _MIN_TEST_KEY_BITS or kb * 8 > 8192 or len(data) != 2 + 3 * kb:
+        raise ValueError(f"{what} bytes have the wrong length ({len(data)} for {kb}-byte modulus)")
+    n = mpz.from_bytes(data[2:2 + kb], "big")
+    if n.bit_length() < kb * 8 - 7:
+        raise ValueError(f"{what} modulus is malformed")
+    return kb, n, data[2 + kb:]
+
+
 class AdditivePublicKey:
     """What the packed-vector code needs of an additively homomorphic public key (Paillier or
     Okamoto–Uchiyama): ``scheme``, ``modulus`` (of ciphertexts), ``capacity_bits`` (of a packed
@@ -138,16 +153,10 @@ class PublicKey(AdditivePublicKey):
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> "PublicKey":
-        data = bytes(data)
-        if len(data) < 2:
-            raise ValueError("public key bytes truncated")
-        kb = int.from_bytes(data[:2], "big")
-        if kb * 8 < _MIN_TEST_KEY_BITS or kb * 8 > 8192 or len(data) != 2 + 3 * kb:
-            raise ValueError(f"public key bytes have the wrong length ({len(data)} for {kb}-byte modulus)")
-        n = mpz.from_bytes(data[2:2 + kb], "big")
-        if n.bit_length() < kb * 8 - 7 or n % 2 == 0:
+        kb, n, rest = split_key_bytes(data, "public key")
+        if n % 2 == 0:
             raise ValueError("public key modulus is malformed")
-        return cls(n, mpz.from_bytes(data[2 + kb:], "big"))
+        return cls(n, mpz.from_bytes(rest, "big"))
 
     def token(self) -> tuple:
         """What a worker process needs to rebuild this key (public values only)."""
@@ -206,7 +215,33 @@ class PublicKey(AdditivePublicKey):
         self.__init__(state["n"], state["hs"])
 
 
-class PrivateKey:
+class SecretPrimes:
+    """What every private key of the engine shares: primes ``_p``, ``_q`` and a ``public_key``,
+    never printed (``repr`` shows only the fingerprint) and never pickled."""
+
+    scheme_name = ""
+    _p: mpz
+    _q: mpz
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<secret>, fingerprint={self.public_key.fingerprint[:16]})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError(f"a {self.scheme_name} private key is not serializable; workers get key material through "
+                        "protocols.paillier.parallel, never by pickling the key")
+
+    @property
+    def p(self) -> mpz:
+        return self._p
+
+    @property
+    def q(self) -> mpz:
+        return self._q
+
+
+class PrivateKey(SecretPrimes):
     """The key holder's secret: primes p, q. Decrypts with CRT; encrypts with CRT too.
 
     Never printed, logged or serialized (``repr`` shows only the fingerprint; pickling raises).
@@ -214,6 +249,8 @@ class PrivateKey:
     :func:`protocols.paillier.parallel` hands them ``(n, hs, p, q)`` as plain integers over the
     pool's local pipe, and each worker keeps one key at a time.
     """
+
+    scheme_name = "Paillier"
 
     def __init__(self, public_key: PublicKey, p: int, q: int):
         p, q = mpz(p), mpz(q)
@@ -233,15 +270,6 @@ class PrivateKey:
         lx = (gmpy2.powmod(g, prime - 1, prime_sq) - 1) // prime
         return gmpy2.invert(lx, prime)
 
-    def __repr__(self) -> str:
-        return f"PrivateKey(<secret>, fingerprint={self.public_key.fingerprint[:16]})"
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        raise TypeError("a Paillier private key is not serializable; workers get key material through "
-                        "protocols.paillier.parallel, never by pickling the key")
-
     def token(self) -> tuple:
         """Key material for this party's own worker processes (see the class docstring)."""
         pk = self.public_key
@@ -249,14 +277,6 @@ class PrivateKey:
 
     def warm(self) -> None:
         self.crt_table()
-
-    @property
-    def p(self) -> mpz:
-        return self._p
-
-    @property
-    def q(self) -> mpz:
-        return self._q
 
     # -- decryption ------------------------------------------------------------------------
     def raw_decrypt(self, ciphertext) -> mpz:

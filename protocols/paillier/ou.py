@@ -43,8 +43,10 @@ from protocols.paillier.keys import (
     PRIVATE_WINDOW_BITS,
     PUBLIC_WINDOW_BITS,
     AdditivePublicKey,
+    SecretPrimes,
     _check_key_bits,
     _random_prime,
+    split_key_bytes,
 )
 
 DEFAULT_OU_KEY_BITS = 2048
@@ -132,16 +134,8 @@ class OUPublicKey(AdditivePublicKey):
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> "OUPublicKey":
-        data = bytes(data)
-        if len(data) < 2:
-            raise ValueError("OU public key bytes truncated")
-        kb = int.from_bytes(data[:2], "big")
-        if kb * 8 < 256 or kb * 8 > 8192 or len(data) != 2 + 3 * kb:
-            raise ValueError(f"OU public key bytes have the wrong length ({len(data)} for {kb}-byte modulus)")
-        n, g, h = (mpz.from_bytes(data[2 + i * kb:2 + (i + 1) * kb], "big") for i in range(3))
-        if n.bit_length() < kb * 8 - 7:
-            raise ValueError("OU public key modulus is malformed")
-        return cls(n, g, h)
+        kb, n, rest = split_key_bytes(data, "OU public key")
+        return cls(n, mpz.from_bytes(rest[:kb], "big"), mpz.from_bytes(rest[kb:], "big"))
 
     def token(self) -> tuple:
         """What a worker process needs to rebuild this key (public values only)."""
@@ -202,8 +196,10 @@ class OUPublicKey(AdditivePublicKey):
         self.__init__(state["n"], state["g"], state["h"])
 
 
-class OUPrivateKey:
+class OUPrivateKey(SecretPrimes):
     """The primes p, q. Never printed, logged or pickled (as :class:`PrivateKey`)."""
+
+    scheme_name = "Okamoto–Uchiyama"
 
     def __init__(self, public_key: OUPublicKey, p: int, q: int):
         p, q = mpz(p), mpz(q)
@@ -220,23 +216,6 @@ class OUPrivateKey:
         self._lg_inv = gmpy2.invert(lg, p)
         self._crt_table: CrtFixedBaseTable | None = None
         self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"OUPrivateKey(<secret>, fingerprint={self.public_key.fingerprint[:16]})"
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        raise TypeError("an OU private key is not serializable; workers get key material through "
-                        "protocols.paillier.parallel, never by pickling the key")
-
-    @property
-    def p(self) -> mpz:
-        return self._p
-
-    @property
-    def q(self) -> mpz:
-        return self._q
 
     def token(self) -> tuple:
         """Key material for this party's own worker processes (as ``PrivateKey.token``)."""
