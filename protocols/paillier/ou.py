@@ -244,7 +244,7 @@ class OUPrivateKey(SecretPrimes):
             return self._crt_table
 
     def randomizers(self, count: int) -> list[mpz]:
-        """h^r like ``OUPublicKey.randomizers``, at about a quarter of the cost (CRT, a shorter r)."""
+        """h^r like ``OUPublicKey.randomizers``, at about 60% of the cost (CRT, a shorter r)."""
         table = self.crt_table()
         return table.pow_columns(random_digit_columns(count, table.windows, table.window_bits))
 

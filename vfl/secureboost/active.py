@@ -22,7 +22,7 @@ from vfl.secureboost import messages as msg
 from vfl.secureboost.binning import MISSING
 from vfl.secureboost.losses import gradients, mean_loss
 from vfl.secureboost.sampling import EarlyStopping, RowSample, Sampling
-from vfl.secureboost.setup import MAX_BINS, compressed_layout, slot_bits
+from vfl.secureboost.setup import MAX_BINS, compressed_slots, slot_bits
 from vfl.secureboost.splits import Best, TreeParams, best_entry, candidate_bins, child_ids, leaf_value, own_entries
 
 LOGISTIC_INT_BITS = 1    # logistic and softmax losses: |g| <= 1, 0 <= h <= 1/4
@@ -285,7 +285,7 @@ class ActiveTrainer:
             raise ProtocolError(f"{name} sent histograms over other candidates than their parents'")
         expected_offset = len(job.rows) << (job.int_bits + self.p.frac_bits)    # one offset 2^m per sampled row
         bits = slot_bits(int_bits=job.int_bits, frac_bits=self.p.frac_bits, sample_rows=len(job.rows))
-        bits, slots = compressed_layout(self.sk.public_key, bits, width)
+        slots = compressed_slots(self.sk.public_key, bits, width)
         if hist.sums.public_key != self.sk.public_key or hist.sums.offset != expected_offset \
                 or hist.sums.exponent != self.p.frac_bits:
             raise ProtocolError(f"{name} sent histograms under another key, offset or scale")

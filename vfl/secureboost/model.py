@@ -331,7 +331,7 @@ class PassiveSecureBoost(Estimator):
 
     def __init__(self, *, max_estimators: int = 500, allow_insecure_key_size_for_tests: bool = False,
                  workers: int | None = None, schemes: tuple = SCHEMES):
-        self.max_estimators, self.schemes = max_estimators, tuple(schemes)
+        self.max_estimators, self.schemes = max_estimators, schemes
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
         self.workers = workers
 

@@ -47,10 +47,10 @@ def row_bits(*, n_outputs: int, int_bits: int, frac_bits: int, sample_rows: int)
     return 2 * n_outputs * slot_bits(int_bits=int_bits, frac_bits=frac_bits, sample_rows=sample_rows)
 
 
-def compressed_layout(public_key, bits: int, width: int) -> tuple[int, int]:
-    """(slot bits, slots) of the passives' compressed histograms: as many whole entries of
+def compressed_slots(public_key, bits: int, width: int) -> int:
+    """Slots per ciphertext of the passives' compressed histograms: as many whole entries of
     ``width`` slots of ``bits`` bits as the key's plaintext holds (``compress``'s default)."""
-    return bits, max(public_key.capacity_bits // bits // width, 1) * width
+    return max(public_key.capacity_bits // bits // width, 1) * width
 
 
 def capacity_bits(scheme: str, key_bits: int) -> int:
