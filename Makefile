@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench,interop]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,interop,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)

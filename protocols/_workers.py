@@ -1,7 +1,22 @@
-"""How many worker processes the engine may use, and how long they live.
+"""Where a party's parallel work runs: its own process pool (default) or its own cluster.
 
-``VFL_WORKERS`` caps the process pool of every parallel routine; an explicit ``workers=``
-argument wins over the environment. Default: all cores.
+Every parallel routine of ``protocols`` (Paillier chunks, SecureBoost histograms, PSI hashing
+and scalar multiplication) submits its pieces through :func:`submit` and collects them with
+:func:`gather`, whatever runs them:
+
+- the **local pool** (:class:`LocalPool`), this machine's worker processes. ``VFL_WORKERS`` caps
+  it; an explicit ``workers=`` argument wins over the environment. Default: all cores.
+- a **backend** the party runtime installs with :func:`set_backend` (a Dask cluster inside the
+  party's own network, ``parties/runtime/compute.py``). ``protocols`` imports no distributed
+  engine: it only calls the backend's ``submit``. An explicit ``workers=`` still means the
+  local pool (tests, and ``workers=1``: in this process).
+
+A piece is ``call(secret, *args)`` with ``secret`` what the piece needs of the party's key
+material (a Paillier token, a PSI scalar): the local pool passes it with each piece over a
+local pipe; a cluster backend may ship it once per job and pass a reference.
+
+One failure rule for both: :func:`gather` returns results in order, and when a piece fails it
+cancels the pieces not yet started and raises the first error.
 
 Workers hold a party's secrets while they work (its PSI scalar, its Paillier key), so they must
 not outlive the party, even one killed with SIGKILL (as an OOM killer does). Each worker watches
@@ -67,6 +82,58 @@ def resolve_workers(workers: int | None = None) -> int:
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+_BACKEND = None            # set by the party runtime (e.g. a Dask cluster); None: the local pool
+
+
+class LocalPool:
+    """The default backend: ``workers`` processes of this machine (shared by every routine)."""
+
+    name = "local pool"
+
+    def __init__(self, workers: int):
+        self.parallelism = workers
+        # one worker, or already inside a worker process: run here
+        self.inline = workers == 1 or multiprocessing.parent_process() is not None
+
+    def submit(self, call, secret, *args):
+        return process_pool(self.parallelism).submit(call, secret, *args)
+
+
+def set_backend(backend) -> None:
+    """Install (or with None, remove) the process-wide backend. It needs ``name``,
+    ``parallelism`` (pieces worth running at once), ``inline`` (False) and
+    ``submit(call, secret, *args)`` returning a future with ``result()``, ``done()`` and
+    ``cancel()``."""
+    global _BACKEND
+    _BACKEND = backend
+
+
+def installed_backend():
+    """The backend :func:`set_backend` installed (None: the local pool)."""
+    return _BACKEND
+
+
+def current_backend(workers: int | None = None):
+    """The backend for a routine called with ``workers``: an explicit count means the local
+    pool of that size, None the installed backend if there is one, else the local pool."""
+    if workers is None and _BACKEND is not None:
+        return _BACKEND
+    return LocalPool(resolve_workers(workers))
+
+
+def parallelism(workers: int | None = None) -> int:
+    """How many pieces a routine called with ``workers`` should make work for."""
+    return current_backend(workers).parallelism
+
+
+def gather(futures: list) -> list:
+    """Each future's result, in order; if one fails, cancel the rest and raise its error."""
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:

@@ -14,6 +14,7 @@ import os
 import sys
 
 from parties.jobs import execute
+from parties.runtime import compute
 from parties.runtime.config import load_config
 from vfl import registry
 from vfl.errors import VFLError
@@ -75,8 +76,15 @@ def run_job_file(job, *, local: bool = False, config: str | None = None, insecur
             raise VFLError(f"{spec.source}: [parties.{party.name}] needs data = <path> for a local run")
         frames[party.name] = read_table(party.data, party.name, party.id_column)
         feature_columns(frames[party.name], party, spec.family)
-    outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose,   # PSI, fit, evaluate
-                            resume=resume is not None)
+    # this (active) party's [compute], when it runs against deployed peers under its own config
+    backend = compute.install(load_config(config, insecure=insecure).compute) if config and not local else None
+    try:
+        with compute.job_scope():
+            outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose,   # PSI, fit, evaluate
+                                    resume=resume is not None)
+    finally:
+        if config and not local:
+            compute.uninstall(backend)
     report = JobReport(training=outcome.result, job_id=outcome.job_id, bytes_sent=outcome.bytes_sent,
                        passives=outcome.passives,
                        baseline=centralized_baseline(spec, frames, outcome.result) if local else None)

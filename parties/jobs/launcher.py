@@ -42,6 +42,15 @@ def _die_with_parent() -> None:           # runs in the child between fork and e
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
 
 
+def _toml(value) -> str:
+    """A TOML literal of a string, number or boolean."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
 class LocalCluster:
     """Parties on 127.0.0.1 with fresh keys; ``serve`` lists those started as processes."""
 
@@ -49,7 +58,7 @@ class LocalCluster:
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
                  core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True,
-                 psi: dict | None = None, directory: str | None = None):
+                 psi: dict | None = None, directory: str | None = None, compute: dict | None = None):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -60,6 +69,7 @@ class LocalCluster:
         self.plugins = tuple(plugins)    # model-family modules every party's config names
         self.share_error_details = share_error_details   # False: behave as separate organisations
         self.psi = dict(psi or {})          # every party's [psi] terms
+        self.compute = dict(compute or {})  # party -> its [compute] table (e.g. a test's Dask cluster)
         # ``directory``: a lasting home (kept on close; its keys reused on the next start), so
         # that a run the cluster served can be resumed by a new cluster; default: a temporary one
         self.home = os.path.abspath(directory) if directory else directory   # the parties run in it (cwd)
@@ -167,7 +177,8 @@ class LocalCluster:
             if self.share_error_details:      # every party here is the same user's
                 lines.append("share_error_details = true")
             lines += ["", "[limits]"] + [f"{k} = {v!r}" for k, v in self.limits.items()]
-            lines += ["", "[psi]"] + [f"{k} = {v!r}" for k, v in self.psi.items()]
+            lines += ["", "[psi]"] + [f"{k} = {_toml(v)}" for k, v in self.psi.items()]
+            lines += ["", "[compute]"] + [f"{k} = {_toml(v)}" for k, v in self.compute.get(name, {}).items()]
             lines += ["", "[data]"] + [f'{k} = "{v}"' for k, v in self.data.get(name, {}).items()]
             for peer in self.parties:
                 if peer != name:

@@ -11,6 +11,7 @@ import logging
 import threading
 
 from parties.jobs.registry import CORE_HANDLER_MODULES, HANDLER_MODULES, JobContext, get_handler, load_handlers
+from parties.runtime import compute
 from parties.runtime.config import PartyConfig
 from parties.runtime.errors import JobRejectedError, WireError
 from parties.transport import codec
@@ -97,7 +98,8 @@ class JobServer:
         outcome = "ok"
         try:
             transport.send(peer, JobReady())
-            result = run_role(transport, lambda _t: handler(ctx))
+            with compute.job_scope():           # secrets shipped to this party's cluster end with the job
+                result = run_role(transport, lambda _t: handler(ctx))
             transport.send(peer, JobDone(result=result))
             log.info("job %s (%s) done", transport.job, message.handler)
         except Exception as exc:             # run_role logged it in full with its error id
@@ -124,7 +126,12 @@ def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event 
         from vfl import registry
         registry.load_plugins(config.plugins)
     stop = stop or threading.Event()
-    server = JobServer(config, insecure=insecure).start()
+    backend = compute.install(config.compute)      # before the port opens: a wrong scheduler stops start-up
+    try:
+        server = JobServer(config, insecure=insecure).start()
+    except BaseException:
+        compute.uninstall(backend)
+        raise
 
     def load_rest() -> None:
         try:
@@ -141,4 +148,5 @@ def serve(config: PartyConfig, *, insecure: bool = False, stop: threading.Event 
             pass
     finally:
         server.close()
+        compute.uninstall(backend)
     return 0

@@ -25,6 +25,9 @@
     [crypto]                               # optional: the homomorphic schemes a job's key may be in
     schemes = ["paillier", "ou"]           # (default both; a job that may use another is refused)
 
+    [compute]                              # optional: where its heavy work runs (parties/runtime/compute.py)
+    workers = 8                            # this machine's pool, or scheduler = "tls://…" and certificates
+
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
     max_epochs = 50
@@ -43,13 +46,14 @@ import os
 import re
 import tomllib
 
+from parties.runtime.compute import ComputeConfig, parse_compute
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
 from protocols.paillier import SCHEMES
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins", "share_error_details", "psi", "statistics", "crypto"}
+        "plugins", "share_error_details", "psi", "statistics", "crypto", "compute"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -133,6 +137,7 @@ class PartyConfig:
     reveal_to: str | tuple[str, ...] | None = None   # [statistics]: None = any party of the job
     share_reason_codes: bool = False                 # [statistics]: name its features in reason codes
     schemes: tuple[str, ...] = SCHEMES               # [crypto]: the schemes a job's key may be in
+    compute: ComputeConfig = dataclasses.field(default_factory=ComputeConfig)   # [compute]: pool or cluster
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -217,7 +222,7 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
                          _psi_terms(raw.get("psi", {}), resolve, name), *_statistics(raw.get("statistics", {})),
-                         _crypto(raw.get("crypto", {})))
+                         _crypto(raw.get("crypto", {})), parse_compute(raw.get("compute", {}), resolve))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config

@@ -41,7 +41,7 @@ import secrets
 import numpy as np
 from gmpy2 import mpz
 
-from protocols._workers import resolve_workers
+from protocols._workers import parallelism
 from protocols.mpc import kernels
 from protocols.mpc.errors import MpcProtocolError
 from protocols.mpc.messages import CrossOffer, CrossReply
@@ -237,7 +237,7 @@ class CrossMultiplier:
             cols = self.y.T.tolist()                                   # column r of Y: scalars Y[:, r]
             items = [(tuple(cts[r * g:(r + 1) * g]), tuple(cols[r])) for r in range(lay.rows)]
             # one chunk of the shared dimension per worker: fewer, longer multi-exponentiations
-            per = max(len(items) // resolve_workers(self.workers), 1) if len(items) >= 256 else len(items)
+            per = max(len(items) // parallelism(self.workers), 1) if len(items) >= 256 else len(items)
             partials = map_chunks(kernels.matrix_rows_chunk, key, items, extra=(m, g, b),
                                   workers=self.workers, min_chunk=per)
             n2 = key.nsquare

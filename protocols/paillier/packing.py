@@ -13,11 +13,12 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
+from protocols._workers import parallelism
 from protocols.paillier import kernels
 from protocols.paillier.encoding import DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, decode_floats, to_fixed_point
 from protocols.paillier.errors import DecryptionError
 from protocols.paillier.keys import PrivateKey, PublicKey
-from protocols.paillier.parallel import map_chunks, resolve_workers
+from protocols.paillier.parallel import map_chunks
 
 
 def pack_ints(slots: list[int], slot_bits: int, per_ct: int) -> list[mpz]:
@@ -197,11 +198,11 @@ class PackedEncryptedVector:
         for seg in segments:
             runs.append([np.searchsorted(used, idx) for idx in groups[g:g + seg]])
             g += seg
-        n_workers = resolve_workers(workers)
+        n_workers = parallelism(workers)
         chunk = max(len(runs) // n_workers, 1)       # about one task per worker: each gets the ciphertexts
         if n_workers > 1 and len(used) * len(runs) < PARALLEL_GROUP_SUMS:
             chunk = len(runs)                       # too little work to ship the ciphertexts
-        out = map_chunks(group_sums_chunk, self.public_key, runs, workers=n_workers, min_chunk=chunk,
+        out = map_chunks(group_sums_chunk, self.public_key, runs, workers=workers, min_chunk=chunk,
                          extra=([cts[i] for i in used.tolist()], pad_to, self._pad_plain(1)))
         return PackedEncryptedVector(self.public_key, out, length=len(out) * self.slots, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=self.slots, offset=pad_to * self.offset,

@@ -8,10 +8,9 @@ The private key only travels to this party's own worker processes, over a local 
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
 import os
 
-from protocols._workers import process_pool, resolve_workers
+from protocols._workers import current_backend, gather
 
 _WORKER_KEYS: dict[tuple, object] = {}      # inside worker processes only
 
@@ -41,7 +40,12 @@ def _key_from_token(token: tuple):
     return key
 
 
-def _run_task(fn, token, chunk, extra):
+def forget_keys() -> None:
+    """Drop every key this worker process rebuilt (a cluster worker, when a job ends)."""
+    _WORKER_KEYS.clear()
+
+
+def _run_task(token, fn, chunk, extra):
     return fn(_key_from_token(token), chunk, *extra)
 
 
@@ -50,20 +54,17 @@ def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None =
     """``fn(key, chunk, *extra)`` over chunks of ``items``, results concatenated in order.
 
     ``fn`` must be a module-level function returning a list. Runs in this process when one
-    worker is allowed, when the input is short, or inside a worker process already.
+    worker is allowed, when the input is short, or inside a worker process already; otherwise
+    on the backend (:mod:`protocols._workers`), which gets the key as its token.
     """
-    n_workers = resolve_workers(workers)
-    if n_workers == 1 or len(items) < 2 * min_chunk or multiprocessing.parent_process() is not None:
+    backend = current_backend(workers)
+    if backend.inline or len(items) < 2 * min_chunk:
         return fn(key, items, *extra)
-    n_chunks = min(max(len(items) // min_chunk, 1), 4 * n_workers)
+    n_chunks = min(max(len(items) // min_chunk, 1), 4 * backend.parallelism)
     size = -(-len(items) // n_chunks)
     token = _key_token(key)
-    futures = [process_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
-               for i in range(0, len(items), size)]
-    out: list = []
-    for f in futures:
-        out.extend(f.result())
-    return out
+    futures = [backend.submit(_run_task, token, fn, items[i:i + size], extra) for i in range(0, len(items), size)]
+    return [x for part in gather(futures) for x in part]
 
 
 class Pending:
@@ -80,10 +81,7 @@ class Pending:
         self._state = "taken"
         if self._thunk is not None:
             return self._thunk()
-        out: list = []
-        for f in self._futures:
-            out.extend(f.result())
-        return out
+        return [x for part in gather(self._futures) for x in part]
 
     def running(self) -> bool:
         """Whether pool work is still under way (deferred one-worker work never is)."""
@@ -104,24 +102,22 @@ def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | Non
     """Like :func:`map_chunks` but returns at once: the work runs while the caller does other
     things (e.g. waits for a peer). With one worker it runs when ``result()`` is called.
     ``tasks_per_worker`` > 1 splits it finer, so that ``Pending.cancel()`` can drop more of it."""
-    n_workers = resolve_workers(workers)
-    if n_workers == 1 or multiprocessing.parent_process() is not None:
+    backend = current_backend(workers)
+    if backend.inline:
         return Pending(thunk=lambda: fn(key, items, *extra))
-    size = -(-len(items) // (n_workers * max(1, tasks_per_worker))) if items else 1
+    size = -(-len(items) // (backend.parallelism * max(1, tasks_per_worker))) if items else 1
     token = _key_token(key)
-    return Pending(futures=[process_pool(n_workers).submit(_run_task, fn, token, items[i:i + size], extra)
+    return Pending(futures=[backend.submit(_run_task, token, fn, items[i:i + size], extra)
                             for i in range(0, len(items), size)])
 
 
 def warm_up(key, workers: int | None = None) -> None:
     """Build the key's tables in every worker now (e.g. before timing or a training loop)."""
-    n_workers = resolve_workers(workers)
-    if n_workers == 1:
+    backend = current_backend(workers)
+    if backend.inline:
         return
     token = _key_token(key)
-    futures = [process_pool(n_workers).submit(_warm, token, os.getpid()) for _ in range(n_workers)]
-    for f in futures:
-        f.result()
+    gather([backend.submit(_warm, token, os.getpid()) for _ in range(backend.parallelism)])
 
 
 def _warm(token, _parent_pid):

@@ -10,7 +10,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from protocols._workers import resolve_workers
+from protocols._workers import parallelism
 from protocols.paillier import kernels
 from protocols.paillier.encoding import (
     DEFAULT_FRAC_BITS,
@@ -41,7 +41,7 @@ def prefetch_randomizers(key: PublicKey | PrivateKey, count: int, *, workers: in
     peer. Each must be used for exactly one encryption. The work is split into a few chunks per
     worker, so that ``cancel()`` on the handle stops most of it when it is no longer wanted.
     """
-    chunks = PREFETCH_CHUNKS_PER_WORKER * resolve_workers(workers)
+    chunks = PREFETCH_CHUNKS_PER_WORKER * parallelism(workers)
     per = -(-count // chunks) if count else 0
     counts = [min(per, count - i) for i in range(0, count, per)] if per else []
     return submit_chunks(kernels.randomizers_chunk, key, counts, workers=workers,
@@ -283,7 +283,7 @@ class EncryptedVector:
         rows = [ints[i * n_cols:(i + 1) * n_cols] for i in range(n_rows)]
         # Split the ciphertexts (not the rows of the matrix) across workers: every worker gets
         # an equal share of the bases once and returns one partial product per row.
-        parts = max(min(resolve_workers(workers), n_cols // MATMUL_SPLIT_MIN), 1)
+        parts = max(min(parallelism(workers), n_cols // MATMUL_SPLIT_MIN), 1)
         step = -(-n_cols // parts)
         tasks = [(self.ciphertexts[a:a + step], [r[a:a + step] for r in rows]) for a in range(0, n_cols, step)]
         partials = map_chunks(kernels.matmul_chunk, self.public_key, tasks, workers=workers, min_chunk=1)
@@ -310,7 +310,7 @@ class EncryptedVector:
         mag = self.mag_bits + scalar_bits + max(len(self) - 1, 0).bit_length()
         check_headroom(mag, self.public_key.n_bits, "weighted sum")
         # each worker takes a share of the bases: its offset correction is self-contained
-        parts = max(min(resolve_workers(workers), len(ints) // MATMUL_SPLIT_MIN), 1)
+        parts = max(min(parallelism(workers), len(ints) // MATMUL_SPLIT_MIN), 1)
         step = -(-len(ints) // parts) if ints else 1
         tasks = [(self.ciphertexts[a:a + step], ints[a:a + step], scalar_bits) for a in range(0, len(ints), step)]
         n2, ct = self.public_key.nsquare, mpz(1)

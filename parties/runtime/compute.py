@@ -1,0 +1,139 @@
+"""Where a party's heavy work runs: ``[compute]`` in its config.
+
+::
+
+    [compute]                          # optional; default: this machine's process pool
+    workers = 8                        # the local pool's size (VFL_WORKERS still caps it)
+
+    [compute]                          # or: the party's own Dask cluster, behind mutual TLS
+    scheduler = "tls://10.1.0.5:8786"
+    ca_file = "certs/ca.pem"           # the CA that signed the scheduler's and workers' certificates
+    cert_file = "certs/party.pem"      # this party's client certificate and its key
+    key_file = "certs/party.key"
+    private_key_on_cluster = true      # false: private-key work stays on this machine's pool
+    task_timeout = 600.0               # a piece that takes longer fails the job (seconds)
+    connect_timeout = 30.0
+
+A ``tcp://`` scheduler (no TLS) needs ``insecure_plaintext = true``, as ``--insecure`` does for
+the party's own port. See docs/deployment.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+
+from parties.runtime.errors import ConfigError
+
+_KEYS = {"workers", "scheduler", "ca_file", "cert_file", "key_file", "private_key_on_cluster", "task_timeout",
+         "connect_timeout", "insecure_plaintext"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ComputeConfig:
+    workers: int | None = None              # the local pool's size (None: VFL_WORKERS, else all cores)
+    scheduler: str | None = None            # tls://host:port of the party's own Dask scheduler
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    private_key_on_cluster: bool = True
+    task_timeout: float = 600.0
+    connect_timeout: float = 30.0
+    insecure_plaintext: bool = False
+
+
+def parse_compute(raw, resolve) -> ComputeConfig:
+    """``[compute]`` of a party config; ``resolve`` makes paths relative to the config file."""
+    if not isinstance(raw, dict) or set(raw) - _KEYS:
+        unknown = sorted(set(raw) - _KEYS) if isinstance(raw, dict) else raw
+        raise ConfigError(f"[compute] has unknown keys {unknown} (known: {sorted(_KEYS)})")
+    workers = raw.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"[compute] workers must be a positive integer, got {workers!r}")
+    for key in ("private_key_on_cluster", "insecure_plaintext"):
+        if not isinstance(raw.get(key, False), bool):
+            raise ConfigError(f"[compute] {key} must be true or false")
+    for key in ("task_timeout", "connect_timeout"):
+        value = raw.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"[compute] {key} must be a positive number of seconds, got {value!r}")
+    scheduler = raw.get("scheduler")
+    files = {k: raw.get(k) for k in ("ca_file", "cert_file", "key_file")}
+    if scheduler is None:
+        if workers is None and any(raw.get(k) is not None for k in _KEYS - {"workers"}):
+            raise ConfigError("[compute] sets cluster options but no scheduler")
+        return ComputeConfig(workers=workers)
+    if workers is not None:
+        raise ConfigError("[compute] sets both workers (the local pool) and a scheduler: choose one")
+    if not isinstance(scheduler, str) or not scheduler.startswith(("tls://", "tcp://")) or ":" not in scheduler[6:]:
+        raise ConfigError(f"[compute] scheduler must be tls://host:port, got {scheduler!r}")
+    plaintext = raw.get("insecure_plaintext", False)
+    if scheduler.startswith("tcp://") and not plaintext:
+        raise ConfigError("[compute] scheduler is tcp:// (no TLS, no authentication): use tls://, or set "
+                          "insecure_plaintext = true for a test cluster")
+    if scheduler.startswith("tls://"):
+        for key, value in files.items():
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"[compute] a tls:// scheduler needs {key}")
+            if not os.path.isfile(resolve(value)):
+                raise ConfigError(f"[compute] {key} {resolve(value)} does not exist")
+        files = {k: resolve(v) for k, v in files.items()}
+    return ComputeConfig(scheduler=scheduler, private_key_on_cluster=raw.get("private_key_on_cluster", True),
+                         task_timeout=float(raw.get("task_timeout", 600.0)),
+                         connect_timeout=float(raw.get("connect_timeout", 30.0)), insecure_plaintext=plaintext,
+                         **files)
+
+
+def install(config: ComputeConfig):
+    """Make ``config`` where this process's parallel work runs; returns the backend (None: the
+    local pool). Connects to the scheduler now, so a wrong address fails at start-up."""
+    from protocols import _workers
+    if config.scheduler is None:
+        if config.workers is not None:
+            os.environ.setdefault(_workers.ENV_VAR, str(config.workers))     # VFL_WORKERS still caps it
+        _workers.set_backend(None)
+        return None
+    try:
+        from distributed import Client
+        from distributed.security import Security
+
+        from parties.runtime.dask_backend import DaskBackend
+    except ImportError:
+        raise ConfigError("[compute] scheduler needs Dask: pip install 'vfl-engine[cluster]'") from None
+    security = None
+    if config.scheduler.startswith("tls://"):
+        security = Security(tls_ca_file=config.ca_file, tls_client_cert=config.cert_file,
+                            tls_client_key=config.key_file, require_encryption=True)
+    try:
+        client = Client(config.scheduler, security=security, timeout=config.connect_timeout,
+                        set_as_default=False)
+    except Exception as exc:
+        raise ConfigError(f"[compute] cannot reach the scheduler {config.scheduler}: {type(exc).__name__}: {exc}") \
+            from None
+    backend = DaskBackend(client, address=config.scheduler, private_keys=config.private_key_on_cluster,
+                          task_timeout=config.task_timeout)
+    _workers.set_backend(backend)
+    return backend
+
+
+def uninstall(backend) -> None:
+    from protocols import _workers
+    _workers.set_backend(None)
+    if backend is not None:
+        backend.close()
+
+
+@contextlib.contextmanager
+def job_scope():
+    """Around one job: the secrets it ships to the party's cluster are dropped when it ends."""
+    from protocols import _workers
+    backend = _workers.installed_backend()
+    if backend is None or not hasattr(backend, "release"):
+        yield
+        return
+    from parties.runtime.dask_backend import end_job_scope, start_job_scope
+    token = start_job_scope()
+    try:
+        yield
+    finally:
+        end_job_scope(token, backend)

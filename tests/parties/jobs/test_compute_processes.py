@@ -1,0 +1,68 @@
+"""A passive whose ``[compute]`` points at its own Dask cluster behind mutual TLS: a SecureBoost
+job (with its PSI) over real party processes gives the same model as without the cluster, and
+the passive's PSI and histogram pieces ran on that cluster."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from parties.commands.run import run_job_file  # noqa: E402
+from parties.jobs.launcher import LocalCluster  # noqa: E402
+from vfl import datasets  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+def _job(out) -> str:
+    return "\n".join([
+        "[job]", 'name = "credit-sbt-cluster"', 'model = "secureboost"', f'output_dir = "{out}"', "",
+        "[evaluation]", "test_size = 0.2", "seed = 42", "",
+        "[model]", "n_estimators = 1", "max_depth = 2", "random_state = 0", "",
+        "[parties.bank]", 'role = "active"', f'data = "{datasets.path("default_credit_hetero_guest")}"',
+        'id_column = "id"', 'label = "y"', "",
+        "[parties.insurer]", 'role = "passive"', 'alias = "customers"', 'id_column = "id"']) + "\n"
+
+
+def _model(out) -> dict:
+    parts = {}
+    for path in sorted(pathlib.Path(out, "model").glob("*.json")):
+        if path.name != "manifest.json":
+            doc = json.loads(path.read_text())
+            parts[path.stem] = {k: v for k, v in doc.items() if k in ("model", "arrays", "scalars")}
+    return parts
+
+
+@pytest.mark.timeout(400)
+def test_a_passive_on_its_tls_cluster_trains_the_same_model(tmp_path):
+    from distributed import LocalCluster as DaskCluster
+    from distributed.security import Security
+    sec = Security.temporary()
+    files = {}
+    for name, pem in (("ca_file", sec.tls_ca_file), ("cert_file", sec.tls_client_cert),
+                      ("key_file", sec.tls_client_key)):
+        files[name] = str(tmp_path / f"{name}.pem")
+        pathlib.Path(files[name]).write_text(pem)
+        os.chmod(files[name], 0o600)
+    data = {"insurer": {"customers": str(datasets.path("default_credit_hetero_host"))}}
+    outs = {}
+    with DaskCluster(n_workers=2, threads_per_worker=1, processes=True, security=sec, protocol="tls://",
+                     host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=None) as dask:
+        for label, compute in (("pool", None), ("cluster", {"insurer": {"scheduler": dask.scheduler_address,
+                                                                        **files}})):
+            with LocalCluster(["bank", "insurer"], data=data, compute=compute) as cluster:
+                job = tmp_path / f"{label}.toml"
+                job.write_text(_job(tmp_path / label))
+                run_job_file(job, config=cluster.config_path("bank"), verbose=False)
+                outs[label] = tmp_path / label
+            # pieces the cluster has run so far (a prefix stays once one of its tasks was seen)
+            ran = dask.scheduler.task_prefixes.get("run_piece")
+            assert (ran is None) == (label == "pool"), label
+        # the passive's work ran there, and the job's secrets were dropped when the job ended
+        assert ran.duration_average > 0
+        assert not [name for name in dask.scheduler.worker_plugins if name.startswith("vfl-secret-")]
+    assert _model(outs["cluster"]) == _model(outs["pool"])
