@@ -18,6 +18,7 @@ BENCHMARKS = {
     "lr": ("benchmarks.lr", "hetero LR seconds per epoch over processes against the same protocol on phe"),
     "secureboost": ("benchmarks.secureboost", "SecureBoost seconds per tree against plain XGBoost and phe"),
     "mpc": ("benchmarks.mpc", "dealer-free triples against the same on phe, per core; online products; Pearson"),
+    "scale": ("benchmarks.scale", "the same work on the local pool and on 1- and 2-worker Dask clusters (TLS)"),
 }
 
 
