@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import math
 import os
+import stat
 
 from parties.runtime.errors import ConfigError
+from vfl.errors import VFLError
+
+log = logging.getLogger("parties.compute")
 
 _KEYS = {"workers", "scheduler", "ca_file", "cert_file", "key_file", "private_key_on_cluster", "task_timeout",
          "connect_timeout", "insecure_plaintext"}
@@ -55,22 +61,23 @@ def parse_compute(raw, resolve) -> ComputeConfig:
             raise ConfigError(f"[compute] {key} must be true or false")
     for key in ("task_timeout", "connect_timeout"):
         value = raw.get(key, 1.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ConfigError(f"[compute] {key} must be a positive number of seconds, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ConfigError(f"[compute] {key} must be a positive, finite number of seconds, got {value!r}")
     scheduler = raw.get("scheduler")
     files = {k: raw.get(k) for k in ("ca_file", "cert_file", "key_file")}
     if scheduler is None:
-        if workers is None and any(raw.get(k) is not None for k in _KEYS - {"workers"}):
+        if any(raw.get(k) is not None for k in _KEYS - {"workers"}):
             raise ConfigError("[compute] sets cluster options but no scheduler")
         return ComputeConfig(workers=workers)
     if workers is not None:
         raise ConfigError("[compute] sets both workers (the local pool) and a scheduler: choose one")
-    if not isinstance(scheduler, str) or not scheduler.startswith(("tls://", "tcp://")) or ":" not in scheduler[6:]:
-        raise ConfigError(f"[compute] scheduler must be tls://host:port, got {scheduler!r}")
+    host, port = _address(scheduler)
     plaintext = raw.get("insecure_plaintext", False)
     if scheduler.startswith("tcp://") and not plaintext:
         raise ConfigError("[compute] scheduler is tcp:// (no TLS, no authentication): use tls://, or set "
                           "insecure_plaintext = true for a test cluster")
+    if scheduler.startswith("tcp://") and host not in _LOOPBACK:
+        raise ConfigError(f"[compute] insecure_plaintext is for a test cluster on this machine, not {host}")
     if scheduler.startswith("tls://"):
         for key, value in files.items():
             if not isinstance(value, str) or not value:
@@ -84,13 +91,27 @@ def parse_compute(raw, resolve) -> ComputeConfig:
                          **files)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _address(scheduler) -> tuple[str, int]:
+    """(host, port) of ``tls://host:port`` or ``tcp://host:port``."""
+    if not isinstance(scheduler, str) or not scheduler.startswith(("tls://", "tcp://")):
+        raise ConfigError(f"[compute] scheduler must be tls://host:port, got {scheduler!r}")
+    host, _, port = scheduler[6:].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"[compute] scheduler must be tls://host:port with a port number, got {scheduler!r}")
+    return host, int(port)
+
+
 def install(config: ComputeConfig):
     """Make ``config`` where this process's parallel work runs; returns the backend (None: the
     local pool). Connects to the scheduler now, so a wrong address fails at start-up."""
     from protocols import _workers
     if config.scheduler is None:
-        if config.workers is not None:
-            os.environ.setdefault(_workers.ENV_VAR, str(config.workers))     # VFL_WORKERS still caps it
+        if config.workers is not None:                  # VFL_WORKERS, when set, still caps it
+            cap = _workers.resolve_workers() if os.environ.get(_workers.ENV_VAR, "").strip() else config.workers
+            os.environ[_workers.ENV_VAR] = str(min(config.workers, cap))
         _workers.set_backend(None)
         return None
     try:
@@ -102,6 +123,10 @@ def install(config: ComputeConfig):
         raise ConfigError("[compute] scheduler needs Dask: pip install 'vfl-engine[cluster]'") from None
     security = None
     if config.scheduler.startswith("tls://"):
+        mode = os.stat(config.key_file).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("[compute] key_file %s is readable by other users (mode %o); chmod 600 it",
+                        config.key_file, stat.S_IMODE(mode))
         security = Security(tls_ca_file=config.ca_file, tls_client_cert=config.cert_file,
                             tls_client_key=config.key_file, require_encryption=True)
     try:
@@ -110,8 +135,12 @@ def install(config: ComputeConfig):
     except Exception as exc:
         raise ConfigError(f"[compute] cannot reach the scheduler {config.scheduler}: {type(exc).__name__}: {exc}") \
             from None
-    backend = DaskBackend(client, address=config.scheduler, private_keys=config.private_key_on_cluster,
-                          task_timeout=config.task_timeout)
+    try:
+        backend = DaskBackend(client, address=config.scheduler, private_keys=config.private_key_on_cluster,
+                              task_timeout=config.task_timeout, call_timeout=config.connect_timeout)
+    except VFLError as exc:
+        client.close()
+        raise ConfigError(f"[compute] {exc}") from None
     _workers.set_backend(backend)
     return backend
 

@@ -1,9 +1,10 @@
-"""Chunked parallel work over a process pool for long vectors.
+"""Chunked parallel work for long vectors, on the backend of :mod:`protocols._workers`.
 
-The pool size comes from ``workers=`` or ``$VFL_WORKERS`` (default: all cores). Workers start
-with ``forkserver`` (safe beside the ZeroMQ I/O threads of a party process) and keep the keys
-they have seen, so each fixed-base table is built once per worker, not once per task.
-The private key only travels to this party's own worker processes, over a local pipe.
+On the local pool the size comes from ``workers=`` or ``$VFL_WORKERS`` (default: all cores);
+workers start with ``forkserver`` (safe beside the ZeroMQ I/O threads of a party process).
+Workers keep the key they saw last, so each fixed-base table is built once per worker, not once
+per task. A key reaches only this party's own workers: over a local pipe with each chunk on the
+local pool, or once per job to the party's own cluster (``parties/runtime/dask_backend.py``).
 """
 from __future__ import annotations
 

@@ -186,13 +186,82 @@ def test_compute_config(tmp_path):
     for raw, match in [({"scheduler": "tcp://h:1"}, "insecure_plaintext"),
                        ({"scheduler": "tls://h:1"}, "needs ca_file"), ({"scheduler": "http://h"}, "tls://host:port"),
                        ({"workers": 0}, "positive integer"),
-                       ({"workers": 2, "scheduler": "tcp://h:1", "insecure_plaintext": True}, "choose one"),
+                       ({"workers": 2, "scheduler": "tcp://127.0.0.1:1", "insecure_plaintext": True}, "choose one"),
                        ({"task_timeout": 5}, "no scheduler"), ({"sheduler": "x"}, "unknown keys"),
                        ({"scheduler": "tls://h:1", "ca_file": "nope.pem", "cert_file": "ca.pem", "key_file": "ca.pem"},
                         "does not exist")]:
         with pytest.raises(ConfigError, match=match):
             compute.parse_compute(raw, lambda p: str(tmp_path / p))
-    assert compute.parse_compute({"scheduler": "tcp://h:1", "insecure_plaintext": True}, str).scheduler == "tcp://h:1"
+    assert compute.parse_compute({"scheduler": "tcp://127.0.0.1:1", "insecure_plaintext": True},
+                                 str).scheduler == "tcp://127.0.0.1:1"
+    for raw, match in [({"scheduler": "tcp://10.0.0.5:8786", "insecure_plaintext": True}, "on this machine"),
+                       ({"scheduler": "tls://h:port"}, "port number"), ({"scheduler": "tls://:8786"}, "port number"),
+                       ({"workers": 2, "task_timeout": 5}, "no scheduler"),
+                       ({"scheduler": "tcp://127.0.0.1:1", "insecure_plaintext": True, "task_timeout": float("inf")},
+                        "finite")]:
+        with pytest.raises(ConfigError, match=match):
+            compute.parse_compute(raw, str)
+
+
+def test_the_pool_size_is_capped_by_the_environment(monkeypatch):
+    monkeypatch.setenv("VFL_WORKERS", "1")
+    compute.install(compute.ComputeConfig(workers=4))
+    assert _workers.resolve_workers() == 1
+    monkeypatch.delenv("VFL_WORKERS")
+    compute.install(compute.ComputeConfig(workers=3))
+    assert _workers.resolve_workers() == 3 and _workers.installed_backend() is None
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_jobs_hold_their_own_secrets(backend, small_keypair):
+    """The same key in two jobs at once: each job registers it under its own random name, and
+    the first job's end does not take it from the second."""
+    import contextvars
+
+    from parties.runtime import dask_backend
+    pk, sk = small_keypair
+    values = np.arange(300.0)
+    second = contextvars.copy_context()          # another job's context (as its own thread would have)
+    token = second.run(dask_backend.start_job_scope)
+    with compute.job_scope():
+        EncryptedVector.encrypt(pk, values)
+        first_names = dict(dask_backend._JOB_SECRETS.get())
+        second.run(EncryptedVector.encrypt, pk, values)
+        second_names = second.run(lambda: dict(dask_backend._JOB_SECRETS.get()))
+        assert set(first_names) == set(second_names) == {pk.token()}             # the same secret …
+        assert first_names[pk.token()] != second_names[pk.token()]               # … under two names
+    enc = second.run(EncryptedVector.encrypt, pk, values)       # the first job ended; the second still works
+    np.testing.assert_allclose(second.run(enc.decrypt, sk), values)
+    second.run(dask_backend.end_job_scope, token, backend)
+    assert all(names == [] for names in _worker_secrets(backend).values())
+
+
+@pytest.mark.timeout(120)
+def test_the_secrets_of_a_party_that_died_are_dropped(tls_cluster, small_keypair):
+    """A client that registers secrets and goes away without releasing them (a party killed
+    mid-job): the scheduler's janitor drops them from the scheduler and every worker."""
+    from distributed import Client
+    from distributed.security import Security
+
+    from parties.runtime.dask_backend import SecretJanitor, SecretPlugin
+    cluster, files = tls_cluster
+    sec = Security(tls_ca_file=files["ca_file"], tls_client_cert=files["cert_file"],
+                   tls_client_key=files["key_file"], require_encryption=True)
+    installed = compute.install(compute.ComputeConfig(scheduler=cluster.scheduler_address, **files))
+    try:
+        assert SecretJanitor.name in cluster.scheduler.plugins
+        doomed = Client(cluster.scheduler_address, security=sec, set_as_default=False)
+        name = f"vfl-secret-{doomed.id}-0123"
+        doomed.register_plugin(SecretPlugin(name, ("private", 1, 2, 3, 5)), name=name)
+        assert name in cluster.scheduler.worker_plugins
+        doomed.close()                              # as if the party process had died
+        deadline = time.monotonic() + 30
+        while name in cluster.scheduler.worker_plugins and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert name not in cluster.scheduler.worker_plugins
+        assert all(name not in names for names in _worker_secrets(installed).values())
+    finally:
+        compute.uninstall(installed)
 
 
 @pytest.mark.timeout(60)
