@@ -47,10 +47,11 @@ def make_sets(n: int, seed: int = 7) -> tuple[list[str], list[str]]:
     return ids[:n], ids[n - n // 2:]
 
 
-def run_ours(a: list[str], b: list[str]) -> int:
-    """Both roles in this thread, one worker; returns the intersection size."""
-    active = ActivePsi([s.encode() for s in a], ["b"], workers=1)
-    passive = PassivePsi([s.encode() for s in b], workers=1)
+def run_ours(a: list[str], b: list[str], *, workers: int | None = 1) -> int:
+    """Both roles in this thread (``workers=1``: one worker; None: the installed backend);
+    returns the intersection size."""
+    active = ActivePsi([s.encode() for s in a], ["b"], workers=workers)
+    passive = PassivePsi([s.encode() for s in b], workers=workers)
     passive.accept_setup(active.setup())
     sent = list(active.masked_stream())
     remasked = [reply for msg in passive.masked_stream() for reply in active.accept("b", msg)]

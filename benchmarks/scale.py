@@ -48,9 +48,9 @@ def _noop(_secret, *_args):
 # -- the work ------------------------------------------------------------------------------------
 def _workloads(sizes: dict, keys: tuple) -> dict:
     """name -> (callable returning a comparable result, unit count for throughput)."""
+    from benchmarks.psi import run_ours
     from parties.transport.inprocess import InProcessNetwork
     from protocols.paillier import EncryptedVector
-    from protocols.psi import ActivePsi, PassivePsi
     from vfl.secureboost import ActiveSecureBoostClassifier, PassiveSecureBoost
     pk, sk = keys
     rng = np.random.default_rng(0)
@@ -60,7 +60,7 @@ def _workloads(sizes: dict, keys: tuple) -> dict:
     n = sizes["sbt_rows"]
     xa, xp = rng.normal(size=(n, 10)), rng.normal(size=(n, sizes["sbt_passive"]))
     y = (xa[:, :5].sum(1) + xp[:, :10].sum(1) + rng.normal(size=n) > 0).astype(int)
-    ids = [f"cust-{i}".encode() for i in range(sizes["psi"] * 3 // 2)]
+    ids = [f"cust-{i}" for i in range(sizes["psi"] * 3 // 2)]
     ids_a, ids_b = ids[:sizes["psi"]], ids[sizes["psi"] // 2:]
 
     def encrypt():
@@ -81,18 +81,7 @@ def _workloads(sizes: dict, keys: tuple) -> dict:
                 sorted((k, v[0]) for k, v in passive.lookup_.items())]
 
     def psi():
-        active, passive = ActivePsi(ids_a, ["b"]), PassivePsi(ids_b)
-        passive.accept_setup(active.setup())
-        sent = list(active.masked_stream())
-        remasked = [reply for msg in passive.masked_stream() for reply in active.accept("b", msg)]
-        for msg in sent + remasked:
-            passive.accept(msg)
-        passive.reveal()
-        for msg in passive.double_masked_stream():
-            active.accept("b", msg)
-        outcome, alignments = active.finish()
-        passive.accept_alignment(alignments["b"])
-        return outcome.size
+        return run_ours(ids_a, ids_b, workers=None)
 
     return {"encrypt": (encrypt, sizes["encrypt"]), "X.T @ [[d]]": (matmul, sizes["matmul_rows"] * 10),
             "SecureBoost tree": (sbt, None), "PSI": (psi, 2 * (len(ids_a) + len(ids_b)))}

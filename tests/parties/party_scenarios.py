@@ -1,7 +1,9 @@
 """Role bodies shared by the in-process unit tests and the ZeroMQ integration tests."""
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 import time
 
 import numpy as np
@@ -91,3 +93,13 @@ def run_cli(*args, timeout: float = 240, env: dict | None = None):
     import sys
     return subprocess.run([sys.executable, "-m", "parties.commands.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def model_parts(out) -> dict:
+    """Every party's model body (trees / coefficients, lookups) of a run directory, as saved."""
+    parts = {}
+    for path in sorted(pathlib.Path(out, "model").glob("*.json")):
+        if path.name != "manifest.json":
+            doc = json.loads(path.read_text())
+            parts[path.stem] = {k: v for k, v in doc.items() if k in ("model", "arrays", "scalars")}
+    return parts

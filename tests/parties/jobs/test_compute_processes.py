@@ -3,11 +3,11 @@ job (with its PSI) over real party processes gives the same model as without the
 the passive's PSI and histogram pieces ran on that cluster."""
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
 import pytest
+from party_scenarios import model_parts
 
 pytest.importorskip("distributed")
 
@@ -26,15 +26,6 @@ def _job(out) -> str:
         "[parties.bank]", 'role = "active"', f'data = "{datasets.path("default_credit_hetero_guest")}"',
         'id_column = "id"', 'label = "y"', "",
         "[parties.insurer]", 'role = "passive"', 'alias = "customers"', 'id_column = "id"']) + "\n"
-
-
-def _model(out) -> dict:
-    parts = {}
-    for path in sorted(pathlib.Path(out, "model").glob("*.json")):
-        if path.name != "manifest.json":
-            doc = json.loads(path.read_text())
-            parts[path.stem] = {k: v for k, v in doc.items() if k in ("model", "arrays", "scalars")}
-    return parts
 
 
 @pytest.mark.timeout(400)
@@ -65,4 +56,4 @@ def test_a_passive_on_its_tls_cluster_trains_the_same_model(tmp_path):
         # the passive's work ran there, and the job's secrets were dropped when the job ended
         assert ran.duration_average > 0
         assert not [name for name in dask.scheduler.worker_plugins if name.startswith("vfl-secret-")]
-    assert _model(outs["cluster"]) == _model(outs["pool"])
+    assert model_parts(outs["cluster"]) == model_parts(outs["pool"])

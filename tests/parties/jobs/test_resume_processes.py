@@ -22,6 +22,7 @@ import threading
 import time
 
 import pytest
+from party_scenarios import model_parts
 
 from parties.commands.run import run_job_file
 from parties.jobs.launcher import LocalCluster
@@ -44,16 +45,6 @@ def job_text(model: str, params: dict, out, *, passives: int, local: bool) -> st
                   f'data = "{datasets.path("breast_hetero_host")}"' if local else f'alias = "host{i}"',
                   f"features = {json.dumps(HOST_FEATURES[i::passives])}"]
     return "\n".join(lines) + "\n"
-
-
-def model_parts(out) -> dict:
-    """Every party's model body (trees / coefficients, lookups), as saved."""
-    parts = {}
-    for path in sorted(pathlib.Path(out, "model").glob("*.json")):
-        if path.name != "manifest.json":
-            doc = json.loads(path.read_text())
-            parts[path.stem] = {k: v for k, v in doc.items() if k in ("model", "arrays", "scalars")}
-    return parts
 
 
 def rounds_saved(directory) -> int:
