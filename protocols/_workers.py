@@ -1,7 +1,7 @@
 """Where a party's parallel work runs: its own process pool (default) or its own cluster.
 
 Every parallel routine of ``protocols`` (Paillier chunks, SecureBoost histograms, PSI hashing
-and scalar multiplication) submits its pieces through :func:`submit` and collects them with
+and scalar multiplication) submits its pieces to :func:`current_backend` and collects them with
 :func:`gather`, whatever runs them:
 
 - the **local pool** (:class:`LocalPool`), this machine's worker processes. ``VFL_WORKERS`` caps
