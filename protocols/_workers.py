@@ -85,6 +85,27 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _BACKEND = None            # set by the party runtime (e.g. a Dask cluster); None: the local pool
 
 
+class Shared:
+    """A large argument that every piece of one call uses (e.g. the ciphertexts a level's
+    histogram sums draw from): a backend may ship it to each worker once instead of with each
+    piece. Pass it inside a piece's arguments (at the top level or in a tuple there)."""
+
+    __slots__ = ("value", "handles")
+
+    def __init__(self, value):
+        self.value = value
+        self.handles: dict = {}          # backend id -> that backend's handle of the value
+
+
+def plain(args):
+    """``args`` with every :class:`Shared` replaced by its value (top level and tuples)."""
+    if isinstance(args, Shared):
+        return args.value
+    if isinstance(args, tuple):
+        return tuple(plain(a) for a in args)
+    return args
+
+
 class LocalPool:
     """The default backend: ``workers`` processes of this machine (shared by every routine)."""
 
@@ -96,7 +117,7 @@ class LocalPool:
         self.inline = workers == 1 or multiprocessing.parent_process() is not None
 
     def submit(self, call, secret, *args):
-        return process_pool(self.parallelism).submit(call, secret, *args)
+        return process_pool(self.parallelism).submit(call, secret, *plain(args))     # a copy with each piece
 
 
 def set_backend(backend) -> None:

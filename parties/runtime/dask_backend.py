@@ -35,6 +35,7 @@ from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 from gmpy2 import mpz
 
+from protocols._workers import Shared
 from vfl.errors import VFLError
 
 POLL = 0.5           # seconds between looks at the client while a piece runs
@@ -253,7 +254,20 @@ class DaskBackend:
             from protocols._workers import LocalPool, resolve_workers
             return LocalPool(resolve_workers()).submit(call, secret, *args)     # keys stay on this machine
         name = self._register(secret)
-        return _Piece(self.client.submit(run_piece, call, name, pack(args), pure=False), self)
+        return _Piece(self.client.submit(run_piece, call, name, pack(self._share(args)), pure=False), self)
+
+    def _share(self, args):
+        """``args`` with each :class:`~protocols._workers.Shared` value sent to every worker once
+        (a Dask future in its place; released when the value's last piece is gone)."""
+        if isinstance(args, Shared):
+            handle = args.handles.get(id(self))
+            if handle is None:
+                handle = args.handles[id(self)] = self._bounded(self.client.scatter, pack(args.value),
+                                                                broadcast=True, hash=False)
+            return handle
+        if isinstance(args, tuple):
+            return tuple(self._share(a) for a in args)
+        return args
 
     def _register(self, secret) -> str:
         """The name of ``secret``'s plugin in the current job (registered on first use): a

@@ -13,7 +13,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from protocols._workers import parallelism
+from protocols._workers import Shared, parallelism
 from protocols.paillier import kernels
 from protocols.paillier.encoding import DEFAULT_FRAC_BITS, DEFAULT_INT_BITS, decode_floats, to_fixed_point
 from protocols.paillier.errors import DecryptionError
@@ -203,7 +203,7 @@ class PackedEncryptedVector:
         if n_workers > 1 and len(used) * len(runs) < PARALLEL_GROUP_SUMS:
             chunk = len(runs)                       # too little work to ship the ciphertexts
         out = map_chunks(group_sums_chunk, self.public_key, runs, workers=workers, min_chunk=chunk,
-                         extra=([cts[i] for i in used.tolist()], pad_to, self._pad_plain(1)))
+                         extra=(Shared([cts[i] for i in used.tolist()]), pad_to, self._pad_plain(1)))
         return PackedEncryptedVector(self.public_key, out, length=len(out) * self.slots, exponent=self.exponent,
                                      slot_bits=self.slot_bits, slots=self.slots, offset=pad_to * self.offset,
                                      max_slot=pad_to * self.max_slot)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 
-from protocols._workers import current_backend, gather
+from protocols._workers import current_backend, gather, plain
 
 _WORKER_KEYS: dict[tuple, object] = {}      # inside worker processes only
 
@@ -60,7 +60,7 @@ def map_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | None =
     """
     backend = current_backend(workers)
     if backend.inline or len(items) < 2 * min_chunk:
-        return fn(key, items, *extra)
+        return fn(key, items, *plain(extra))
     n_chunks = min(max(len(items) // min_chunk, 1), 4 * backend.parallelism)
     size = -(-len(items) // n_chunks)
     token = _key_token(key)
@@ -105,7 +105,7 @@ def submit_chunks(fn, key, items: list, *, extra: tuple = (), workers: int | Non
     ``tasks_per_worker`` > 1 splits it finer, so that ``Pending.cancel()`` can drop more of it."""
     backend = current_backend(workers)
     if backend.inline:
-        return Pending(thunk=lambda: fn(key, items, *extra))
+        return Pending(thunk=lambda: fn(key, items, *plain(extra)))
     size = -(-len(items) // (backend.parallelism * max(1, tasks_per_worker))) if items else 1
     token = _key_token(key)
     return Pending(futures=[backend.submit(_run_task, token, fn, items[i:i + size], extra)

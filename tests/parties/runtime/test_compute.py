@@ -85,10 +85,14 @@ def test_every_kind_of_work_equals_the_local_pool(backend, small_keypair, small_
             groups = [np.flatnonzero(bins == b) for b in range(3)] * 40
             import protocols.paillier.packing as packing
             old, packing.PARALLEL_GROUP_SUMS = packing.PARALLEL_GROUP_SUMS, 0
+            scattered, scatter = [], backend.client.scatter
+            backend.client.scatter = lambda data, **kw: scattered.append(data) or scatter(data, **kw)
             try:
                 here, there = (gh.group_sums(groups, pad_to=600, segments=[3] * 40, workers=w) for w in (2, None))
             finally:
                 packing.PARALLEL_GROUP_SUMS = old
+                backend.client.scatter = scatter
+            assert len(scattered) == 1 and scattered[0].count == 600    # the ciphertexts went to each worker once
             assert [int(c) for c in here.ciphertexts] == [int(c) for c in there.ciphertexts]
             packed = [v.compress(workers=w) for v, w in ((here, 2), (there, None))]
             assert [int(c) for c in packed[0].ciphertexts] == [int(c) for c in packed[1].ciphertexts]
