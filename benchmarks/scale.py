@@ -106,19 +106,6 @@ class _Config:
         self.backend = None
 
 
-def _tls_files(directory: str):
-    from distributed.security import Security
-    sec = Security.temporary()
-    files = {}
-    for name, pem in (("ca_file", sec.tls_ca_file), ("cert_file", sec.tls_client_cert),
-                      ("key_file", sec.tls_client_key)):
-        files[name] = os.path.join(directory, f"{name}.pem")
-        with open(files[name], "w") as f:
-            f.write(pem)
-        os.chmod(files[name], 0o600)
-    return sec, files
-
-
 def _overhead(pieces: int = 200) -> float:
     """Seconds per empty piece through the installed backend (submit to result)."""
     from protocols._workers import current_backend, gather
@@ -129,9 +116,8 @@ def _overhead(pieces: int = 200) -> float:
 
 
 def run(args) -> dict:
-    from distributed import LocalCluster
-
     from parties.runtime import compute
+    from parties.runtime.dask_backend import loopback_cluster
     from protocols._workers import resolve_workers
     from protocols.paillier import generate_keypair
     sizes = _sizes(args.scale)
@@ -141,13 +127,13 @@ def run(args) -> dict:
     results: dict = {}
     overhead: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sec, files = _tls_files(tmp)
-        clusters = [LocalCluster(n_workers=n, threads_per_worker=1, processes=True, security=sec, protocol="tls://",
-                                 host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=None)
-                    for n in (1, 2)]
+        clusters = []
         try:
+            for n in (1, 2):
+                os.makedirs(os.path.join(tmp, str(n)))
+                clusters.append(loopback_cluster(n, os.path.join(tmp, str(n))))
             configs = [_Config(f"local pool ({resolve_workers()} workers)"),
-                       _Config("Dask, 1 worker", clusters[0], files), _Config("Dask, 2 workers", clusters[1], files)]
+                       _Config("Dask, 1 worker", *clusters[0]), _Config("Dask, 2 workers", *clusters[1])]
             small = _workloads(_sizes(args.scale * 0.02), keys)
             for config in configs:                       # warm-up: start pools, build key tables
                 with config, compute.job_scope():
@@ -164,7 +150,7 @@ def run(args) -> dict:
                             times.setdefault(name, {}).setdefault(config.name, []).append(time.perf_counter() - start)
                             results.setdefault(name, {}).setdefault(config.name, out)
         finally:
-            for cluster in clusters:
+            for cluster, _ in clusters:
                 cluster.close(timeout=60)
     names = [c.name for c in configs]
     table = []

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import math
 import os
-import stat
 
 from parties.runtime.errors import ConfigError
+from parties.runtime.keys import warn_if_shared
+from protocols import _workers
 from vfl.errors import VFLError
-
-log = logging.getLogger("parties.compute")
 
 _KEYS = {"workers", "scheduler", "ca_file", "cert_file", "key_file", "private_key_on_cluster", "task_timeout",
          "connect_timeout", "insecure_plaintext"}
@@ -107,7 +105,6 @@ def _address(scheduler) -> tuple[str, int]:
 def install(config: ComputeConfig):
     """Make ``config`` where this process's parallel work runs; returns the backend (None: the
     local pool). Connects to the scheduler now, so a wrong address fails at start-up."""
-    from protocols import _workers
     if config.scheduler is None:
         if config.workers is not None:                  # VFL_WORKERS, when set, still caps it
             cap = _workers.resolve_workers() if os.environ.get(_workers.ENV_VAR, "").strip() else config.workers
@@ -123,10 +120,7 @@ def install(config: ComputeConfig):
         raise ConfigError("[compute] scheduler needs Dask: pip install 'vfl-engine[cluster]'") from None
     security = None
     if config.scheduler.startswith("tls://"):
-        mode = os.stat(config.key_file).st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            log.warning("[compute] key_file %s is readable by other users (mode %o); chmod 600 it",
-                        config.key_file, stat.S_IMODE(mode))
+        warn_if_shared(config.key_file, "[compute] key_file")
         security = Security(tls_ca_file=config.ca_file, tls_client_cert=config.cert_file,
                             tls_client_key=config.key_file, require_encryption=True)
     try:
@@ -146,7 +140,6 @@ def install(config: ComputeConfig):
 
 
 def uninstall(backend) -> None:
-    from protocols import _workers
     _workers.set_backend(None)
     if backend is not None:
         backend.close()
@@ -155,7 +148,6 @@ def uninstall(backend) -> None:
 @contextlib.contextmanager
 def job_scope():
     """Around one job: the secrets it ships to the party's cluster are dropped when it ends."""
-    from protocols import _workers
     backend = _workers.installed_backend()
     if backend is None or not hasattr(backend, "release"):
         yield

@@ -35,7 +35,8 @@ from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 from gmpy2 import mpz
 
-from protocols._workers import Shared
+from protocols._workers import LocalPool, Shared, resolve_workers
+from protocols.paillier.parallel import forget_keys
 from vfl.errors import VFLError
 
 POLL = 0.5           # seconds between looks at the client while a piece runs
@@ -67,28 +68,35 @@ class PackedInts:
         return [mpz.from_bytes(blob[i:i + w], "big") for i in range(0, self.count * w, w)]
 
 
-def pack(obj):
-    """``obj`` with every non-empty list of non-negative gmpy2 integers made a :class:`PackedInts`
-    (lists and tuples are walked; anything else is left as it is)."""
+def _walk(obj, leaf):
+    """``leaf(obj)`` if it gives something else than None; otherwise lists and tuples are walked
+    (keeping their type) and anything else is left as it is."""
+    out = leaf(obj)
+    if out is not None:
+        return out
+    if isinstance(obj, (list, tuple)):
+        items = [_walk(v, leaf) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
+
+
+def _packed(obj):
     if isinstance(obj, list) and obj and all(type(v) is gmpy2.mpz and v >= 0 for v in obj):
         sizes = [(v.bit_length() + 7) // 8 for v in obj]
         width = max(max(sizes), 1)
-        if width * len(obj) <= 2 * sum(sizes) + 64:         # ciphertexts: all about one size
-            return PackedInts(obj, width)
-        return obj                                          # very uneven sizes: padding would cost more
-    if isinstance(obj, (list, tuple)):
-        out = [pack(v) for v in obj]
-        return out if isinstance(obj, list) else tuple(out)
-    return obj
+        # ciphertexts are all about one size; very uneven ones would cost more padded
+        return PackedInts(obj, width) if width * len(obj) <= 2 * sum(sizes) + 64 else obj
+    return None
+
+
+def pack(obj):
+    """``obj`` with every non-empty list of non-negative gmpy2 integers made a :class:`PackedInts`
+    (lists and tuples are walked; anything else is left as it is)."""
+    return _walk(obj, _packed)
 
 
 def unpack(obj):
-    if isinstance(obj, PackedInts):
-        return obj.values()
-    if isinstance(obj, (list, tuple)):
-        out = [unpack(v) for v in obj]
-        return out if isinstance(obj, list) else tuple(out)
-    return obj
+    return _walk(obj, lambda o: o.values() if isinstance(o, PackedInts) else None)
 
 
 # -- on the workers ----------------------------------------------------------------------------
@@ -103,15 +111,10 @@ class SecretPlugin(WorkerPlugin):
 
     def teardown(self, worker):
         _SECRETS.pop(self.name, None)
-        _forget_keys()
+        forget_keys()                       # the key objects built from it, too
 
     def __repr__(self) -> str:
         return f"SecretPlugin({self.name})"
-
-
-def _forget_keys() -> None:
-    from protocols.paillier.parallel import forget_keys
-    forget_keys()                           # the key objects built from a dropped secret, too
 
 
 def run_piece(call, name: str, args: tuple):
@@ -124,7 +127,7 @@ def run_piece(call, name: str, args: tuple):
         return pack(call(secret, *unpack(args)))
     finally:
         if name not in _SECRETS:            # dropped while this piece ran: drop what it rebuilt, too
-            _forget_keys()
+            forget_keys()
 
 
 class SecretJanitor(SchedulerPlugin):
@@ -251,7 +254,6 @@ class DaskBackend:
 
     def submit(self, call, secret, *args):
         if not self.private_keys and not _is_public(secret):
-            from protocols._workers import LocalPool, resolve_workers
             return LocalPool(resolve_workers()).submit(call, secret, *args)     # keys stay on this machine
         name = self._register(secret)
         return _Piece(self.client.submit(run_piece, call, name, pack(self._share(args)), pure=False), self)
@@ -333,3 +335,25 @@ def end_job_scope(token, backend: DaskBackend | None) -> None:
     _JOB_SECRETS.reset(token)
     if backend is not None:
         backend.release(names)
+
+
+def loopback_cluster(n_workers: int, directory: str):
+    """A throwaway cluster on this machine (tests, benchmarks): ``n_workers`` single-thread worker
+    processes and a scheduler on 127.0.0.1 behind mutual TLS with a fresh self-signed
+    certificate, whose files (``ca_file``, ``cert_file``, ``key_file``, as a party's
+    ``[compute]`` names them) are written to ``directory``. Returns ``(cluster, files)``."""
+    import os
+
+    from distributed import LocalCluster
+    from distributed.security import Security
+    security = Security.temporary()
+    files = {}
+    for key, pem in (("ca_file", security.tls_ca_file), ("cert_file", security.tls_client_cert),
+                     ("key_file", security.tls_client_key)):
+        files[key] = os.path.join(directory, f"{key}.pem")
+        fd = os.open(files[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, security=security,
+                           protocol="tls://", host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=None)
+    return cluster, files

@@ -98,11 +98,15 @@ def load_keypair(secret_path: str | os.PathLike) -> CurveKeypair:
     secret = check_z85_key(secret, f"secret key in {secret_path}")
     if zmq.curve_public(secret) != public:
         raise KeyFileError(f"{secret_path}: the public key does not belong to the secret key")
-    mode = os.stat(secret_path).st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("secret key file %s is readable by other users (mode %o); chmod 600 it",
-                    secret_path, stat.S_IMODE(mode))
+    warn_if_shared(secret_path, "secret key file")
     return CurveKeypair(public, secret)
+
+
+def warn_if_shared(path: str | os.PathLike, what: str) -> None:
+    """Log a warning when a file holding a secret is readable by other users."""
+    mode = os.stat(path).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s %s is readable by other users (mode %o); chmod 600 it", what, path, stat.S_IMODE(mode))
 
 
 def load_public_key(path: str | os.PathLike) -> bytes:

@@ -3,9 +3,6 @@ job (with its PSI) over real party processes gives the same model as without the
 the passive's PSI and histogram pieces ran on that cluster."""
 from __future__ import annotations
 
-import os
-import pathlib
-
 import pytest
 from party_scenarios import model_parts
 
@@ -30,19 +27,11 @@ def _job(out) -> str:
 
 @pytest.mark.timeout(400)
 def test_a_passive_on_its_tls_cluster_trains_the_same_model(tmp_path):
-    from distributed import LocalCluster as DaskCluster
-    from distributed.security import Security
-    sec = Security.temporary()
-    files = {}
-    for name, pem in (("ca_file", sec.tls_ca_file), ("cert_file", sec.tls_client_cert),
-                      ("key_file", sec.tls_client_key)):
-        files[name] = str(tmp_path / f"{name}.pem")
-        pathlib.Path(files[name]).write_text(pem)
-        os.chmod(files[name], 0o600)
+    from parties.runtime.dask_backend import loopback_cluster
     data = {"insurer": {"customers": str(datasets.path("default_credit_hetero_host"))}}
     outs = {}
-    with DaskCluster(n_workers=2, threads_per_worker=1, processes=True, security=sec, protocol="tls://",
-                     host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=None) as dask:
+    dask, files = loopback_cluster(2, str(tmp_path))
+    with dask:
         for label, compute in (("pool", None), ("cluster", {"insurer": {"scheduler": dask.scheduler_address,
                                                                         **files}})):
             with LocalCluster(["bank", "insurer"], data=data, compute=compute) as cluster:

@@ -23,19 +23,8 @@ from protocols.psi import group, parallel  # noqa: E402
 def tls_cluster(tmp_path_factory):
     """Two single-thread worker processes and a scheduler behind TLS; the party's certificate
     files (the same throwaway CA) written to disk as a config would name them."""
-    from distributed import LocalCluster
-    from distributed.security import Security
-    sec = Security.temporary()
-    certs = tmp_path_factory.mktemp("certs")
-    files = {}
-    for name, pem in (("ca_file", sec.tls_ca_file), ("cert_file", sec.tls_client_cert),
-                      ("key_file", sec.tls_client_key)):
-        files[name] = str(certs / f"{name}.pem")
-        with open(files[name], "w") as f:
-            f.write(pem)
-        os.chmod(files[name], 0o600)
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, security=sec, protocol="tls://",
-                           host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=None)
+    from parties.runtime.dask_backend import loopback_cluster
+    cluster, files = loopback_cluster(2, str(tmp_path_factory.mktemp("certs")))
     try:
         yield cluster, files
     finally:
