@@ -50,7 +50,10 @@ def digest_of(value) -> str:
 
 
 def table_digest(frame: pd.DataFrame) -> str:
-    """sha256 of a table's content (column names and values, not its file's bytes)."""
+    """sha256 of a table's content (column names and values, not its file's bytes); of a table
+    read a chunk at a time (:class:`vfl.jobs.data.CsvTable`), of its file's bytes."""
+    if not isinstance(frame, pd.DataFrame):
+        return f"file:{frame.digest()}"
     h = hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()

@@ -50,6 +50,8 @@ class DataNeeds:
     allow_nan: bool            # missing feature values (empty cells, NaN) accepted
     label: str | None          # "binary", "classes" (0..K-1), "continuous"; None: no label used
     categorical: bool = False  # text (category) columns accepted besides numeric ones
+    streams: bool = False      # a passive's estimator takes a table read a chunk at a time
+                               # (vfl.jobs.data.ColumnFile) in place of a frame, for tables too big to hold
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from vfl.checkpoint import RunState, digest_of
 from vfl.errors import VFLError
 from vfl.family import PassiveCaps
 from vfl.jobs import passive
-from vfl.jobs.data import read_table
+from vfl.jobs.data import open_table, read_header, read_table
 from vfl.jobs.manifest import digest
 from vfl.jobs.spec import PartySpec, PassiveRequest
 from vfl.names import RULE, is_safe_name
@@ -82,8 +82,18 @@ def model_path(ctx: JobContext, job: str, run: str | None) -> str:
 
 
 def _table(ctx: JobContext, request: PassiveRequest):
-    """This party's table and the request with its own column policy applied."""
-    frame = read_table(ctx.data_path(request.party.alias), ctx.transport.party, request.party.id_column)
+    """This party's table and the request with its own column policy applied. A file larger
+    than ``[compute] stream_above_mb`` is read a chunk at a time (:class:`~vfl.jobs.data.CsvTable`)
+    when the job's family can train on it so; any other is read whole."""
+    path, me = ctx.data_path(request.party.alias), ctx.transport.party
+    limit = ctx.stream_above_mb
+    if request.family.data.streams and limit is not None and os.path.getsize(path) > limit * 1e6:
+        request = dataclasses.replace(request, party=check_columns(ctx, request.party, read_header(path, me)))
+        table = open_table(path, request.party, request.family)
+        log.info("%s: reads %s (%.0f MB) a chunk at a time: %d rows, %d feature columns", me, path,
+                 os.path.getsize(path) / 1e6, len(table), len(table.features))
+        return table, request
+    frame = read_table(path, me, request.party.id_column)
     return frame, dataclasses.replace(request, party=check_columns(ctx, request.party, frame))
 
 

@@ -55,6 +55,7 @@ class JobContext:
     reveal_to: str | tuple | None = None   # [statistics]: who may learn statistics of this party's columns
     share_reason_codes: bool = False       # [statistics]: name its features in scorecard reason codes
     schemes: tuple = SCHEMES               # [crypto]: the homomorphic schemes a job's key may be in
+    stream_above_mb: float | None = None   # [compute]: tables larger than this are read a chunk at a time
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

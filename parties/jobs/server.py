@@ -94,7 +94,8 @@ class JobServer:
                          self.config.limits.max_epochs, self.config.limits.recv_timeout, self.config.models_dir,
                          self.config.data_policies, self.config.psi, self.ledger,
                          key.decode() if isinstance(key, bytes) else "", self.config.reveal_to,
-                         self.config.share_reason_codes, self.config.schemes)
+                         self.config.share_reason_codes, self.config.schemes,
+                         stream_above_mb=self.config.compute.stream_above_mb)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -16,7 +16,7 @@ from vfl.checkpoint import Alignment, RunState, alignment_digest
 from vfl.errors import DataError, ProtocolError
 from vfl.family import PassiveCaps
 from vfl.holdout import evaluation_rows
-from vfl.jobs.data import feature_columns
+from vfl.jobs.data import CsvTable, feature_columns, table_ids, table_rows
 from vfl.jobs.manifest import digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
@@ -25,7 +25,7 @@ from vfl.jobs.spec import PassiveRequest
 from vfl.psi import PsiPolicy, align_passive, normalize_ids
 
 
-def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
+def train(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *, active: str, model_path,
           caps: PassiveCaps, psi: PsiPolicy | None = None, verbose: bool = False,
           state: RunState | None = None) -> PassiveResult:
     """Run this party's side of a training job; saves its model part at ``model_path``.
@@ -42,14 +42,15 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
         alignment, store = state.restore(frame, transport.party)
         with transport.in_phase("resume"):
             round_ = agree_as_passive(transport, active, state.run, alignment, store)
-        x = frame.iloc[alignment.rows].reset_index(drop=True)[features]
+        x = table_rows(frame, alignment.rows, features)
         train_rows, test_rows = alignment.train_rows, alignment.test_rows
     else:
         with transport.in_phase("psi"):                                                # PSI
-            aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose, policy=psi)
+            aligned = align_passive(transport, table_ids(frame), party.id_column, active=active, progress=verbose,
+                                    policy=psi)
         if aligned.report.private:    # whatever the request said: the PSI that ran was the private one
             raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
-        x = aligned.frame[features]
+        x = frame.rows(aligned.rows)[features] if isinstance(frame, CsvTable) else aligned.frame[features]
         with transport.in_phase("train"):                                              # split
             split = transport.recv(active, EvaluationSplit)
         train_rows, test_rows = split.train_index, split.test_index
@@ -72,7 +73,7 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: st
                          figures=family.passive_figures(model))
 
 
-def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: str, model_path,
+def predict(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *, active: str, model_path,
             psi: PsiPolicy | None = None, verbose: bool = False) -> int:
     """Serve this party's partial scores for the rows it shares with the active; returns their count."""
     family = request.family
@@ -85,6 +86,7 @@ def predict(transport, request: PassiveRequest, frame: pd.DataFrame, *, active: 
         party = dataclasses.replace(party, features=tuple(trained_on))
     features = feature_columns(frame, party, family)
     with transport.in_phase("psi"):
-        aligned = align_passive(transport, frame, party.id_column, active=active, progress=verbose,
-                                policy=psi).frame
-    return model.serve_scores(aligned[features], transport=transport, active=active)
+        aligned = align_passive(transport, table_ids(frame), party.id_column, active=active, progress=verbose,
+                                policy=psi)
+    x = frame.rows(aligned.rows)[features] if isinstance(frame, CsvTable) else aligned.frame[features]
+    return model.serve_scores(x, transport=transport, active=active)

@@ -51,7 +51,7 @@ class _SecureBoostFamily(ModelFamily):
 class SecureBoostClassifierFamily(_SecureBoostFamily):
     name = "secureboost"
     task = "classification"
-    data = DataNeeds(allow_nan=True, label="classes")
+    data = DataNeeds(allow_nan=True, label="classes", streams=True)
     active_estimator = ActiveSecureBoostClassifier
     baseline_estimator = HistGradientBoostingClassifier
 
@@ -59,7 +59,7 @@ class SecureBoostClassifierFamily(_SecureBoostFamily):
 class SecureBoostRegressorFamily(_SecureBoostFamily):
     name = "secureboost_regression"
     task = "regression"
-    data = DataNeeds(allow_nan=True, label="continuous")
+    data = DataNeeds(allow_nan=True, label="continuous", streams=True)
     active_estimator = ActiveSecureBoostRegressor
     baseline_estimator = HistGradientBoostingRegressor
 

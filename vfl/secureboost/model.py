@@ -18,6 +18,7 @@ structure, the leaf weights and its own thresholds; a passive keeps a lookup tab
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit, softmax
 
 from protocols.paillier import SCHEMES
@@ -28,7 +29,7 @@ from vfl.estimator import Estimator
 from vfl.holdout import validation_split
 from vfl.secureboost import messages as msg
 from vfl.secureboost.active import LOGISTIC_INT_BITS, ActiveTrainer, Boosting, Tree
-from vfl.secureboost.binning import bin_columns
+from vfl.secureboost.binning import bin_blocks, bin_columns
 from vfl.secureboost.losses import base_score, n_outputs
 from vfl.secureboost.passive import PassiveTrainer, go_left
 from vfl.secureboost.persist import finite_or_none, load_model, none_to, save_model
@@ -43,6 +44,13 @@ from vfl.secureboost.setup import (
 )
 from vfl.secureboost.splits import TreeParams
 from vfl.validation import Boolean, Integer, Optional, Options, check_features, check_labels
+
+ROUTE_ROWS = 1 << 16             # rows routed at a time when serving scores (a multiple of 8)
+
+
+def _streamed(X) -> bool:
+    """A table read a chunk at a time (:class:`vfl.jobs.data.ColumnFile`), not a frame or array."""
+    return hasattr(X, "blocks") and not isinstance(X, (pd.DataFrame, np.ndarray))
 
 
 def _features(X, transport, n_features: int | None = None) -> np.ndarray:
@@ -337,37 +345,57 @@ class PassiveSecureBoost(Estimator):
 
     def fit(self, X, *, transport, active: str, checkpoint=None):
         """Serve the active's fit; ``checkpoint`` as in the active's ``fit`` (the setup the
-        active sends must then be the one the checkpoint was saved under)."""
+        active sends must then be the one the checkpoint was saved under). ``X``: a frame or
+        array, or a :class:`vfl.jobs.data.ColumnFile` (a table read a chunk at a time, binned
+        in two passes without holding it: :func:`~vfl.secureboost.binning.bin_blocks`)."""
         self._validate_params()
-        x = _features(X, transport)
+        streamed = _streamed(X)
+        x = X if streamed else _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
             check_setup(setup, self, x, active)
             same_setup(checkpoint, setup, active)
-            codes, edges = bin_columns(x, setup.max_bins)
-            transport.send(active, handshake.Ready(n_features=x.shape[1]))
-            trainer = PassiveTrainer(transport, active, setup, x, codes, edges, max_trees=self.max_estimators,
+            transport.send(active, handshake.Ready(n_features=x.shape[1]))   # binning overlaps its g/h encryption
+            codes, edges = bin_blocks(x, setup.max_bins) if streamed else bin_columns(x, setup.max_bins)
+            trainer = PassiveTrainer(transport, active, setup, codes, edges, max_trees=self.max_estimators,
                                      workers=self.workers, checkpoint=checkpoint)
             self.n_trees_ = trainer.run()
         self.phases_ = trainer.phases.to_report()
         self.lookup_, self.n_features_in_ = trainer.lookup, x.shape[1]
         self._set_feature_names(X)
+        if streamed:
+            self.feature_names_in_ = list(X.columns)
         return self
 
     def serve_scores(self, X, *, transport, active: str) -> int:
-        """Answer one ``RouteRequest``: a bit per (owned node, row). Returns the row count."""
+        """Answer one ``RouteRequest``: a bit per (owned node, row). Returns the row count. A
+        :class:`~vfl.jobs.data.ColumnFile` is read for the columns the trees use only."""
         self._check_fitted()
-        x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
+        party = getattr(transport, "party", "passive")
+        keys = sorted(self.lookup_)
+        used = sorted({self.lookup_[k][0] for k in keys})
+        if _streamed(X):
+            if len(X.columns) != self.n_features_in_:
+                raise DataError(f"{party}: the model was fitted on {self.n_features_in_} features, "
+                                f"got {len(X.columns)}")
+            n, values = len(X), X[[X.columns[f] for f in used]].to_numpy() if used else None
+            column = {f: values[:, j] for j, f in enumerate(used)}
+        else:
+            x = _features(self._columns_for(X, party), transport, self.n_features_in_)
+            n, column = len(x), {f: x[:, f] for f in used}
         with transport.in_phase("predict"):
             request = transport.recv(active, msg.RouteRequest)
-            if request.n_rows != len(x):
-                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
-                                 "align the tables first")
-            keys = sorted(self.lookup_)
-            flags = np.array([go_left(x[:, f], thr, dl) for f, thr, dl in (self.lookup_[k] for k in keys)], bool)
-            bits = np.packbits(flags.reshape(len(keys), len(x)), axis=1)
+            if request.n_rows != n:
+                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {n}: "
+                                    "align the tables first")
+            bits = np.zeros((len(keys), (n + 7) // 8), np.uint8)
+            for start in range(0, n, ROUTE_ROWS):          # row blocks: never a bool per (node, row) of them all
+                stop = min(n, start + ROUTE_ROWS)
+                flags = np.array([go_left(column[f][start:stop], thr, dl)
+                                  for f, thr, dl in (self.lookup_[k] for k in keys)], bool)
+                bits[:, start // 8:(stop + 7) // 8] = np.packbits(flags.reshape(len(keys), stop - start), axis=1)
             transport.send(active, msg.Routes(nodes=np.asarray(keys, np.int64).reshape(-1, 2), bits=bits))
-        return len(x)
+        return n
 
     def save(self, path) -> None:
         self._check_fitted()

@@ -18,15 +18,16 @@ from protocols.paillier import PackedEncryptedVector
 from vfl.errors import ProtocolError
 from vfl.progress import PhaseClock
 from vfl.secureboost import messages as msg
+from vfl.secureboost.binning import MISSING
 from vfl.secureboost.splits import candidate_bins
 
 BLOCK_ADDITIONS = 1_000_000     # ciphertext products per histogram message (≈ 4 s of one core)
 
 
 class PassiveTrainer:
-    def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, codes: np.ndarray,
-                 edges: list[np.ndarray], *, max_trees: int, workers: int | None = None, checkpoint=None):
-        self.t, self.active, self.cfg, self.x = transport, active, setup, x
+    def __init__(self, transport, active: str, setup: msg.Setup, codes: np.ndarray, edges: list[np.ndarray], *,
+                 max_trees: int, workers: int | None = None, checkpoint=None):
+        self.t, self.active, self.cfg = transport, active, setup
         self.codes, self.edges, self.workers, self.max_trees = codes, edges, workers, max_trees
         self.n_bins = [len(e) + 1 for e in edges]
         self.lookup: dict[tuple[int, int], tuple[int, float, bool]] = {}
@@ -211,7 +212,8 @@ class PassiveTrainer:
                 raise ProtocolError(f"{self.active} chose entry {e} of feature {f} at node {k}, which was not offered")
             threshold = np.inf if e == 0 else float(self.edges[f][bins[e - 1]])
             self.lookup[(tree, k)] = (f, threshold, dl)
-            lefts.append(go_left(self.x[rows[k], f], threshold, dl))
+            col = self.codes[rows[k], f]     # x <= edges[b] exactly when x's bin is b or lower
+            lefts.append(np.where(col == MISSING, dl, col != MISSING if e == 0 else col <= bins[e - 1]))
         left = np.concatenate(lefts) if lefts else np.zeros(0, bool)
         self.t.send(self.active, msg.LeftRows(tree=tree, depth=depth, left=left))
 
