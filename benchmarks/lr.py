@@ -46,7 +46,7 @@ def _ours(args) -> dict:
             **spec.hyperparameters, "solver": "sgd", "epochs": args.epochs, "batch_size": args.batch_size,
             "protocol": args.protocol})     # an SGD epoch: the unit phe is measured in (an L-BFGS iteration costs one)
         frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
-        outcome = execute.train(spec, frame, execute.Parties(local=True), verbose=False)
+        outcome = execute.train(spec, frame, args.parties, verbose=False)
     result, figures = outcome.result, outcome.result.summary.figures
     return {"rows": result.n_train, "passive_features": len(outcome.passives["insurer"].features),
             "epoch_seconds": figures["epoch_seconds"], "psi_seconds": result.seconds["psi"],

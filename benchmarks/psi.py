@@ -142,11 +142,12 @@ def run(args) -> dict:
     result["agree"] = result["ours"]["size"] == expected and \
         result.get("openmined", {}).get("size", expected) == expected
     if args.e2e_n:
-        result["e2e"] = run_e2e(int(args.e2e_n))
+        parties = getattr(args, "parties", None)       # `vfl bench psi --compute FILE`: the insurer's [compute]
+        result["e2e"] = run_e2e(int(args.e2e_n), compute=parties.compute if parties else None)
     return result
 
 
-def run_e2e(n: int, *, private: bool = False, timeout: float = 900.0) -> dict:
+def run_e2e(n: int, *, private: bool = False, timeout: float = 900.0, compute: dict | None = None) -> dict:
     """N x N ids (50% shared) between two party processes over loopback ZeroMQ with CURVE.
 
     The passive ``insurer`` is a ``vfl serve`` process reading a CSV; the active ``bank``
@@ -162,8 +163,8 @@ def run_e2e(n: int, *, private: bool = False, timeout: float = 900.0) -> dict:
         pd.DataFrame({"id": ids[n - n // 2:], "x": rng.random(n)}).to_csv(path, index=False)
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        with LocalCluster(["bank", "insurer"], data={"insurer": {"customers": path}},
-                          limits={"recv_timeout": timeout}) as cluster:
+        with LocalCluster(["bank", "insurer"], data={"insurer": {"customers": path}}, limits={"recv_timeout": timeout},
+                          compute={"insurer": compute} if compute else None) as cluster:
             with cluster.node("bank") as node:
                 ready = time.perf_counter()
                 job = run_job(node, "psi.passive", {"data": "customers", "id_column": "id"}, ["insurer"],

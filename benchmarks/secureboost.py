@@ -102,7 +102,7 @@ def _ours(args, scheme: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
         spec = _spec(args, out, scheme)
         frames = {p.name: read_table(p.data, p.name, p.id_column) for p in spec.parties}
-        outcome = execute.train(spec, frames[spec.active.name], execute.Parties(local=True), verbose=False)
+        outcome = execute.train(spec, frames[spec.active.name], args.parties, verbose=False)
         result = outcome.result
         baseline = centralized_baseline(spec, frames, result)
     return {"rows": result.n_train, "tree_seconds": result.summary.figures["tree_seconds"],

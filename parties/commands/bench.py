@@ -3,6 +3,11 @@
 The benchmarks live in the top-level ``benchmarks`` package (they may import every layer); each
 module has ``add_arguments(parser)``, ``run(args) -> dict`` and ``render(result) -> str``. A
 benchmark's module is imported only when that benchmark runs.
+
+``--compute FILE`` (any benchmark but ``scale``, which compares the backends itself): the
+``[compute]`` table of FILE (a party config, say) for the benchmark's own process and every party
+process it starts — its pool size, or its Dask cluster. Benchmarks start parties with
+``execute.Parties`` from ``args.parties``.
 """
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ import argparse
 import importlib
 import json
 import sys
+
+from parties.jobs import execute
+from parties.runtime import compute
 
 # name -> (module, one-line help)
 BENCHMARKS = {
@@ -37,6 +45,9 @@ def benchmark_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"vfl bench {name}", description=help_text)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    if name != "scale":
+        parser.add_argument("--compute", metavar="FILE", help="run the heavy work where the [compute] table of FILE "
+                            "(a party config) says: its pool size or its Dask cluster, for every party started")
     module.add_arguments(parser)
     return parser, module
 
@@ -44,7 +55,17 @@ def benchmark_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 def run(args: argparse.Namespace) -> int:
     parser, module = benchmark_parser(args.bench)
     options = parser.parse_args(args.options)
-    result = module.run(options)
+    config = compute.read_compute_file(options.compute) if getattr(options, "compute", None) else None
+    options.parties = execute.Parties(local=True, compute=compute.compute_table(config) if config else None)
+    backend = compute.install(config) if config else None
+    try:
+        with compute.job_scope():
+            result = module.run(options)
+    finally:
+        if config:
+            compute.uninstall(backend)
+    if config:
+        result["compute"] = compute.compute_table(config)
     if options.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -11,7 +11,7 @@ import json
 import pathlib
 import sys
 
-from parties.commands.run import add_party_options, parties_for
+from parties.commands.run import active_compute, add_party_options, parties_for
 from parties.jobs import execute
 from vfl.errors import VFLError
 from vfl.jobs.data import read_table
@@ -57,7 +57,8 @@ def predict_job_file(job, model, *, local: bool = False, config: str | None = No
     manifest = Manifest.read(model_dir)
     spec = _spec(job, manifest, data=data, local=local)
     frame = read_table(spec.active.data, spec.active.name, spec.active.id_column)
-    return spec, execute.predict(spec, frame, model_dir, manifest, where, verbose=verbose)
+    with active_compute(config, insecure=insecure, local=local):
+        return spec, execute.predict(spec, frame, model_dir, manifest, where, verbose=verbose)
 
 
 def run(args: argparse.Namespace) -> int:

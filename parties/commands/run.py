@@ -8,6 +8,7 @@ this process is the active party described by ``--config`` and its peers are dep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -56,6 +57,19 @@ def parties_for(*, local: bool, config: str | None, insecure: bool, plugins=()) 
     return execute.Parties(local=local, config=config, insecure=insecure, plugins=plugins)
 
 
+@contextlib.contextmanager
+def active_compute(config: str | None, *, insecure: bool, local: bool):
+    """The initiating (active) party's ``[compute]`` for one job, when it runs against deployed
+    peers under its own config (a ``--local`` run keeps the process pool); removed after."""
+    backend = compute.install(load_config(config, insecure=insecure).compute) if config and not local else None
+    try:
+        with compute.job_scope():
+            yield
+    finally:
+        if config and not local:
+            compute.uninstall(backend)
+
+
 def run_job_file(job, *, local: bool = False, config: str | None = None, insecure: bool = False,
                  output_dir: str | None = None, verbose: bool = True, plugins=(), resume: str | None = None) -> dict:
     """What ``vfl run`` does, from Python: returns the report (also written to the output dir).
@@ -76,15 +90,9 @@ def run_job_file(job, *, local: bool = False, config: str | None = None, insecur
             raise VFLError(f"{spec.source}: [parties.{party.name}] needs data = <path> for a local run")
         frames[party.name] = read_table(party.data, party.name, party.id_column)
         feature_columns(frames[party.name], party, spec.family)
-    # this (active) party's [compute], when it runs against deployed peers under its own config
-    backend = compute.install(load_config(config, insecure=insecure).compute) if config and not local else None
-    try:
-        with compute.job_scope():
-            outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose,   # PSI, fit, evaluate
-                                    resume=resume is not None)
-    finally:
-        if config and not local:
-            compute.uninstall(backend)
+    with active_compute(config, insecure=insecure, local=local):
+        outcome = execute.train(spec, frames[spec.active.name], where, verbose=verbose,       # PSI, fit, evaluate
+                                resume=resume is not None)
     report = JobReport(training=outcome.result, job_id=outcome.job_id, bytes_sent=outcome.bytes_sent,
                        passives=outcome.passives,
                        baseline=centralized_baseline(spec, frames, outcome.result) if local else None)

@@ -39,6 +39,7 @@ class Parties:
     config: str | None = None           # this (active) party's config, for deployed peers
     insecure: bool = False
     plugins: tuple[str, ...] = ()
+    compute: dict | None = None         # local runs: every passive's [compute] table (default: its pool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,8 +182,9 @@ def _initiator(spec: JobSpec, where: Parties, out: pathlib.Path | None, *, fresh
         home = None if out is None else out / runs.LOCAL_PARTIES
         if home is not None and fresh:
             shutil.rmtree(home, ignore_errors=True)
-        with LocalCluster([spec.active.name, *passives], serve=passives, data=data,
-                          plugins=where.plugins, directory=None if home is None else str(home)) as cluster:
+        compute = {p: where.compute for p in passives} if where.compute else None
+        with LocalCluster([spec.active.name, *passives], serve=passives, data=data, plugins=where.plugins,
+                          directory=None if home is None else str(home), compute=compute) as cluster:
             yield cluster.node(spec.active.name), cluster.dir
         return
     with Node(deployed_config(spec, where), insecure=where.insecure).start() as node:

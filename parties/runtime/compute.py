@@ -4,6 +4,8 @@
 
     [compute]                          # optional; default: this machine's process pool
     workers = 8                        # the local pool's size (VFL_WORKERS still caps it)
+    stream_above_mb = 1024             # either way: a SecureBoost passive reads a table file larger
+                                       # than this a chunk at a time (0: always); others read it whole
 
     [compute]                          # or: the party's own Dask cluster, behind mutual TLS
     scheduler = "tls://10.1.0.5:8786"
@@ -23,14 +25,15 @@ import contextlib
 import dataclasses
 import math
 import os
+import tomllib
 
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import warn_if_shared
 from protocols import _workers
 from vfl.errors import VFLError
 
-_KEYS = {"workers", "scheduler", "ca_file", "cert_file", "key_file", "private_key_on_cluster", "task_timeout",
-         "connect_timeout", "insecure_plaintext"}
+_KEYS = {"workers", "stream_above_mb", "scheduler", "ca_file", "cert_file", "key_file", "private_key_on_cluster",
+         "task_timeout", "connect_timeout", "insecure_plaintext"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,7 @@ class ComputeConfig:
     task_timeout: float = 600.0
     connect_timeout: float = 30.0
     insecure_plaintext: bool = False
+    stream_above_mb: float = 1024.0         # a table file larger than this is read a chunk at a time
 
 
 def parse_compute(raw, resolve) -> ComputeConfig:
@@ -61,12 +65,15 @@ def parse_compute(raw, resolve) -> ComputeConfig:
         value = raw.get(key, 1.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
             raise ConfigError(f"[compute] {key} must be a positive, finite number of seconds, got {value!r}")
+    stream = raw.get("stream_above_mb", 1024.0)
+    if isinstance(stream, bool) or not isinstance(stream, (int, float)) or not 0 <= stream < math.inf:
+        raise ConfigError(f"[compute] stream_above_mb must be a number of megabytes >= 0, got {stream!r}")
     scheduler = raw.get("scheduler")
     files = {k: raw.get(k) for k in ("ca_file", "cert_file", "key_file")}
     if scheduler is None:
-        if any(raw.get(k) is not None for k in _KEYS - {"workers"}):
+        if any(raw.get(k) is not None for k in _KEYS - {"workers", "stream_above_mb"}):
             raise ConfigError("[compute] sets cluster options but no scheduler")
-        return ComputeConfig(workers=workers)
+        return ComputeConfig(workers=workers, stream_above_mb=float(stream))
     if workers is not None:
         raise ConfigError("[compute] sets both workers (the local pool) and a scheduler: choose one")
     host, port = _address(scheduler)
@@ -86,7 +93,26 @@ def parse_compute(raw, resolve) -> ComputeConfig:
     return ComputeConfig(scheduler=scheduler, private_key_on_cluster=raw.get("private_key_on_cluster", True),
                          task_timeout=float(raw.get("task_timeout", 600.0)),
                          connect_timeout=float(raw.get("connect_timeout", 30.0)), insecure_plaintext=plaintext,
-                         **files)
+                         stream_above_mb=float(stream), **files)
+
+
+def read_compute_file(path) -> ComputeConfig:
+    """The ``[compute]`` table of a TOML file (a party config, say), paths resolved against it."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    return parse_compute(raw.get("compute", {}), lambda p: os.path.normpath(os.path.join(base, os.path.expanduser(p))))
+
+
+def compute_table(config: ComputeConfig) -> dict:
+    """``config`` as a ``[compute]`` table again (what :func:`parse_compute` reads back to it)."""
+    table = {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+    if config.scheduler is None:
+        return {k: v for k, v in table.items() if k in ("workers", "stream_above_mb")}
+    return table
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -106,8 +132,10 @@ def install(config: ComputeConfig):
     """Make ``config`` where this process's parallel work runs; returns the backend (None: the
     local pool). Connects to the scheduler now, so a wrong address fails at start-up."""
     if config.scheduler is None:
+        before = os.environ.get(_workers.ENV_VAR)
+        _ENV_BEFORE.append(before)                      # restored by uninstall
         if config.workers is not None:                  # VFL_WORKERS, when set, still caps it
-            cap = _workers.resolve_workers() if os.environ.get(_workers.ENV_VAR, "").strip() else config.workers
+            cap = _workers.resolve_workers() if (before or "").strip() else config.workers
             os.environ[_workers.ENV_VAR] = str(min(config.workers, cap))
         _workers.set_backend(None)
         return None
@@ -139,8 +167,18 @@ def install(config: ComputeConfig):
     return backend
 
 
+_ENV_BEFORE: list[str | None] = []       # VFL_WORKERS before each install of the local pool
+
+
 def uninstall(backend) -> None:
+    """Undo :func:`install`: the local pool again, at the size it had before."""
     _workers.set_backend(None)
+    if backend is None and _ENV_BEFORE:
+        before = _ENV_BEFORE.pop()
+        if before is None:
+            os.environ.pop(_workers.ENV_VAR, None)
+        else:
+            os.environ[_workers.ENV_VAR] = before
     if backend is not None:
         backend.close()
 
