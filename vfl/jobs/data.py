@@ -76,6 +76,12 @@ def table_rows(frame, rows, features: list[str]):
     return frame.iloc[rows].reset_index(drop=True)[features]
 
 
+def aligned_rows(frame, aligned, features: list[str]):
+    """``features`` of the rows a PSI aligned (``aligned``: its result, whose ``frame`` is the
+    table's aligned rows and ``rows`` their positions): from the frame, or a :class:`ColumnFile`."""
+    return frame.rows(aligned.rows)[features] if isinstance(frame, CsvTable) else aligned.frame[features]
+
+
 def feature_columns(frame: pd.DataFrame, party: PartySpec, family: ModelFamily) -> list[str]:
     """The party's feature columns for ``family``, checked: present, numeric, finite, and free of
     missing values unless the family accepts them; the active's labels too. Errors name the

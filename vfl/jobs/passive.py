@@ -16,7 +16,7 @@ from vfl.checkpoint import Alignment, RunState, alignment_digest
 from vfl.errors import DataError, ProtocolError
 from vfl.family import PassiveCaps
 from vfl.holdout import evaluation_rows
-from vfl.jobs.data import CsvTable, feature_columns, table_ids, table_rows
+from vfl.jobs.data import CsvTable, aligned_rows, feature_columns, table_ids, table_rows
 from vfl.jobs.manifest import digest
 from vfl.jobs.messages import EvaluationSplit
 from vfl.jobs.results import PassiveResult
@@ -50,7 +50,7 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *,
                                     policy=psi)
         if aligned.report.private:    # whatever the request said: the PSI that ran was the private one
             raise ProtocolError(f"{active} ran a private PSI for a training job; this party refuses")
-        x = frame.rows(aligned.rows)[features] if isinstance(frame, CsvTable) else aligned.frame[features]
+        x = aligned_rows(frame, aligned, features)
         with transport.in_phase("train"):                                              # split
             split = transport.recv(active, EvaluationSplit)
         train_rows, test_rows = split.train_index, split.test_index
@@ -88,5 +88,5 @@ def predict(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, 
     with transport.in_phase("psi"):
         aligned = align_passive(transport, table_ids(frame), party.id_column, active=active, progress=verbose,
                                 policy=psi)
-    x = frame.rows(aligned.rows)[features] if isinstance(frame, CsvTable) else aligned.frame[features]
+    x = aligned_rows(frame, aligned, features)
     return model.serve_scores(x, transport=transport, active=active)
