@@ -27,6 +27,9 @@ Seams for what comes next, each a class attribute with a safe default:
     :class:`vfl.checkpoint.Checkpoint`): they save their state at every round boundary and
     continue from the state it holds, to the same model. A family without it is fitted again
     from the start when a run is resumed (on the recorded rows, without a second PSI).
+  - ``label_privacy``: True when a job may set ``[privacy]`` (label DP): the job layer then
+    trains the family on randomized labels (:mod:`vfl.privacy`), whatever the family does with
+    them. Only families with class labels can offer it.
 """
 from __future__ import annotations
 
@@ -90,7 +93,7 @@ class Curves:
 REPORT_KEYS = frozenset({"job", "model", "n_intersection", "n_train", "n_test", "features", "metrics",
                          "training_metrics", "seconds", "job_id", "run", "resumed_from", "bytes_sent", "passives",
                          "baseline", "notes", "files", "loss_curve", "validation_loss_curve", "loss_name",
-                         "loss_unit", "kept"})
+                         "loss_unit", "kept", "privacy"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +142,7 @@ class ModelFamily(abc.ABC):
     topology: ClassVar[str] = "vertical"
     predicts: ClassVar[bool] = True
     checkpoints: ClassVar[bool] = False
+    label_privacy: ClassVar[bool] = False   # True: a job may set [privacy] (label DP, vfl.privacy)
     sections: ClassVar[frozenset[str]] = frozenset()
     job_parties: ClassVar[bool] = False     # True: passive() also gets parties=[active, *passives]
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files

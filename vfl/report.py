@@ -34,6 +34,11 @@ class JobReport:
         if ev is not None and ev.metrics is None:
             notes.append("no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
                          "(training_metrics), for the federated model and the baseline alike, and flatter them")
+        if self.training.privacy is not None:
+            notes.append(f"label DP: the model was trained on labels released by {self.training.privacy['mechanism']} "
+                         f"with ε = {self.training.privacy['label_epsilon']:g} (δ = 0); the loss curve is on those "
+                         "labels, the metrics on the true labels of the held-out rows"
+                         + ("" if self.baseline is None else "; the baseline trains on the true labels"))
         if self.training.resumed_from is not None:
             notes.append(f"run {self.training.run} was resumed from round {self.training.resumed_from} (the last "
                          "epoch or tree every party had checkpointed); seconds and bytes count the resumed part")
@@ -53,6 +58,8 @@ class JobReport:
                    passives={p: r.to_wire() for p, r in self.passives.items()})
         if t.resumed_from is not None:
             out["resumed_from"] = t.resumed_from
+        if t.privacy is not None:
+            out["privacy"] = t.privacy
         if self.baseline is not None:
             b = self.baseline
             out["baseline"] = {"model": b.model, "n_rows": b.n_rows, **_metrics(b.evaluation),

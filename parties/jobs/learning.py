@@ -186,6 +186,9 @@ def train(ctx: JobContext) -> dict:
         request.family.check_passive(request.sections, [ctx.initiator, *request.passives], ctx.transport.party, caps)
     except (ValueError, VFLError) as exc:
         raise JobRejectedError(str(exc)) from None
+    if request.privacy is not None:
+        log.info("%s: %s's job %r trains on labels released by %s at ε = %g", ctx.transport.party, ctx.initiator,
+                 request.job, request.privacy.mechanism, request.privacy.label_epsilon)
     frame, request = _table(ctx, request)
     state = run_state(ctx, request, frame)
     with _serving(state):

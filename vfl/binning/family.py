@@ -9,6 +9,7 @@ from vfl.family import DataNeeds, ModelFamily, PassiveCaps, TrainingSummary
 
 class BinningFamily(ModelFamily):
     name = "binning"
+    label_privacy = True
     task = "statistics"
     data = DataNeeds(allow_nan=True, label="binary", categorical=True)
     active_estimator = ActiveBinning

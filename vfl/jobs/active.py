@@ -56,8 +56,8 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
     x, y = table[features], table[me.label].to_numpy() if me.label else None
     ids = normalize_ids(table, me.id_column, me.name)
     if not resuming:                                                                  # split
-        train_rows, test_rows = evaluation_split(ids, y, test_size=spec.test_size, seed=spec.seed,
-                                                 stratify=family.task == "classification")
+        train_rows, test_rows = evaluation_split(ids, y, test_size=spec.test_size, seed=spec.seed,   # by label:
+                                                 stratify=family.task == "classification" and spec.privacy is None)
         with transport.in_phase("train"):
             transport.broadcast(EvaluationSplit(train_index=train_rows.astype(np.int64),
                                                 test_index=test_rows.astype(np.int64)), passives)
@@ -66,9 +66,14 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
                                                  alignment_digest(ids, train_rows, test_rows)))
     else:
         train_rows, test_rows = alignment.train_rows, alignment.test_rows
+    y_fit, privacy = None if y is None else y[train_rows], None
+    if spec.privacy is not None and y is not None:                                    # label DP
+        n_classes = int(np.max(y)) + 1
+        y_fit = _released_labels(spec, y_fit, n_classes, x.iloc[train_rows], state, resuming)
+        privacy = spec.privacy.report(n_classes, len(train_rows))
     extra = {"sections": spec.sections} if family.sections else {}
     model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
-    model.fit(x.iloc[train_rows], None if y is None else y[train_rows], transport=transport, passives=passives,
+    model.fit(x.iloc[train_rows], y_fit, transport=transport, passives=passives,
               private_key=private_key, **checkpoint_option(family, store, round_))
     t_train = time.perf_counter() - start - t_psi
     evaluation = (_evaluate(family, model, x, y, train_rows, test_rows, transport, passives)    # evaluate
@@ -79,8 +84,32 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
                             features={me.name: features}, summary=family.summary(model), evaluation=evaluation,
                             seconds={"psi": t_psi, "train": t_train, "total": time.perf_counter() - start},
                             run=state.run if state is not None else getattr(transport, "job", None),
-                            resumed_from=round_ if resuming else None)
+                            resumed_from=round_ if resuming else None, privacy=privacy)
     return dataclasses.replace(result, part_digest=_save(spec, model, result))        # save
+
+
+LABELS_FILE = "released_labels.json"     # in a run's state: the labels label DP released, drawn once
+
+
+def _released_labels(spec: JobSpec, y_train, n_classes: int, x_train, state: RunState | None,
+                     resuming: bool) -> np.ndarray:
+    """The training labels after ``spec.privacy``'s mechanism. A checkpointed run keeps them
+    with its state and a resumed run reuses them: drawing again would release the labels twice
+    (spending ε twice)."""
+    path = None if state is None else pathlib.Path(state.directory) / LABELS_FILE
+    if resuming:
+        try:
+            released = np.asarray(json.loads(path.read_text())["labels"], dtype=np.int64)
+        except (OSError, ValueError, KeyError, TypeError):
+            raise DataError(f"run {state.run}'s state holds no released labels ({path}): it cannot be resumed "
+                            "without drawing them again, which would spend ε twice; start a new run") from None
+        if released.shape != (len(y_train),):
+            raise DataError(f"run {state.run}'s released labels are {len(released)}, not {len(y_train)}")
+        return released.astype(np.asarray(y_train).dtype)
+    released = spec.privacy.randomize(np.asarray(y_train), n_classes, x_train)
+    if path is not None:
+        write_private(path, json.dumps({"labels": released.tolist()}))
+    return released.astype(np.asarray(y_train).dtype)
 
 
 def _evaluate(family: ModelFamily, model, x: pd.DataFrame, y, train_rows, test_rows, transport,

@@ -45,6 +45,7 @@ class TrainingResult:
     run: str | None = None           # the job's id: every party stores its part under it
     part_digest: str | None = None   # sha256 of this party's model part
     resumed_from: int | None = None  # a resumed run: the round (epoch, tree) it continued from
+    privacy: dict | None = None      # [privacy]: ε, δ, the mechanism, its accounting (vfl.privacy)
 
     @property
     def n_train(self) -> int:

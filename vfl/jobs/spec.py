@@ -42,9 +42,10 @@ from vfl.checkpoint import digest_of
 from vfl.errors import VFLError
 from vfl.family import ModelFamily
 from vfl.names import RULE, is_safe_name
+from vfl.privacy import LabelPrivacy
 
 ROLES = ("active", "passive")
-_SECTIONS = {"job", "evaluation", "model", "psi", "parties"}
+_SECTIONS = {"job", "evaluation", "model", "psi", "parties", "privacy"}
 _PARTY_KEYS = {"role", "data", "alias", "id_column", "label", "features"}
 
 
@@ -95,7 +96,8 @@ class JobSpec:
     psi_private: bool
     parties: tuple[PartySpec, ...]
     source: str = "<job>"
-    sections: dict = dataclasses.field(default_factory=dict)   # tables the family reads, e.g. [privacy]
+    sections: dict = dataclasses.field(default_factory=dict)   # tables the family reads, e.g. [reveal]
+    privacy: LabelPrivacy | None = None                         # [privacy]: label DP (vfl.privacy)
 
     @property
     def family(self) -> ModelFamily:
@@ -118,7 +120,8 @@ class JobSpec:
         return {"job": self.name, "model": self.model, "psi_private": self.psi_private,
                 "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections),
                 "rounds": self.family.rounds(self.hyperparameters),
-                "schemes": list(self.family.schemes(self.hyperparameters))}
+                "schemes": list(self.family.schemes(self.hyperparameters)),
+                **({"privacy": self.privacy.to_section()} if self.privacy else {})}
 
     def digest(self) -> str:
         """sha256 of what the job asks — not where its files are: a resumed run must be the
@@ -145,6 +148,7 @@ class PassiveRequest:
     resume: str | None = None       # training: the run to continue from this party's checkpoints
     passives: tuple[str, ...] = ()  # every passive of the job, in the job's order
     schemes: tuple[str, ...] = ("paillier",)   # training: the homomorphic schemes its key may be in
+    privacy: LabelPrivacy | None = None        # training: the label DP the active applies ([privacy])
 
     @property
     def family(self) -> ModelFamily:
@@ -180,9 +184,15 @@ class PassiveRequest:
         if not isinstance(schemes, list) or not schemes \
                 or not all(isinstance(s, str) and s in SCHEMES for s in schemes):
             raise JobSpecError(f"the job's schemes {schemes!r} are not a list of {', '.join(SCHEMES)}")
+        privacy = params.get("privacy")
+        if privacy is not None:
+            try:
+                privacy = LabelPrivacy.from_section(privacy, family)
+            except ValueError as exc:
+                raise JobSpecError(f"the job request's {exc}") from None
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
                    _sections(sections, family, "the job request"), run, digest, rounds, resume,
-                   tuple(str(p) for p in parties), tuple(schemes))
+                   tuple(str(p) for p in parties), tuple(schemes), privacy)
 
 
 def load_job(path) -> JobSpec:
@@ -259,6 +269,12 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     seed = evaluation.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise JobSpecError(f"{source}: [evaluation] seed must be a non-negative integer, got {seed!r}")
+    privacy = None
+    if "privacy" in raw:
+        try:
+            privacy = LabelPrivacy.from_section(raw["privacy"], family)
+        except ValueError as exc:
+            raise JobSpecError(f"{source}: {exc}") from None
     parties = _parties(raw, source, base_dir, family)
     try:
         family.check_parties(sections, [p.name for p in sorted(parties, key=lambda p: p.role != "active")])
@@ -273,7 +289,8 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
                            "option for alignment only (vfl.psi.align_active(..., private=True))")
     return JobSpec(name=name, model=family.name, output_dir=str(job.get("output_dir", "runs/" + name)),
                    test_size=float(test_size), seed=seed, hyperparameters=dict(hyper),
-                   psi_private=bool(psi.get("private", False)), parties=parties, source=source, sections=sections)
+                   psi_private=bool(psi.get("private", False)), parties=parties, source=source, sections=sections,
+                   privacy=privacy)
 
 
 def _family(model, source: str) -> ModelFamily:

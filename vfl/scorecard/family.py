@@ -22,6 +22,7 @@ from vfl.scorecard.model import ActiveScorecard, PassiveScorecard, correlation_p
 
 class ScorecardFamily(ModelFamily):
     name = "scorecard"
+    label_privacy = True
     task = "classification"
     data = DataNeeds(allow_nan=True, label="binary", categorical=True)
     active_estimator = ActiveScorecard

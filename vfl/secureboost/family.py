@@ -50,6 +50,7 @@ class _SecureBoostFamily(ModelFamily):
 
 class SecureBoostClassifierFamily(_SecureBoostFamily):
     name = "secureboost"
+    label_privacy = True
     task = "classification"
     data = DataNeeds(allow_nan=True, label="classes", streams=True)
     active_estimator = ActiveSecureBoostClassifier

@@ -1,0 +1,141 @@
+"""Label differential privacy for the families that opt in (``ModelFamily.label_privacy``).
+
+A job's ``[privacy]`` section::
+
+    [privacy]
+    label_epsilon = 2.0                    # ε of the labels' release (> 0)
+    mechanism = "randomized_response"      # or "rr_with_prior"
+    prior_share = 0.5                      # rr_with_prior: training rows that train the prior
+
+The active party randomizes the training rows' labels once, before training starts
+(:mod:`protocols.dp.labels`); training sees only the randomized labels, so every message the
+passives receive, and the model itself, is post-processing of an ε-label-DP release: no more ε
+is spent by more trees, epochs or rounds. A run that is resumed reuses the labels it drew
+(kept with its checkpoints), never new ones. The held-out rows keep their true labels: only the
+active uses them, to measure the model.
+
+``rr_with_prior`` (Ghazi et al. 2021): the training rows are split in two. The first part's
+labels go through plain randomized response; a model of the active's own columns, trained on
+those randomized labels, gives each row of the second part a prior, and the second part goes
+through RR with that prior. Each row is released once by an ε-DP mechanism, so the whole is
+ε-label-DP.
+
+With ``[privacy]`` the held-out split is not stratified by label: the passives learn which rows
+are held out, and a split that balances the classes would tell them something of the labels.
+
+The ε is accounted with Google's ``dp-accounting`` (privacy loss distributions, a label
+replaced by another): :func:`account`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from protocols.dp import randomized_response, rr_with_prior, uniform
+
+MECHANISMS = ("randomized_response", "rr_with_prior")
+MAX_EPSILON = 50.0
+_KEYS = {"label_epsilon", "mechanism", "prior_share"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelPrivacy:
+    label_epsilon: float
+    mechanism: str = "randomized_response"
+    prior_share: float = 0.5
+
+    @classmethod
+    def from_section(cls, table, family) -> "LabelPrivacy":
+        """The ``[privacy]`` table of a job for ``family``; ``ValueError`` naming what is wrong."""
+        if not isinstance(table, dict):
+            raise ValueError("[privacy] must be a table")
+        unknown = sorted(set(table) - _KEYS)
+        if unknown:
+            raise ValueError(f"[privacy] has unknown keys {unknown} (known: {sorted(_KEYS)})")
+        if family.data.label not in ("binary", "classes"):
+            raise ValueError(f"label privacy by randomized response needs class labels; {family.name} has "
+                             f"{family.data.label or 'no'} labels")
+        if not getattr(family, "label_privacy", False):
+            raise ValueError(f"{family.name} does not offer label privacy (a [privacy] section)")
+        eps = table.get("label_epsilon")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= MAX_EPSILON:
+            raise ValueError(f"[privacy] label_epsilon must be a number in (0, {MAX_EPSILON:g}], got {eps!r}")
+        mechanism = table.get("mechanism", "randomized_response")
+        if mechanism not in MECHANISMS:
+            raise ValueError(f"[privacy] mechanism must be one of {list(MECHANISMS)}, got {mechanism!r}")
+        share = table.get("prior_share", 0.5)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+            raise ValueError(f"[privacy] prior_share must be a number in (0, 1), got {share!r}")
+        if "prior_share" in table and mechanism != "rr_with_prior":
+            raise ValueError("[privacy] prior_share is for mechanism = \"rr_with_prior\" only")
+        return cls(float(eps), mechanism, float(share))
+
+    def to_section(self) -> dict:
+        out = {"label_epsilon": self.label_epsilon, "mechanism": self.mechanism}
+        return {**out, "prior_share": self.prior_share} if self.mechanism == "rr_with_prior" else out
+
+    def randomize(self, y: np.ndarray, n_classes: int, x=None) -> np.ndarray:
+        """The released labels of the training rows ``y`` (0..n_classes−1). ``x``: the active's
+        own columns of the same rows (a frame), for ``rr_with_prior``'s prior."""
+        y = np.asarray(y).astype(np.int64)
+        if self.mechanism == "randomized_response" or len(y) < 4:
+            return randomized_response(y, n_classes, self.label_epsilon)
+        first = uniform(len(y)) < self.prior_share        # which rows train the prior: never by their labels
+        if first.all() or not first.any():
+            return randomized_response(y, n_classes, self.label_epsilon)
+        out = np.empty_like(y)
+        out[first] = randomized_response(y[first], n_classes, self.label_epsilon)
+        prior = _prior(x, first, out[first], n_classes)
+        out[~first] = rr_with_prior(y[~first], prior, self.label_epsilon)
+        return out
+
+    def report(self, n_classes: int, n_rows: int) -> dict:
+        """What the job report states: ε, δ, the mechanism and its accounting."""
+        return {"label_epsilon": self.label_epsilon, "delta": 0.0, "mechanism": self.mechanism,
+                "rows_randomized": int(n_rows), "classes": int(n_classes),
+                "keep_probability": 1.0 / (1.0 + (n_classes - 1) * math.exp(-self.label_epsilon)),
+                **({"prior_share": self.prior_share} if self.mechanism == "rr_with_prior" else {}),
+                "accounting": account(self.label_epsilon),
+                "composition": "one release of each training label; training is post-processing"}
+
+
+def account(epsilon: float, releases: int = 1, delta: float = 0.0) -> dict:
+    """ε at ``delta`` of ``releases`` label releases, each ε-label-DP, composed by
+    dp-accounting's privacy-loss-distribution (PLD) accountant.
+
+    Neighbours: one row's label replaced by another. Randomized response over k classes, with or
+    without a prior, is pure ε-DP under that relation (the largest ratio of two labels' output
+    probabilities is e^ε); binary RR is exactly the worst-case ε-DP mechanism whose PLD
+    dp-accounting builds from (ε, 0), and for more classes that PLD is an upper bound.
+    (dp-accounting's own randomized-response event compares a label with a "special" input
+    that answers uniformly, a different neighbour relation, so it is not used here.)
+    """
+    from dp_accounting.pld import common, privacy_loss_distribution
+
+    pld = privacy_loss_distribution.from_privacy_parameters(common.DifferentialPrivacyParameters(epsilon, 0.0))
+    if releases > 1:
+        pld = pld.self_compose(releases)
+    return {"library": "dp-accounting (PLD)", "neighbours": "one label replaced by another",
+            "epsilon": float(pld.get_epsilon_for_delta(delta)), "delta": float(delta), "releases": int(releases)}
+
+
+def _prior(x, first: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each later row's class probabilities from a model of the active's numeric columns fitted
+    on the first rows' released labels (uniform when there is nothing to fit on)."""
+    n_later = int((~first).sum())
+    uniform = np.full((n_later, n_classes), 1.0 / n_classes)
+    numeric = None if x is None else x.select_dtypes("number")
+    if numeric is None or numeric.shape[1] == 0 or len(np.unique(labels)) < 2:
+        return uniform
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    values = numeric.to_numpy(dtype=np.float64)
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(values[first], labels)                 # a smooth model: the labels it learns from are noisy
+    prior = np.zeros((n_later, n_classes))
+    prior[:, model.classes_.astype(np.int64)] = model.predict_proba(values[~first])
+    return prior
