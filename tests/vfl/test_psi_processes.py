@@ -24,13 +24,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FAST = {"heartbeat_interval": 0.25, "peer_dead_after": 15.0, "recv_timeout": 30.0}   # a loaded machine starts slowly
 
 
-def run_processes(tmp_path, frames: dict, id_columns: dict, *, active: str, **options) -> dict:
+def run_processes(tmp_path, frames: dict, id_columns: dict, *, active: str, stream: bool = False, **options) -> dict:
     passives = [n for n in frames if n != active]
     data = {}
     for name in passives:
         frames[name].to_csv(tmp_path / f"{name}.csv", index=False)
         data[name] = {"table": str(tmp_path / f"{name}.csv"), "aligned": str(tmp_path / f"{name}.out.csv")}
-    with LocalCluster([active, *passives], data=data, limits=FAST) as cluster:
+    compute = {p: {"stream_above_mb": 0} for p in passives} if stream else None   # read in chunks
+    with LocalCluster([active, *passives], data=data, limits=FAST, compute=compute) as cluster:
         with cluster.node(active) as node:
             job = run_job(node, "psi.passive", {"data": "table", "id_column": "id", "output": "aligned"}, passives,
                           role=lambda t: align_active(t, frames[active], id_columns[active], **options),
@@ -42,14 +43,16 @@ def run_processes(tmp_path, frames: dict, id_columns: dict, *, active: str, **op
     return results
 
 
-def test_three_parties_over_processes(tmp_path):
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "chunks"])
+def test_three_parties_over_processes(tmp_path, stream):
     frames, cols = three_party_tables()
-    check_three_parties(run_processes(tmp_path, frames, cols, active="a"), frames, cols)
+    check_three_parties(run_processes(tmp_path, frames, cols, active="a", stream=stream), frames, cols)
 
 
-def test_private_option_over_processes(tmp_path):
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "chunks"])
+def test_private_option_over_processes(tmp_path, stream):
     frames, cols = private_tables()
-    check_private(run_processes(tmp_path, frames, cols, active="a", private=True), frames, cols)
+    check_private(run_processes(tmp_path, frames, cols, active="a", private=True, stream=stream), frames, cols)
 
 
 def test_bad_passive_table_over_processes_fails_fast(tmp_path):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -150,6 +152,33 @@ class CsvTable:
     def rows(self, rows) -> "ColumnFile":
         """The feature columns for ``rows`` (positions among the data rows, in the order given)."""
         return ColumnFile(self, self.features, np.asarray(rows, dtype=np.int64))
+
+    def write_rows(self, rows, target, *, bucket_rows: int = 1_000_000) -> None:
+        """Write the header and data rows ``rows`` (positions, in that order) to ``target`` as
+        CSV, never holding the table: one pass spills each chosen row, as the file's own text,
+        to the bucket of its place in the output (``bucket_rows`` places a bucket); then each
+        bucket is read, put in order and appended. Memory: one chunk or one bucket."""
+        rows = np.asarray(rows, dtype=np.int64)
+        place = np.full(len(self), -1, dtype=np.int64)
+        place[rows] = np.arange(len(rows))
+        self._check_unchanged()
+        with tempfile.TemporaryDirectory(prefix="vfl-rows-", dir=os.path.dirname(os.path.abspath(target))) as tmp:
+            buckets, start, header = set(), 0, None
+            for chunk in pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=self.chunk_rows):
+                header = list(chunk.columns)
+                where = place[start:start + len(chunk)]
+                chosen = chunk[where >= 0].assign(_place=where[where >= 0])
+                for b, part in chosen.groupby(chosen["_place"] // bucket_rows):
+                    part.to_csv(os.path.join(tmp, f"{b}.csv"), mode="a", header=False, index=False)
+                    buckets.add(int(b))
+                start += len(chunk)
+            with open(target, "w", encoding="utf-8", newline="") as out:
+                pd.DataFrame(columns=header).to_csv(out, index=False)
+                for b in sorted(buckets):
+                    part = pd.read_csv(os.path.join(tmp, f"{b}.csv"), dtype=str, keep_default_na=False, header=None,
+                                       names=[*header, "_place"])
+                    part.sort_values("_place", key=lambda s: s.astype(np.int64)).drop(columns="_place") \
+                        .to_csv(out, header=False, index=False)
 
     def _file_stamp(self) -> tuple[int, int]:
         try:

@@ -134,3 +134,19 @@ def test_a_file_that_changes_under_a_job_is_refused(tmp_path):
     os.utime(tmp_path / "t.csv", ns=(1, 1))
     with pytest.raises(DataError, match="changed while a job was reading it"):
         table.rows(np.arange(30)).to_numpy()
+
+
+@pytest.mark.parametrize("bucket_rows", [3, 1_000_000])
+def test_rows_written_in_a_given_order_are_the_files_own(tmp_path, bucket_rows):
+    """A PSI's output from a table it never held: the chosen rows, in the PSI's order, as the
+    file's text (ids with leading zeros, quoted commas, empty cells kept)."""
+    frame = pd.DataFrame({"cid": [f"{i:04d}" for i in range(40)], "a": np.arange(40) * 1.5,
+                          "note": [f'say "{i}", then' if i % 3 else "" for i in range(40)]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    table = CsvTable(tmp_path / "t.csv", "insurer", "cid", [], allow_nan=True, chunk_rows=7)
+    rows = np.random.default_rng(2).permutation(40)[:25]
+    table.write_rows(rows, tmp_path / "out.csv", bucket_rows=bucket_rows)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    expected = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False).iloc[rows].reset_index(drop=True)
+    pd.testing.assert_frame_equal(out, expected)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("vfl-rows-")]     # the spill is gone
