@@ -15,8 +15,8 @@ Seams for what comes next, each a class attribute with a safe default:
   - ``topology``: "vertical" (one active party with the labels, passives with features). A
     horizontal family (a server and many clients with the same columns) will declare
     "horizontal" and be run by its own flow; the vertical flow refuses it.
-  - ``sections``: job-file tables the family reads besides ``[model]`` (a ``[privacy]``
-    section, say), validated by :meth:`ModelFamily.check_section` when the job is loaded (and
+  - ``sections``: job-file tables the family reads besides ``[model]`` (Pearson's ``[reveal]``,
+    say), validated by :meth:`ModelFamily.check_section` when the job is loaded (and
     again by each passive, which receives them), and handed to :meth:`ModelFamily.active` and
     :meth:`ModelFamily.passive` as ``sections=``.
   - ``job_parties``: True when the passive estimator must know the job's parties (a passive

@@ -106,13 +106,13 @@ def test_a_family_s_own_job_sections_reach_both_roles(tmp_path, small_keypair):
         sys.path.remove(str(HERE))
     seen = {}
 
-    class WithPrivacy(toy_family.MeanPredictorFamily):
-        name = "mean_with_privacy"
-        sections = frozenset({"privacy"})
+    class WithClipping(toy_family.MeanPredictorFamily):
+        name = "mean_with_clipping"
+        sections = frozenset({"clipping"})
 
         def check_section(self, name, table):
-            if not 0 < table.get("label_epsilon", 0) <= 10:
-                raise ValueError(f"label_epsilon must be in (0, 10], got {table.get('label_epsilon')!r}")
+            if not 0 < table.get("bound", 0) <= 10:
+                raise ValueError(f"bound must be in (0, 10], got {table.get('bound')!r}")
 
         def active(self, params, *, verbose=True, sections=None):
             seen["active"] = sections
@@ -122,22 +122,22 @@ def test_a_family_s_own_job_sections_reach_both_roles(tmp_path, small_keypair):
             seen["passive"] = sections
             return super().passive(caps)
 
-    registry.register(WithPrivacy())
-    raw = {"job": {"model": "mean_with_privacy"}, "privacy": {"label_epsilon": 2.0},
+    registry.register(WithClipping())
+    raw = {"job": {"model": "mean_with_clipping"}, "clipping": {"bound": 2.0},
            "parties": {"bank": {"role": "active", "data": "a.csv", "label": "x0"},
                        "lab": {"role": "passive", "data": "b.csv"}}}
     spec = dc.replace(parse_job(raw), output_dir=str(tmp_path))
-    with pytest.raises(JobSpecError, match=r"\[privacy\] label_epsilon must be in \(0, 10\], got 0"):
-        parse_job({**raw, "privacy": {"label_epsilon": 0}})
+    with pytest.raises(JobSpecError, match=r"\[clipping\] bound must be in \(0, 10\], got 0"):
+        parse_job({**raw, "clipping": {"bound": 0}})
     request = PassiveRequest.parse(spec.passive_request(), "lab")
-    with pytest.raises(JobSpecError, match="label_epsilon"):        # a passive checks what the active sent
-        PassiveRequest.parse({**spec.passive_request(), "sections": {"privacy": {"label_epsilon": 99}}}, "lab")
+    with pytest.raises(JobSpecError, match="bound"):        # a passive checks what the active sent
+        PassiveRequest.parse({**spec.passive_request(), "sections": {"clipping": {"bound": 99}}}, "lab")
     guest, host = datasets.load_hetero("breast")
     net = InProcessNetwork(["bank", "lab"], timeout=30)
     net.run({"bank": lambda t: active.train(t, spec, guest, verbose=False),
              "lab": lambda t: passive.train(t, request, host, active="bank", model_path=tmp_path / "lab.json",
                                             caps=PassiveCaps(max_rounds=5))})
-    assert seen == {"active": {"privacy": {"label_epsilon": 2.0}}, "passive": {"privacy": {"label_epsilon": 2.0}}}
+    assert seen == {"active": {"clipping": {"bound": 2.0}}, "passive": {"clipping": {"bound": 2.0}}}
 
 
 def test_a_plugin_cannot_claim_a_built_in_message_kind(tmp_path, monkeypatch):

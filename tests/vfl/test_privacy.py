@@ -65,11 +65,11 @@ def test_a_prior_from_the_actives_columns_keeps_more_labels_right():
     y, x = guest["y"].to_numpy().astype(int), guest.drop(columns=["id", "y"])
     wrong = {}
     for mechanism in ("randomized_response", "rr_with_prior"):
-        draws = [LabelPrivacy(0.5, mechanism, 0.5).randomize(y, 2, x) for _ in range(5)]
+        draws = [LabelPrivacy(0.5, mechanism, 0.5).randomize(y, 2, x) for _ in range(12)]
         assert all(set(np.unique(d)) <= {0, 1} and d.shape == y.shape for d in draws)
         wrong[mechanism] = np.mean([(d != y).mean() for d in draws])
-    assert abs(wrong["randomized_response"] - 1 / (1 + np.exp(0.5))) < 0.04       # ≈ 0.38 flipped
-    assert wrong["rr_with_prior"] < wrong["randomized_response"] - 0.04          # ≈ 0.29 measured
+    assert abs(wrong["randomized_response"] - 1 / (1 + np.exp(0.5))) < 0.03       # ≈ 0.38 flipped
+    assert wrong["rr_with_prior"] < wrong["randomized_response"] - 0.03          # ≈ 0.29 measured
 
 
 def test_training_sees_only_the_released_labels(tmp_path, small_keypair):
