@@ -95,6 +95,16 @@ def run_cli(*args, timeout: float = 240, env: dict | None = None):
                           timeout=timeout, env=env)
 
 
+def run_local_job(directory, text: str) -> dict:
+    """Write ``text`` as ``directory/job.toml``, run it with ``vfl run --local --json`` as a separate
+    process, and return the report (the run must succeed)."""
+    job = pathlib.Path(directory) / "job.toml"
+    job.write_text(text)
+    proc = run_cli("run", str(job), "--local", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
 def model_parts(out) -> dict:
     """Every party's model body (trees / coefficients, lookups) of a run directory, as saved."""
     parts = {}

@@ -1,11 +1,9 @@
 """A Pearson job over real party processes: `vfl run --local` with three parties."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from party_scenarios import run_cli
+from party_scenarios import run_cli, run_local_job
 
 from vfl import datasets
 
@@ -40,11 +38,8 @@ def test_three_party_correlation_over_processes(tmp_path):
     for name, frame in files.items():
         paths[name] = tmp_path / f"{name}.csv"
         frame.to_csv(paths[name], index=False)
+    report = run_local_job(tmp_path, JOB.format(out=tmp_path / "out", **paths))
     job = tmp_path / "job.toml"
-    job.write_text(JOB.format(out=tmp_path / "out", **paths))
-    proc = run_cli("run", str(job), "--local", "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
     joined = guest.drop(columns="y").merge(files["insurer"], on="id").merge(files["telco"], on="id")
     assert report["n_intersection"] == len(joined) < 569
     got = np.array(report["correlation"]["matrix"], dtype=float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from party_scenarios import run_cli
+from party_scenarios import run_local_job
 
 from vfl import datasets
 
@@ -37,12 +37,8 @@ data = "{host}"
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_a_secureboost_job_with_label_dp_over_processes(tmp_path):
-    job = tmp_path / "job.toml"
-    job.write_text(JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
-                              host=datasets.path("breast_hetero_host")))
-    proc = run_cli("run", str(job), "--local", "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = run_local_job(tmp_path, JOB.format(out=tmp_path / "out", guest=datasets.path("breast_hetero_guest"),
+                                                host=datasets.path("breast_hetero_host")))
     privacy = report["privacy"]
     assert privacy["mechanism"] == "rr_with_prior" and privacy["label_epsilon"] == 2.0 and privacy["delta"] == 0
     assert privacy["accounting"]["epsilon"] == pytest.approx(2.0, abs=1e-3)

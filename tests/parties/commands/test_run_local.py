@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from party_scenarios import run_cli
+from party_scenarios import run_cli, run_local_job
 
 from vfl import datasets
 
@@ -168,12 +168,9 @@ features = ["color_intensity", "hue", "od280_od315_of_diluted_wines", "proline"]
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_multiclass_secureboost_three_parties_over_processes(tmp_path):
+    report = run_local_job(tmp_path, WINE3.format(out=tmp_path / "out", guest=datasets.path("wine_hetero_guest"),
+                                                  host=datasets.path("wine_hetero_host")))
     job = tmp_path / "job.toml"
-    job.write_text(WINE3.format(out=tmp_path / "out", guest=datasets.path("wine_hetero_guest"),
-                                host=datasets.path("wine_hetero_host")))
-    proc = run_cli("run", str(job), "--local", "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
     assert report["trees"] == 3 and set(report["bytes_sent"]) == {"winery", "lab_a", "lab_b"}
     assert report["metrics"]["auc"] > 0.9 and report["metrics"]["accuracy"] > 0.8
     assert {"lab_a:feature 0", "lab_b:feature 3"} & set(report["feature_importance_gain"])

@@ -2,12 +2,10 @@
 column, missing values, string ids), then `vfl predict` with the model it wrote."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
-from party_scenarios import run_cli
+from party_scenarios import run_cli, run_local_job
 from sklearn.metrics import roc_auc_score
 
 from vfl import datasets
@@ -52,11 +50,8 @@ def test_three_party_scorecard_over_processes_then_predict(tmp_path):
         frame = frame.assign(id="cust-" + frame["id"].astype(str))
         paths[name] = tmp_path / f"{name}.csv"
         frame.to_csv(paths[name], index=False)
+    report = run_local_job(tmp_path, JOB.format(out=tmp_path / "out", **paths))
     job = tmp_path / "job.toml"
-    job.write_text(JOB.format(out=tmp_path / "out", **paths))
-    proc = run_cli("run", str(job), "--local", "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
     assert report["n_intersection"] == len(files["telco"])
     assert abs(report["metrics"]["auc"] - report["baseline"]["metrics"]["auc"]) <= 0.002
     assert abs(report["loss_curve"][-1] - report["baseline"]["training_loss"]) < 1e-3
