@@ -374,11 +374,12 @@ class PassiveSecureBoost(Estimator):
         party = getattr(transport, "party", "passive")
         keys = sorted(self.lookup_)
         used = sorted({self.lookup_[k][0] for k in keys})
-        if _streamed(X):
-            if len(X.columns) != self.n_features_in_:
-                raise DataError(f"{party}: the model was fitted on {self.n_features_in_} features, "
-                                f"got {len(X.columns)}")
-            n, values = len(X), X[[X.columns[f] for f in used]].to_numpy() if used else None
+        if _streamed(X):                                 # by name, as a frame is (_columns_for)
+            names = getattr(self, "feature_names_in_", None) or list(X.columns)
+            missing = [n for n in names if n not in X.columns]
+            if len(names) != self.n_features_in_ or missing:
+                raise DataError(f"{party}: the model was fitted on columns {names}; the table lacks {missing}")
+            n, values = len(X), X[[names[f] for f in used]].to_numpy() if used else None
             column = {f: values[:, j] for j, f in enumerate(used)}
         else:
             x = _features(self._columns_for(X, party), transport, self.n_features_in_)

@@ -96,6 +96,8 @@ def test_trees_from_a_streamed_passive_equal_trees_from_its_frame(tmp_path, smal
         runs[label] = trees, predict_federated(net, active, passives, [parts[0], passive_part]), passives[0]
     assert runs["streamed"][0] == runs["memory"][0]
     np.testing.assert_array_equal(runs["streamed"][1], runs["memory"][1])
+    reordered = predict_federated(net, active, passives, [parts[0], streamed[names[::-1]]])    # columns by name
+    np.testing.assert_array_equal(reordered, runs["memory"][1])
     assert runs["streamed"][2].feature_names_in_ == names
     assert any(split[1] == 1 for tree in runs["streamed"][0] for split in tree.values() if split[0] == "split")
 
