@@ -86,8 +86,7 @@ def _table(ctx: JobContext, request: PassiveRequest):
     than ``[compute] stream_above_mb`` is read a chunk at a time (:class:`~vfl.jobs.data.CsvTable`)
     when the job's family can train on it so; any other is read whole."""
     path, me = ctx.data_path(request.party.alias), ctx.transport.party
-    limit = ctx.stream_above_mb
-    if request.family.data.streams and limit is not None and os.path.getsize(path) > limit * 1e6:
+    if request.family.data.streams and ctx.reads_in_chunks(path):
         request = dataclasses.replace(request, party=check_columns(ctx, request.party, read_header(path, me)))
         table = open_table(path, request.party, request.family)
         log.info("%s: reads %s (%.0f MB) a chunk at a time: %d rows, %d feature columns", me, path,

@@ -18,7 +18,6 @@ and reach this side in ``PsiSetup``. The result sent back is the report
 from __future__ import annotations
 
 import logging
-import os
 
 from parties.jobs.registry import JobContext, register_job
 from parties.runtime.errors import JobRejectedError
@@ -36,8 +35,7 @@ def psi_passive(ctx: JobContext) -> dict:
     path, me = ctx.data_path(ctx.params.get("data")), ctx.transport.party
     output = ctx.params.get("output")
     target = ctx.data_path(output) if output is not None else None     # refuse before any work
-    limit = ctx.stream_above_mb
-    if limit is not None and os.path.getsize(path) > limit * 1e6:      # too big to hold: its ids only
+    if ctx.reads_in_chunks(path):                                       # too big to hold: its ids only
         table = CsvTable(path, me, id_column, [], allow_nan=True)
         log.info("%s: reads %s a chunk at a time for a PSI: %d ids", me, path, len(table))
         result = align_passive(ctx.transport, table.ids, id_column, active=ctx.initiator, progress=False,

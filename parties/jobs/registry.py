@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import os
 from typing import Any, Callable, Iterable
 
 from parties.runtime.config import PsiTerms
@@ -72,6 +73,11 @@ class JobContext:
     def data_policy(self, alias: str) -> dict:
         """What jobs may use of ``alias`` (defaults: any id column and features, at least 2)."""
         return self.data_policies.get(alias, {"id_column": None, "features": None, "min_features": 2})
+
+    def reads_in_chunks(self, path: str) -> bool:
+        """Whether this party's file at ``path`` is larger than its ``[compute] stream_above_mb``
+        (so a job that can should read it a chunk at a time, never whole)."""
+        return self.stream_above_mb is not None and os.path.getsize(path) > self.stream_above_mb * 1e6
 
     def data_path(self, alias: str) -> str:
         """The file behind a data alias this party allows jobs to use."""

@@ -1,6 +1,7 @@
 """Reading a party's table and checking it against the job before anything is encrypted."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -16,21 +17,36 @@ from vfl.jobs.spec import PartySpec
 from vfl.validation import check_columns, check_features, check_labels, is_categorical
 
 
+@contextlib.contextmanager
+def _reading(path: pathlib.Path, party: str):
+    """Around reading ``path`` as CSV: pandas' errors become a :class:`DataError` naming the
+    party and the file."""
+    try:
+        yield
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{party}: data file {path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise DataError(f"{party}: cannot read {path} as CSV: {exc}") from None
+
+
+def _existing(path, party: str) -> pathlib.Path:
+    p = pathlib.Path(path)
+    if not p.exists():
+        raise DataError(f"{party}: data file {p} does not exist")
+    return p
+
+
 def read_table(path, party: str, id_column: str | None = None) -> pd.DataFrame:
     """A CSV file (optionally gzipped) as a DataFrame; errors name the party and the file.
 
     The id column is read as text: an id is a name, not a number, so ``00133`` and ``133`` are
     different customers (docs/psi.md). A file with no rows is refused here, by name.
     """
-    p = pathlib.Path(path)
-    if not p.exists():
-        raise DataError(f"{party}: data file {p} does not exist")
-    try:
+    p = _existing(path, party)
+    with _reading(p, party):
         frame = pd.read_csv(p, dtype={id_column: str} if id_column else None)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{party}: data file {p} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise DataError(f"{party}: cannot read {p} as CSV: {exc}") from None
     if frame.empty:
         raise DataError(f"{party}: data file {p} has a header but no rows")
     return frame
@@ -38,15 +54,9 @@ def read_table(path, party: str, id_column: str | None = None) -> pd.DataFrame:
 
 def read_header(path, party: str) -> pd.DataFrame:
     """The table's columns only (an empty frame), without reading its rows."""
-    p = pathlib.Path(path)
-    if not p.exists():
-        raise DataError(f"{party}: data file {p} does not exist")
-    try:
+    p = _existing(path, party)
+    with _reading(p, party):
         return pd.read_csv(p, nrows=0)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{party}: data file {p} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise DataError(f"{party}: cannot read {p} as CSV: {exc}") from None
 
 
 def _nan_hint(family: ModelFamily) -> str:
@@ -122,11 +132,8 @@ class CsvTable:
         self.path, self.party, self.id_column = pathlib.Path(path), party, id_column
         self.features, self.allow_nan, self.chunk_rows = list(features), allow_nan, chunk_rows
         self._stamp = self._file_stamp()
-        ids, rows = [], 0
-        for chunk in self._chunks([id_column, *self.features], nan_hint=nan_hint):
-            ids.append(chunk[id_column])
-            rows += len(chunk)
-        if rows == 0:
+        ids = [chunk[id_column] for chunk in self._chunks([id_column, *self.features], nan_hint=nan_hint)]
+        if not ids:
             raise DataError(f"{party}: data file {self.path} has a header but no rows")
         self.ids = pd.DataFrame({id_column: pd.concat(ids, ignore_index=True)})
         self._digest: str | None = None
@@ -181,10 +188,7 @@ class CsvTable:
                         .to_csv(out, header=False, index=False)
 
     def _file_stamp(self) -> tuple[int, int]:
-        try:
-            st = self.path.stat()
-        except OSError:
-            raise DataError(f"{self.party}: data file {self.path} does not exist") from None
+        st = _existing(self.path, self.party).stat()
         return st.st_size, st.st_mtime_ns
 
     def _check_unchanged(self) -> None:
@@ -193,10 +197,9 @@ class CsvTable:
 
     def _chunks(self, columns: list[str], *, nan_hint: str = ""):
         """The file's rows in chunks, ``columns`` only (in that order), feature columns checked."""
-        if hasattr(self, "ids"):
-            self._check_unchanged()
+        self._check_unchanged()
         wanted = set(columns)
-        try:
+        with _reading(self.path, self.party):
             reader = pd.read_csv(self.path, usecols=lambda c: c in wanted, chunksize=self.chunk_rows,
                                  dtype={self.id_column: str})
             features = [c for c in columns if c != self.id_column]
@@ -209,12 +212,6 @@ class CsvTable:
                 if features:
                     check_features(chunk[features], self.party, allow_nan=self.allow_nan, nan_hint=nan_hint)
                 yield chunk[columns]
-        except DataError:
-            raise
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{self.party}: data file {self.path} is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-            raise DataError(f"{self.party}: cannot read {self.path} as CSV: {exc}") from None
 
 
 class ColumnFile:
@@ -236,13 +233,8 @@ class ColumnFile:
         return len(self), len(self.columns)
 
     @property
-    def iloc(self):
-        view = self
-
-        class _Rows:
-            def __getitem__(self, index):
-                return ColumnFile(view.table, view.columns, view.row_positions[np.asarray(index)])
-        return _Rows()
+    def iloc(self) -> "_Positions":
+        return _Positions(self)
 
     def __getitem__(self, columns):
         columns = [columns] if isinstance(columns, str) else list(columns)
@@ -273,3 +265,14 @@ class ColumnFile:
         for index, values in self.blocks():
             out[index] = values
         return out
+
+
+class _Positions:
+    """``view.iloc[index]``: the rows of a :class:`ColumnFile` at positions ``index``, as a view."""
+
+    def __init__(self, view: ColumnFile):
+        self.view = view
+
+    def __getitem__(self, index) -> ColumnFile:
+        v = self.view
+        return ColumnFile(v.table, v.columns, v.row_positions[np.asarray(index)])

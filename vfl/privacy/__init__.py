@@ -29,11 +29,10 @@ replaced by another): :func:`account`.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
-from protocols.dp import randomized_response, rr_with_prior, uniform
+from protocols.dp import keep_probability, randomized_response, rr_with_prior, uniform
 
 MECHANISMS = ("randomized_response", "rr_with_prior")
 MAX_EPSILON = 50.0
@@ -95,7 +94,7 @@ class LabelPrivacy:
         """What the job report states: ε, δ, the mechanism and its accounting."""
         return {"label_epsilon": self.label_epsilon, "delta": 0.0, "mechanism": self.mechanism,
                 "rows_randomized": int(n_rows), "classes": int(n_classes),
-                "keep_probability": 1.0 / (1.0 + (n_classes - 1) * math.exp(-self.label_epsilon)),
+                "keep_probability": float(keep_probability(self.label_epsilon, n_classes)),
                 **({"prior_share": self.prior_share} if self.mechanism == "rr_with_prior" else {}),
                 "accounting": account(self.label_epsilon),
                 "composition": "one release of each training label; training is post-processing"}
