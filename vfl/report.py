@@ -39,6 +39,12 @@ class JobReport:
                          f"with ε = {self.training.privacy['label_epsilon']:g} (δ = 0); the loss curve is on those "
                          "labels, the metrics on the true labels of the held-out rows"
                          + ("" if self.baseline is None else "; the baseline trains on the true labels"))
+            spent = self.training.privacy.get("ledger")
+            if spent:
+                budget = "no budget" if spent["budget"] is None else f"a budget of {spent['budget']:g}"
+                notes.append(f"the labels of {spent['dataset']} have now spent ε = {spent['spent_after']:g} in all "
+                             f"(δ = {spent['delta']:g}) of {budget}"
+                             + ("" if spent["charged"] else "; this run was charged when it began"))
         if self.training.resumed_from is not None:
             notes.append(f"run {self.training.run} was resumed from round {self.training.resumed_from} (the last "
                          "epoch or tree every party had checkpointed); seconds and bytes count the resumed part")

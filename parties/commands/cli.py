@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("audit", "bench", "demo", "keygen", "ping", "predict", "run", "serve")
+COMMANDS = ("audit", "bench", "budgets", "demo", "keygen", "ping", "predict", "run", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,6 +100,7 @@ def _train(spec: JobSpec, frame, where: Parties, *, verbose: bool, resume: bool)
     with _initiator(spec, where, out, fresh=record is None) as (node, local_dir):
         peers = digest_of({p.name: (p.public_key or b"").decode() for p in node.config.peers
                            if p.name in {q.name for q in spec.passives}})
+        spend = None if where.local else _label_budget(spec, node.config, record.run if record else None)
 
         def role(transport):
             run = record.run if record else transport.job
@@ -107,7 +108,8 @@ def _train(spec: JobSpec, frame, where: Parties, *, verbose: bool, resume: bool)
                 runs.begin(out, runs.RunRecord(run=run, job=job_digest, local=where.local))
             state = RunState(out / runs.CHECKPOINTS / spec.active.name, run=run, job=job_digest, peers=peers,
                              resume=record is not None)
-            return active.train(transport, spec, frame, verbose=verbose, state=state)
+            return active.train(transport, spec, frame, verbose=verbose, state=state,
+                                spend=None if spend is None else lambda: spend(run))
 
         job = run_job(node, TRAIN, params, [p.name for p in spec.passives], role=role)
         passives = {p: PassiveResult.from_wire(p, r) for p, r in job.peer_results.items()}
@@ -115,6 +117,18 @@ def _train(spec: JobSpec, frame, where: Parties, *, verbose: bool, resume: bool)
             _collect(spec, local_dir, job.result.run)
     active.write_manifest(spec, job.result, {p: r.part_digest for p, r in passives.items()})
     return _outcome(spec, job, passives)
+
+
+def _label_budget(spec: JobSpec, config: PartyConfig, run: str | None):
+    """Check the job against the ε budget of the active's labels (``[privacy]`` of its config),
+    before anything is sent; returns what charges the run when its labels are released."""
+    if spec.family.data.label is None or not config.privacy.ledger:
+        return None
+    from parties.runtime.budgets import LabelLedger
+    ledger = LabelLedger(config.privacy, config.data, config.name)
+    dataset = ledger.dataset(spec.active.data)
+    ledger.check(dataset, spec.privacy, run=run)
+    return lambda run: ledger.charge(dataset, spec.privacy, run=run, job=spec.name)
 
 
 def finish(spec: JobSpec) -> None:

@@ -43,7 +43,9 @@ def _die_with_parent() -> None:           # runs in the child between fork and e
 
 
 def _toml(value) -> str:
-    """A TOML literal of a string, number or boolean."""
+    """A TOML literal of a string, number, boolean, or a table of them (inline)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -58,7 +60,8 @@ class LocalCluster:
                  limits: dict | None = None, data: dict[str, dict[str, str]] | None = None,
                  jobs_modules: tuple[str, ...] = (), start_timeout: float = 30.0, log_json: bool = False,
                  core_only: bool = False, plugins: tuple[str, ...] = (), share_error_details: bool = True,
-                 psi: dict | None = None, directory: str | None = None, compute: dict | None = None):
+                 psi: dict | None = None, directory: str | None = None, compute: dict | None = None,
+                 sections: dict | None = None):
         if len(set(parties)) != len(parties) or len(parties) < 2:
             raise ValueError("a cluster needs at least two distinct party names")
         self.parties, self.insecure = list(parties), insecure
@@ -70,6 +73,7 @@ class LocalCluster:
         self.share_error_details = share_error_details   # False: behave as separate organisations
         self.psi = dict(psi or {})          # every party's [psi] terms
         self.compute = dict(compute or {})  # party -> its [compute] table (e.g. a test's Dask cluster)
+        self.sections = dict(sections or {})   # party -> {section: table}: more of its config ([predictions], ...)
         # ``directory``: a lasting home (kept on close; its keys reused on the next start), so
         # that a run the cluster served can be resumed by a new cluster; default: a temporary one
         self.home = os.path.abspath(directory) if directory else directory   # the parties run in it (cwd)
@@ -179,6 +183,8 @@ class LocalCluster:
             lines += ["", "[limits]"] + [f"{k} = {v!r}" for k, v in self.limits.items()]
             lines += ["", "[psi]"] + [f"{k} = {_toml(v)}" for k, v in self.psi.items()]
             lines += ["", "[compute]"] + [f"{k} = {_toml(v)}" for k, v in self.compute.get(name, {}).items()]
+            for section, table in self.sections.get(name, {}).items():
+                lines += ["", f"[{section}]"] + [f"{k} = {_toml(v)}" for k, v in table.items()]
             lines += ["", "[data]"] + [f'{k} = "{v}"' for k, v in self.data.get(name, {}).items()]
             for peer in self.parties:
                 if peer != name:

@@ -211,5 +211,5 @@ def predict(ctx: JobContext) -> dict:
                                "one that run recorded (changed since)")
     frame, request = _table(ctx, request)
     rows = passive.predict(ctx.transport, request, frame, active=ctx.initiator, model_path=path,
-                           psi=ctx.psi_policy())
+                           psi=ctx.prediction_policy(f"{request.job}/{request.run or '-'}"))
     return {"rows": rows}

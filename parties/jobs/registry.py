@@ -57,6 +57,7 @@ class JobContext:
     share_reason_codes: bool = False       # [statistics]: name its features in scorecard reason codes
     schemes: tuple = SCHEMES               # [crypto]: the homomorphic schemes a job's key may be in
     stream_above_mb: float | None = None   # [compute]: tables larger than this are read a chunk at a time
+    queries: Any = None           # parties.runtime.budgets.QueryLedger: rows each peer had scored ([predictions])
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""
@@ -69,6 +70,26 @@ class JobContext:
             return PsiPolicy(limits)
         return PsiPolicy(limits, lambda disclosure: self.ledger.admit(self.initiator, disclosure,
                                                                       terms.max_share_per_peer))
+
+    def prediction_policy(self, model: str):
+        """This party's terms for the PSI of a prediction with ``model`` (a trained run): the PSI
+        terms, and the rows the initiator may have scored (``[predictions]``), checked when the
+        PSI knows how many rows match — before it reveals which — and recorded with them."""
+        policy = self.psi_policy()
+        if self.queries is None or not self.queries.terms.capped:
+            return policy
+        from vfl.psi import PsiPolicy
+
+        def approve(disclosure) -> None:
+            then = None if policy.approve is None else (lambda: policy.approve(disclosure))
+            try:
+                counts = self.queries.admit(self.initiator, model, disclosure.count, then=then)
+            except Exception as exc:
+                self.transport.note("prediction_refused", peer=self.initiator, model=model, rows=disclosure.count,
+                                    reason=type(exc).__name__)
+                raise
+            self.transport.note("prediction_rows", peer=self.initiator, model=model, **counts)
+        return PsiPolicy(policy.limits, approve)
 
     def data_policy(self, alias: str) -> dict:
         """What jobs may use of ``alias`` (defaults: any id column and features, at least 2)."""

@@ -32,7 +32,7 @@ class JobServer:
         self._lock = threading.Lock()
         self.handlers_loaded = threading.Event()     # the background handler modules imported
         self.finished: list[tuple[str, str, str]] = []          # (job, handler, "ok" | error)
-        self._ledger = None
+        self._ledger = self._queries = None
 
     @property
     def ledger(self):
@@ -42,6 +42,15 @@ class JobServer:
                 from parties.runtime.ledger import PsiLedger
                 self._ledger = PsiLedger(self.config.psi.ledger, self.config.name)
             return self._ledger
+
+    @property
+    def queries(self):
+        """Rows each peer had this party score (``[predictions]``; made at the first job)."""
+        with self._lock:
+            if self._queries is None and self.config.predictions.ledger:
+                from parties.runtime.budgets import QueryLedger
+                self._queries = QueryLedger(self.config.predictions, self.config.name)
+            return self._queries
 
     def start(self) -> "JobServer":
         self.node.start()
@@ -95,7 +104,7 @@ class JobServer:
                          self.config.data_policies, self.config.psi, self.ledger,
                          key.decode() if isinstance(key, bytes) else "", self.config.reveal_to,
                          self.config.share_reason_codes, self.config.schemes,
-                         stream_above_mb=self.config.compute.stream_above_mb)
+                         stream_above_mb=self.config.compute.stream_above_mb, queries=self.queries)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

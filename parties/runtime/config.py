@@ -28,6 +28,16 @@
     [compute]                              # optional: where its heavy work runs (parties/runtime/compute.py)
     workers = 8                            # this machine's pool, or scheduler = "tls://…" and certificates
 
+    [privacy]                              # optional (the label holder): ε budgets of its labels
+    label_epsilon_budget = { customers = 4.0 }   # per [data] alias: the ε all label-DP jobs may spend;
+                                           # a job without [privacy] on a budgeted dataset is refused
+    delta = 0.0                            # δ at which spent ε is composed (0: the ε add up)
+
+    [predictions]                          # optional (a passive): rows each peer may have it score;
+    max_rows_per_request = 100000          # 0 or left out: no cap
+    max_rows_per_period = 1000000          # in the last period_hours (default 24)
+    max_rows_per_model = 5000000           # against one trained model, ever
+
     [limits]                               # optional; defaults in `Limits`
     recv_timeout = 60.0
     max_epochs = 50
@@ -46,6 +56,7 @@ import os
 import re
 import tomllib
 
+from parties.runtime.budgets import PrivacyTerms, QueryTerms, parse_privacy_terms, parse_query_terms
 from parties.runtime.compute import ComputeConfig, parse_compute
 from parties.runtime.errors import ConfigError
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
@@ -53,7 +64,7 @@ from protocols.paillier import SCHEMES
 from vfl.names import RULE, is_safe_name
 
 _TOP = {"name", "listen", "secret_key", "audit_log", "models_dir", "data", "limits", "peers", "accept_jobs_from",
-        "plugins", "share_error_details", "psi", "statistics", "crypto", "compute"}
+        "plugins", "share_error_details", "psi", "statistics", "crypto", "compute", "privacy", "predictions"}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -138,6 +149,8 @@ class PartyConfig:
     share_reason_codes: bool = False                 # [statistics]: name its features in reason codes
     schemes: tuple[str, ...] = SCHEMES               # [crypto]: the schemes a job's key may be in
     compute: ComputeConfig = dataclasses.field(default_factory=ComputeConfig)   # [compute]: pool or cluster
+    privacy: PrivacyTerms = dataclasses.field(default_factory=PrivacyTerms)     # [privacy]: ε budgets of labels
+    predictions: QueryTerms = dataclasses.field(default_factory=QueryTerms)     # [predictions]: rows per peer
 
     def peer(self, name: str) -> PeerConfig:
         for p in self.peers:
@@ -222,7 +235,9 @@ def parse_config(raw: dict, *, base_dir: str, insecure: bool = False) -> PartyCo
                          _plugins(raw.get("plugins", [])),
                          _flag(raw.get("share_error_details", False), "share_error_details"),
                          _psi_terms(raw.get("psi", {}), resolve, name), *_statistics(raw.get("statistics", {})),
-                         _crypto(raw.get("crypto", {})), parse_compute(raw.get("compute", {}), resolve))
+                         _crypto(raw.get("crypto", {})), parse_compute(raw.get("compute", {}), resolve),
+                         parse_privacy_terms(raw.get("privacy", {}), resolve, name, set(data)),
+                         parse_query_terms(raw.get("predictions", {}), resolve, name))
     if not insecure:
         config.load_keypair()            # fail now, not at the first connection
     return config

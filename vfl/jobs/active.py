@@ -31,12 +31,14 @@ MIN_SHARED_ROWS = 4
 
 
 def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, verbose: bool = True,
-          state: RunState | None = None) -> TrainingResult:
+          state: RunState | None = None, spend=None) -> TrainingResult:
     """Run the job's training as its active party; writes the model part and the split.
 
     ``state``: where this party checkpoints the run (none: no checkpoints). With
     ``state.resume`` the run continues from its checkpoints — no PSI, the parties agree on the
     last round every one of them holds (:mod:`vfl.jobs.resume`) — to the same model.
+    ``spend()``: with label DP, called just before the labels are released; it records the ε
+    spent in this party's ledger (or raises to refuse) and returns what the report states of it.
     """
     family, me, passives = spec.family, spec.active, [p.name for p in spec.passives]
     features = feature_columns(frame, me, family)                                     # validate
@@ -69,8 +71,9 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
     y_fit, privacy = None if y is None else y[train_rows], None
     if spec.privacy is not None and y is not None:                                    # label DP
         n_classes = int(np.max(y)) + 1
+        ledger = spend() if spend is not None else None
         y_fit = _released_labels(spec, y_fit, n_classes, x.iloc[train_rows], state, resuming)
-        privacy = spec.privacy.report(n_classes, len(train_rows))
+        privacy = {**spec.privacy.report(n_classes, len(train_rows)), **({"ledger": ledger} if ledger else {})}
     extra = {"sections": spec.sections} if family.sections else {}
     model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
     model.fit(x.iloc[train_rows], y_fit, transport=transport, passives=passives,

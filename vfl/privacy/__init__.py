@@ -120,6 +120,27 @@ def account(epsilon: float, releases: int = 1, delta: float = 0.0) -> dict:
             "epsilon": float(pld.get_epsilon_for_delta(delta)), "delta": float(delta), "releases": int(releases)}
 
 
+def compose(epsilons, delta: float = 0.0) -> float:
+    """The ε at ``delta`` of releasing the same labels once by each of the ε-label-DP
+    mechanisms in ``epsilons`` (one per job): what a dataset's ledger has spent.
+
+    At δ = 0 this is their sum, which is exact: pure ε-DP mechanisms compose by adding their ε,
+    and binary randomized response attains it. With δ > 0 the privacy-loss distributions are
+    composed by dp-accounting, which is tighter once there are many releases."""
+    epsilons = [float(e) for e in epsilons]
+    if not epsilons:
+        return 0.0
+    if delta == 0:
+        return float(sum(epsilons))
+    from dp_accounting.pld import common, privacy_loss_distribution
+
+    pld = None
+    for eps in epsilons:
+        one = privacy_loss_distribution.from_privacy_parameters(common.DifferentialPrivacyParameters(eps, 0.0))
+        pld = one if pld is None else pld.compose(one)
+    return float(min(sum(epsilons), pld.get_epsilon_for_delta(delta)))
+
+
 def _prior(x, first: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Each later row's class probabilities from a model of the active's numeric columns fitted
     on the first rows' released labels (uniform when there is nothing to fit on)."""
