@@ -106,3 +106,32 @@ def test_a_resumed_run_reuses_the_labels_it_released(tmp_path):
     with pytest.raises(DataError, match="would spend ε twice"):
         active._released_labels(spec, y, 2, None, state, resuming=True)
     assert roc_auc_score(y, first) < 0.75
+
+
+@pytest.mark.parametrize("protocol,solver,passives", [
+    ("label_key", "sgd", 1), ("feature_key", "sgd", 1), ("label_key", "lbfgs", 2), ("feature_key", "lbfgs", 2),
+    ("secureboost", None, 2)])
+def test_every_protocol_and_solver_trains_on_the_released_labels(tmp_path, small_keypair, monkeypatch,
+                                                                 protocol, solver, passives):
+    """A release that flips every label: whichever LR protocol and solver (or SecureBoost), with
+    one passive or two, the model learns the flipped labels (held-out AUC on the true ones far
+    below 0.5)."""
+    monkeypatch.setattr(active, "_released_labels", lambda spec, y, *a: 1 - np.asarray(y))
+    guest, host = datasets.load_hetero("breast")
+    columns = [c for c in host.columns if c != "id"]
+    halves = {"lab": columns[: len(columns) // 2], "imaging": columns[len(columns) // 2:]}
+    names = ["lab", "imaging"][:passives]
+    frames = {"hospital": guest, **{n: host[["id", *halves[n]]] if passives > 1 else host for n in names}}
+    if protocol == "secureboost":
+        job, model = {**RAW["job"], "model": "secureboost"}, {"n_estimators": 2, "max_depth": 2, "random_state": 0}
+    else:
+        job = RAW["job"]
+        model = {"protocol": protocol, "solver": solver, "random_state": 0,
+                 **({"epochs": 2, "batch_size": 64, "learning_rate": 0.3} if solver == "sgd" else {"epochs": 8})}
+    raw = {**RAW, "job": job, "model": model, "privacy": {"label_epsilon": 1.0},
+           "parties": {"hospital": RAW["parties"]["hospital"],
+                       **{n: {"role": "passive", "data": f"{n}.csv", "alias": n} for n in names}}}
+    spec = dataclasses.replace(parse_job(raw), output_dir=str(tmp_path))
+    _, out = run_training(spec, frames, tmp_path, small_keypair[1])
+    assert out["hospital"].privacy["label_epsilon"] == 1.0
+    assert out["hospital"].evaluation.metrics["auc"] < 0.1
