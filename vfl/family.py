@@ -30,6 +30,9 @@ Seams for what comes next, each a class attribute with a safe default:
   - ``label_privacy``: True when a job may set ``[privacy]`` (label DP): the job layer then
     trains the family on randomized labels (:mod:`vfl.privacy`), whatever the family does with
     them. Only families with class labels can offer it.
+  - ``gradient_privacy``: True when the active estimator's ``fit`` takes ``gradient_noise=``
+    (a :class:`vfl.privacy.GradientNoise`) and noises its label gradients every round before
+    any use, reading the labels nowhere else (``[privacy] mechanism = "gradient_noise"``).
 """
 from __future__ import annotations
 
@@ -143,6 +146,7 @@ class ModelFamily(abc.ABC):
     predicts: ClassVar[bool] = True
     checkpoints: ClassVar[bool] = False
     label_privacy: ClassVar[bool] = False   # True: a job may set [privacy] (label DP, vfl.privacy)
+    gradient_privacy: ClassVar[bool] = False   # True: its active fit takes gradient_noise= ([privacy] gradient_noise)
     sections: ClassVar[frozenset[str]] = frozenset()
     job_parties: ClassVar[bool] = False     # True: passive() also gets parties=[active, *passives]
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files

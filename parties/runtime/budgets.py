@@ -122,9 +122,17 @@ class LabelLedger:
         return next((alias for alias, p in sorted(self._data.items()) if p == real), real)
 
     def spent(self, dataset: str, releases: list | None = None) -> float:
+        """The ε ``dataset``'s labels have spent: composed at the ledger's δ when every release
+        was pure ε-DP; added up (with their δ, :meth:`spent_delta`) once one was not."""
         releases = _read(self.path).get(dataset, []) if releases is None else releases
         from vfl.privacy import compose
+        if any(r.get("delta", 0.0) > 0 for r in releases):
+            return float(sum(r["epsilon"] for r in releases))
         return compose([r["epsilon"] for r in releases], self.terms.delta)
+
+    @staticmethod
+    def spent_delta(releases: list) -> float:
+        return float(sum(r.get("delta", 0.0) for r in releases))
 
     def check(self, dataset: str, privacy, *, run: str | None = None) -> dict:
         """Raise :class:`BudgetError` if a job releasing ``dataset``'s labels with ``privacy`` (a
@@ -140,7 +148,7 @@ class LabelLedger:
             status = self._admit(ledger, dataset, privacy, run)
             releases = ledger.setdefault(dataset, [])
             if not any(r["run"] == run for r in releases):
-                releases.append({"run": run, "job": job, "epsilon": privacy.label_epsilon,
+                releases.append({"run": run, "job": job, "epsilon": privacy.label_epsilon, "delta": privacy.delta,
                                  "mechanism": privacy.mechanism, "time": _now()})
                 write_private(self.path, json.dumps(ledger, indent=1))
             return status
@@ -156,7 +164,12 @@ class LabelLedger:
         if budget is not None and privacy is None:
             raise BudgetError(f"{self.party}: the labels of {dataset} have an ε budget ({budget:g}, {spent:g} spent); "
                               "a job without a [privacy] section would use them without bound")
-        after = spent if privacy is None else self.spent(dataset, [*releases, {"epsilon": privacy.label_epsilon}])
+        new = [] if privacy is None else [{"epsilon": privacy.label_epsilon, "delta": privacy.delta}]
+        after = self.spent(dataset, [*releases, *new])
+        delta_after = self.spent_delta([*releases, *new])
+        if budget is not None and delta_after > self.terms.delta:
+            raise BudgetError(f"{self.party}: the releases of {dataset}'s labels would then add up to δ = "
+                              f"{delta_after:g}, past the ledger's δ of {self.terms.delta:g} ([privacy] delta)")
         if budget is not None and after > budget + 1e-9:
             raise BudgetError(f"{self.party}: label_epsilon = {privacy.label_epsilon:g} would take the labels of "
                               f"{dataset} to ε = {after:g} (δ = {self.terms.delta:g}), past their budget of "

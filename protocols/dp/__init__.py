@@ -9,7 +9,7 @@ Accounting (what ε and δ a job spent) is not here: it uses a maintained librar
 :mod:`vfl.privacy`.
 """
 from protocols.dp.labels import keep_probability, randomized_response, rr_with_prior, uniform
-from protocols.dp.samplers import bernoulli_exp, discrete_gaussian, discrete_laplace
+from protocols.dp.samplers import bernoulli_exp, discrete_gaussian, discrete_gaussians, discrete_laplace
 
-__all__ = ["bernoulli_exp", "discrete_gaussian", "discrete_laplace", "keep_probability", "randomized_response",
-           "rr_with_prior", "uniform"]
+__all__ = ["bernoulli_exp", "discrete_gaussian", "discrete_gaussians", "discrete_laplace", "keep_probability",
+           "randomized_response", "rr_with_prior", "uniform"]

@@ -15,6 +15,8 @@ import math
 import secrets
 from fractions import Fraction
 
+import numpy as np
+
 
 def _bernoulli(p: Fraction) -> bool:
     """True with probability exactly ``p`` (0 <= p <= 1)."""
@@ -72,3 +74,9 @@ def discrete_gaussian(sigma) -> int:
         y = discrete_laplace(t)
         if bernoulli_exp((abs(y) - sigma2 / t) ** 2 / (2 * sigma2)):
             return y
+
+
+def discrete_gaussians(sigma, size: int) -> np.ndarray:
+    """``size`` independent draws of :func:`discrete_gaussian` (int64)."""
+    sigma = Fraction(sigma)
+    return np.fromiter((discrete_gaussian(sigma) for _ in range(int(size))), dtype=np.int64, count=int(size))

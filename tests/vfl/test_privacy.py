@@ -135,3 +135,60 @@ def test_every_protocol_and_solver_trains_on_the_released_labels(tmp_path, small
     _, out = run_training(spec, frames, tmp_path, small_keypair[1])
     assert out["hospital"].privacy["label_epsilon"] == 1.0
     assert out["hospital"].evaluation.metrics["auc"] < 0.1
+
+
+SBT_RAW = {**RAW, "job": {**RAW["job"], "model": "secureboost"},
+           "model": {"n_estimators": 3, "max_depth": 3, "random_state": 0}}
+
+
+def _sbt_auc(tmp_path, key, privacy):
+    guest, host = datasets.load_hetero("breast")
+    spec = dataclasses.replace(parse_job({**SBT_RAW, **({"privacy": privacy} if privacy else {})}),
+                               output_dir=str(tmp_path))
+    net, out = run_training(spec, {"hospital": guest, "lab": host}, tmp_path, key)
+    return out["hospital"], net
+
+
+def test_gradient_noise_is_calibrated_reported_and_costs_accuracy_as_epsilon_falls(tmp_path, small_keypair):
+    plain, _ = _sbt_auc(tmp_path / "plain", small_keypair[1], None)
+    loose, _ = _sbt_auc(tmp_path / "loose", small_keypair[1], {"label_epsilon": 50, "mechanism": "gradient_noise"})
+    tight, _ = _sbt_auc(tmp_path / "tight", small_keypair[1],
+                        {"label_epsilon": 0.05, "mechanism": "gradient_noise", "delta": 1e-5})
+    report = tight.privacy
+    assert report["mechanism"] == "gradient_noise" and report["delta"] == 1e-5 and report["rounds"] == 3
+    assert report["accounting"]["releases"] == 3 and report["accounting"]["epsilon"] <= 0.05
+    assert report["noise_sigma"] > 20 * loose.privacy["noise_sigma"]
+    auc = {name: r.evaluation.metrics["auc"] for name, r in (("plain", plain), ("loose", loose), ("tight", tight))}
+    assert auc["loose"] > auc["plain"] - 0.03, auc                  # ε = 50: nearly the plain model
+    assert auc["tight"] < auc["loose"] - 0.1, auc                   # ε = 0.05: σ of hundreds of labels
+
+
+def test_gradient_noise_is_drawn_once_per_round_and_kept_for_a_resume(tmp_path):
+    from vfl.privacy import GRID, GradientNoise
+    noise = GradientNoise(3.0, rounds=2, releases=2, directory=tmp_path)
+    first = noise.draw(0, (4000,))
+    assert np.array_equal(first, GradientNoise(3.0, 2, 2, tmp_path).draw(0, (4000,)))   # the resumed run's
+    assert not np.array_equal(first, noise.draw(1, (4000,)))                            # the next round's
+    assert np.array_equal(first * GRID, np.round(first * GRID))                         # on the grid
+    assert abs(first.std() - 3.0) < 0.15 and abs(first.mean()) < 0.15
+    assert oct((tmp_path / "gradient_noise_0.npy").stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(ValueError, match="holds noise of shape"):
+        noise.draw(0, (10,))
+
+
+@pytest.mark.parametrize("epsilon,releases", [(1.0, 3), (8.0, 3), (2.0, 40)])
+def test_the_calibrated_sigma_is_the_smallest_that_keeps_epsilon(epsilon, releases):
+    from vfl.privacy import calibrate_sigma, gaussian_epsilon
+    sigma = calibrate_sigma(epsilon, 1e-6, releases)
+    assert gaussian_epsilon(sigma, releases, 1e-6) <= epsilon < gaussian_epsilon(sigma / 1.02, releases, 1e-6)
+
+
+def test_gradient_noise_is_offered_by_secureboost_only_and_takes_a_delta():
+    with pytest.raises(ValueError, match="logistic_regression does not offer mechanism = \"gradient_noise\""):
+        LabelPrivacy.from_section({"label_epsilon": 1, "mechanism": "gradient_noise"}, LR)
+    with pytest.raises(ValueError, match="delta is for mechanism = \"gradient_noise\""):
+        LabelPrivacy.from_section({"label_epsilon": 1, "delta": 1e-6}, SBT)
+    with pytest.raises(ValueError, match=r"delta must be a number in \(0, 0.001\]"):
+        LabelPrivacy.from_section({"label_epsilon": 1, "mechanism": "gradient_noise", "delta": 0}, SBT)
+    section = LabelPrivacy.from_section({"label_epsilon": 1, "mechanism": "gradient_noise"}, SBT)
+    assert section.delta == 1e-6 and section.to_section()["delta"] == 1e-6

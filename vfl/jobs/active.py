@@ -68,16 +68,23 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
                                                  alignment_digest(ids, train_rows, test_rows)))
     else:
         train_rows, test_rows = alignment.train_rows, alignment.test_rows
-    y_fit, privacy = None if y is None else y[train_rows], None
+    y_fit, privacy, noise = None if y is None else y[train_rows], None, {}
     if spec.privacy is not None and y is not None:                                    # label DP
         n_classes = int(np.max(y)) + 1
         ledger = spend() if spend is not None else None
-        y_fit = _released_labels(spec, y_fit, n_classes, x.iloc[train_rows], state, resuming)
-        privacy = {**spec.privacy.report(n_classes, len(train_rows)), **({"ledger": ledger} if ledger else {})}
+        if spec.privacy.randomizes_labels:
+            y_fit = _released_labels(spec, y_fit, n_classes, x.iloc[train_rows], state, resuming)
+            privacy = spec.privacy.report(n_classes, len(train_rows))
+        else:
+            noise["gradient_noise"] = spec.privacy.gradient_noise(
+                family.rounds(spec.hyperparameters), 1 if n_classes <= 2 else n_classes,
+                directory=None if state is None else state.directory)
+            privacy = spec.privacy.report(n_classes, len(train_rows), noise["gradient_noise"])
+        privacy = {**privacy, **({"ledger": ledger} if ledger else {})}
     extra = {"sections": spec.sections} if family.sections else {}
     model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
     model.fit(x.iloc[train_rows], y_fit, transport=transport, passives=passives,
-              private_key=private_key, **checkpoint_option(family, store, round_))
+              private_key=private_key, **checkpoint_option(family, store, round_), **noise)
     t_train = time.perf_counter() - start - t_psi
     evaluation = (_evaluate(family, model, x, y, train_rows, test_rows, transport, passives)    # evaluate
                   if family.predicts else None)

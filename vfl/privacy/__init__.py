@@ -4,9 +4,13 @@ A job's ``[privacy]`` section::
 
     [privacy]
     label_epsilon = 2.0                    # ε of the labels' release (> 0)
-    mechanism = "randomized_response"      # or "rr_with_prior"
+    mechanism = "randomized_response"      # or "rr_with_prior", "gradient_noise"
     prior_share = 0.5                      # rr_with_prior: training rows that train the prior
+    delta = 1e-6                           # gradient_noise: the δ of (ε, δ)
 
+Two ways to protect the labels:
+
+- **Randomized response** (``randomized_response``, ``rr_with_prior``): pure ε-DP, δ = 0.
 The active party randomizes the training rows' labels once, before training starts
 (:mod:`protocols.dp.labels`); training sees only the randomized labels, so every message the
 passives receive, and the model itself, is post-processing of an ε-label-DP release: no more ε
@@ -23,20 +27,33 @@ through RR with that prior. Each row is released once by an ε-DP mechanism, so 
 With ``[privacy]`` the held-out split is not stratified by label: the passives learn which rows
 are held out, and a split that balances the classes would tell them something of the labels.
 
+- **Noise on the label gradients** (``gradient_noise``, families with ``gradient_privacy``:
+  SecureBoost). The labels stay as they are; every round (tree) the active adds discrete
+  Gaussian noise to each training row's label gradient g = p − y before anything uses it —
+  its own histograms, GOSS, what it encrypts for the passives, the leaf values. Replacing one
+  label moves that row's g by 1 in one class coordinate, or in two for softmax. The noise σ is
+  calibrated so that all rounds together are (ε, δ)-label-DP, and the starting score does not
+  look at the labels. Early stopping is off, because it would choose the tree count from true labels.
+  Each round's noise is drawn once and kept with the run's checkpoints, so a resumed run adds the same noise.
+
 The ε is accounted with Google's ``dp-accounting`` (privacy loss distributions, a label
-replaced by another): :func:`account`.
+replaced by another): :func:`account`, :func:`gaussian_epsilon`.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
+import pathlib
 
 import numpy as np
 
-from protocols.dp import keep_probability, randomized_response, rr_with_prior, uniform
+from protocols.dp import discrete_gaussians, keep_probability, randomized_response, rr_with_prior, uniform
 
-MECHANISMS = ("randomized_response", "rr_with_prior")
+MECHANISMS = ("randomized_response", "rr_with_prior", "gradient_noise")
 MAX_EPSILON = 50.0
-_KEYS = {"label_epsilon", "mechanism", "prior_share"}
+DEFAULT_DELTA = 1e-6
+GRID = 256              # gradient noise is drawn in units of 1/GRID of a label (a label moves g by GRID units)
+_KEYS = {"label_epsilon", "mechanism", "prior_share", "delta"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +61,7 @@ class LabelPrivacy:
     label_epsilon: float
     mechanism: str = "randomized_response"
     prior_share: float = 0.5
+    delta: float = 0.0
 
     @classmethod
     def from_section(cls, table, family) -> "LabelPrivacy":
@@ -69,11 +87,34 @@ class LabelPrivacy:
             raise ValueError(f"[privacy] prior_share must be a number in (0, 1), got {share!r}")
         if "prior_share" in table and mechanism != "rr_with_prior":
             raise ValueError("[privacy] prior_share is for mechanism = \"rr_with_prior\" only")
-        return cls(float(eps), mechanism, float(share))
+        delta = 0.0
+        if mechanism == "gradient_noise":
+            if not getattr(family, "gradient_privacy", False):
+                raise ValueError(f"{family.name} does not offer mechanism = \"gradient_noise\" (noise on its label "
+                                 "gradients); randomized_response and rr_with_prior work with every family")
+            delta = table.get("delta", DEFAULT_DELTA)
+            if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta <= 1e-3:
+                raise ValueError(f"[privacy] delta must be a number in (0, 0.001], got {delta!r}")
+        elif "delta" in table:
+            raise ValueError(f"[privacy] delta is for mechanism = \"gradient_noise\"; {mechanism} is pure ε-DP "
+                             "(δ = 0)")
+        return cls(float(eps), mechanism, float(share), float(delta))
 
     def to_section(self) -> dict:
         out = {"label_epsilon": self.label_epsilon, "mechanism": self.mechanism}
+        if self.mechanism == "gradient_noise":
+            return {**out, "delta": self.delta}
         return {**out, "prior_share": self.prior_share} if self.mechanism == "rr_with_prior" else out
+
+    @property
+    def randomizes_labels(self) -> bool:
+        return self.mechanism != "gradient_noise"
+
+    def gradient_noise(self, rounds: int, outputs: int, directory=None) -> "GradientNoise":
+        """The noise of a run of ``rounds`` rounds with ``outputs`` gradient coordinates per row,
+        calibrated to this ε and δ; ``directory``: where the run keeps what it drew."""
+        releases = rounds * (1 if outputs == 1 else 2)
+        return GradientNoise(calibrate_sigma(self.label_epsilon, self.delta, releases), rounds, releases, directory)
 
     def randomize(self, y: np.ndarray, n_classes: int, x=None) -> np.ndarray:
         """The released labels of the training rows ``y`` (0..n_classes−1). ``x``: the active's
@@ -90,8 +131,17 @@ class LabelPrivacy:
         out[~first] = rr_with_prior(y[~first], prior, self.label_epsilon)
         return out
 
-    def report(self, n_classes: int, n_rows: int) -> dict:
+    def report(self, n_classes: int, n_rows: int, noise: "GradientNoise | None" = None) -> dict:
         """What the job report states: ε, δ, the mechanism and its accounting."""
+        if noise is not None:
+            return {"label_epsilon": self.label_epsilon, "delta": self.delta, "mechanism": self.mechanism,
+                    "rows": int(n_rows), "classes": int(n_classes), "noise_sigma": noise.sigma,
+                    "rounds": noise.rounds,
+                    "accounting": {"library": "dp-accounting (PLD)", "neighbours": "one label replaced by another",
+                                   "epsilon": gaussian_epsilon(noise.sigma, noise.releases, self.delta),
+                                   "delta": self.delta, "releases": noise.releases},
+                    "composition": f"discrete Gaussian noise (σ = {noise.sigma:.4g} labels) on every training row's "
+                                   f"label gradient, {noise.releases} releases composed; no sampling amplification"}
         return {"label_epsilon": self.label_epsilon, "delta": 0.0, "mechanism": self.mechanism,
                 "rows_randomized": int(n_rows), "classes": int(n_classes),
                 "keep_probability": float(keep_probability(self.label_epsilon, n_classes)),
@@ -139,6 +189,67 @@ def compose(epsilons, delta: float = 0.0) -> float:
         one = privacy_loss_distribution.from_privacy_parameters(common.DifferentialPrivacyParameters(eps, 0.0))
         pld = one if pld is None else pld.compose(one)
     return float(min(sum(epsilons), pld.get_epsilon_for_delta(delta)))
+
+
+def gaussian_epsilon(sigma: float, releases: int, delta: float) -> float:
+    """ε at ``delta`` of ``releases`` discrete Gaussian releases of σ = ``sigma`` label units
+    (sensitivity one label), by dp-accounting's PLD of the discrete Gaussian, composed. The
+    training uses no Poisson sampling, so no amplification by sampling is claimed."""
+    from dp_accounting.pld import privacy_loss_distribution
+
+    pld = privacy_loss_distribution.from_discrete_gaussian_mechanism(sigma * GRID, sensitivity=GRID)
+    return float(pld.self_compose(releases).get_epsilon_for_delta(delta)) if releases > 1 else \
+        float(pld.get_epsilon_for_delta(delta))
+
+
+def calibrate_sigma(epsilon: float, delta: float, releases: int) -> float:
+    """The smallest σ (to 1%, on a grid of 1/1000 label) whose ``releases`` discrete Gaussian
+    releases stay within (``epsilon``, ``delta``) by :func:`gaussian_epsilon`.
+
+    The search starts from the continuous Gaussian's exact answer (``releases`` of them are one
+    Gaussian of sensitivity √releases, Balle and Wang 2018) and steps up 1% at a time until
+    the discrete mechanism's own accounting agrees."""
+    from scipy.stats import norm
+
+    def continuous_delta(sigma):
+        s = sigma / np.sqrt(releases)
+        return norm.cdf(0.5 / s - epsilon * s) - np.exp(epsilon) * norm.cdf(-0.5 / s - epsilon * s)
+    low, high = 1e-3, 1e4
+    if continuous_delta(high) > delta:
+        raise ValueError(f"no noise up to σ = 10⁴ makes {releases} releases ({epsilon:g}, {delta:g})-DP")
+    while high / low > 1.001:
+        mid = (low * high) ** 0.5
+        low, high = (mid, high) if continuous_delta(mid) > delta else (low, mid)
+    sigma = float(np.ceil(high * 1000) / 1000)
+    while gaussian_epsilon(sigma, releases, delta) > epsilon:
+        sigma = float(np.ceil(sigma * 1.01 * 1000) / 1000)
+    return sigma
+
+
+class GradientNoise:
+    """One run's noise on the label gradients: σ in label units, each round's noise drawn once
+    (exactly, from :mod:`secrets`) and, with a ``directory``, kept there before it is used, so a
+    resumed run adds the same noise to the same round."""
+
+    def __init__(self, sigma: float, rounds: int, releases: int, directory=None):
+        self.sigma, self.rounds, self.releases = float(sigma), int(rounds), int(releases)
+        self.directory = None if directory is None else pathlib.Path(directory)
+
+    def draw(self, round_: int, shape: tuple[int, ...]) -> np.ndarray:
+        """The noise of round ``round_`` (floats, multiples of 1/GRID)."""
+        from vfl.files import write_private
+        path = None if self.directory is None else self.directory / f"gradient_noise_{int(round_)}.npy"
+        if path is not None and path.exists():
+            units = np.load(path, allow_pickle=False)
+            if units.shape != tuple(shape):
+                raise ValueError(f"{path} holds noise of shape {units.shape}, the round needs {tuple(shape)}")
+        else:
+            units = discrete_gaussians(self.sigma * GRID, int(np.prod(shape))).reshape(shape)
+            if path is not None:
+                buffer = io.BytesIO()
+                np.save(buffer, units, allow_pickle=False)
+                write_private(path, buffer.getvalue())
+        return units.astype(np.float64) / GRID
 
 
 def _prior(x, first: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

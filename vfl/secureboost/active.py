@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,8 @@ class Boosting:
     sampling: Sampling = Sampling()
     n_iter_no_change: int = 5             # early stopping, when there are validation rows
     tol: float = 1e-7
+    noise: Any = None                     # vfl.privacy.GradientNoise: label DP on g (then int_bits holds it)
+    noise_bound: float = 0.0              # noisy g is clipped to ±noise_bound (after the noise: post-processing)
 
 
 @dataclasses.dataclass
@@ -168,6 +171,8 @@ class ActiveTrainer:
     def _job(self, t: int, scores: np.ndarray) -> TreeJob:
         n, f, b = len(self.y), self.p.frac_bits, self.b
         g, h = gradients(b.loss, scores, self.y)
+        if b.noise is not None:              # label DP: every later use of g (own splits, GOSS, [[g]], leaves) sees it
+            g = np.clip(g + b.noise.draw(t, g.shape), -b.noise_bound, b.noise_bound)
         g, h = g.reshape(n, -1), h.reshape(n, -1)
         sample: RowSample = b.sampling.rows(self.train, np.abs(g).sum(axis=1), self.rng)
         top = float(np.abs(np.rint(np.ldexp(g[sample.rows], f))).max()) if b.loss == "squared" else 0.0

@@ -51,6 +51,7 @@ class _SecureBoostFamily(ModelFamily):
 class SecureBoostClassifierFamily(_SecureBoostFamily):
     name = "secureboost"
     label_privacy = True
+    gradient_privacy = True
     task = "classification"
     data = DataNeeds(allow_nan=True, label="classes", streams=True)
     active_estimator = ActiveSecureBoostClassifier

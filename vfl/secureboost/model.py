@@ -88,18 +88,26 @@ class _ActiveSecureBoost(Estimator):
         return TreeParams(max_depth=self.max_depth, min_child_weight=float(self.min_child_weight),
                           reg_lambda=float(self.reg_lambda), gamma=float(self.gamma), frac_bits=self.frac_bits)
 
-    def _boosting(self, loss: str, k: int) -> Boosting:
+    def _boosting(self, loss: str, k: int, noise=None) -> Boosting:
         sampling = Sampling(subsample=float(self.subsample), colsample_bytree=float(self.colsample_bytree),
                             goss=bool(self.goss), top_rate=float(self.top_rate), other_rate=float(self.other_rate))
+        int_bits, bound = self._int_bits(), 0.0
+        if noise is not None:                # |g + noise| ≤ 1 + 10σ but once in ~10²³ draws; clipped there
+            bound = 1.0 + 10.0 * noise.sigma
+            int_bits = max(int_bits, int(np.ceil(np.log2(bound))) + 1)
         return Boosting(n_estimators=self.n_estimators, learning_rate=float(self.learning_rate), loss=loss,
-                        int_bits=self._int_bits(), n_outputs=k, active_only_trees=self.first_k_trees_active_only,
-                        sampling=sampling, n_iter_no_change=self.n_iter_no_change, tol=float(self.tol))
+                        int_bits=int_bits, n_outputs=k, active_only_trees=self.first_k_trees_active_only,
+                        sampling=sampling, n_iter_no_change=self.n_iter_no_change, tol=float(self.tol),
+                        noise=noise, noise_bound=bound)
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None, gradient_noise=None):
         """Train with every passive in ``passives`` (they run ``PassiveSecureBoost.fit`` concurrently).
 
         ``checkpoint`` (:class:`vfl.checkpoint.Checkpoint`): save the state after every tree
-        and, if it holds one, continue from it (the same trees as an uninterrupted fit)."""
+        and, if it holds one, continue from it (the same trees as an uninterrupted fit).
+        ``gradient_noise`` (:class:`vfl.privacy.GradientNoise`): label DP on the gradients — every
+        tree's g is noised before any use, the starting score is 0 (it would read the labels) and
+        there is no early stopping (it would choose the tree count from true labels)."""
         self._validate_params()
         x = _features(X, transport)
         labels, n_classes = self._labels(y, len(x), getattr(transport, "party", "active"))
@@ -111,12 +119,13 @@ class _ActiveSecureBoost(Estimator):
         if state is not None:        # the rows of the fit being continued (the generator's state follows)
             train, val = state["train"], state["val"]
         else:
-            train, val = validation_split(len(x), early_stopping=bool(self.early_stopping),
+            train, val = validation_split(len(x), early_stopping=bool(self.early_stopping) and gradient_noise is None,
                                           fraction=self.validation_fraction, rng=rng)
         if checkpoint is not None:
             checkpoint.fixed.update(train=train, val=val)
-        self.base_score_ = base_score(self.loss_, labels[train], n_classes)
-        boosting = self._boosting(self.loss_, k)
+        self.base_score_ = (base_score(self.loss_, labels[train], n_classes) if gradient_noise is None
+                            else 0.0 if k == 1 else [0.0] * k)
+        boosting = self._boosting(self.loss_, k, gradient_noise)
         sample_rows = boosting.sampling.sample_size(len(train))
         slots = dict(n_outputs=k, frac_bits=self.frac_bits, sample_rows=sample_rows,
                      int_bits=boosting.int_bits + boosting.sampling.goss_extra_bits)

@@ -153,3 +153,17 @@ def test_a_refusal_by_the_next_check_records_no_rows(tmp_path):
         ledger.admit("bank", "m", 60, then=psi_ledger_refuses)
     assert ledger.admit("bank", "m", 100)["rows_in_period"] == 100
     assert oct(os.stat(ledger.dir / "bank.json").st_mode & 0o777) == "0o600"
+
+
+def test_releases_with_a_delta_add_up_in_epsilon_and_in_delta(tmp_path):
+    noisy = LabelPrivacy(1.0, "gradient_noise", delta=1e-6)
+    pure = _labels(tmp_path / "pure", budget=5.0)
+    with pytest.raises(BudgetError, match="would then add up to δ = 1e-06, past the ledger's δ of 0"):
+        pure.check("customers", noisy)
+    ledger = _labels(tmp_path / "approx", budget=5.0, delta=2.5e-6)
+    ledger.charge("customers", _eps(0.5), run="r1", job="j")
+    ledger.charge("customers", noisy, run="r2", job="j")
+    assert ledger.spent("customers") == 1.5                                 # added up, not composed by PLD
+    ledger.charge("customers", noisy, run="r3", job="j")
+    with pytest.raises(BudgetError, match="δ = 3e-06"):                     # ε 3.5 fits, δ does not
+        ledger.check("customers", noisy)
