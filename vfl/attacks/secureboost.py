@@ -10,6 +10,13 @@ customers it also serves, say), the attacker fits a logistic regression on
 
 Both are scored by AUC against the true labels of the rows it did not know. The leak is
 attack AUC − baseline AUC.
+
+Part of that gain is what the trained model says of the population, not of these rows: a
+split the active chose on the passive's column says "this threshold separates the labels", and
+holds for customers the model never saw. Given the passive's own splits (``own_splits``: its
+model part's (column, threshold, missing-go-left) per node), a third attacker uses its columns
+plus those splits' indicators, which it could compute for any row. ``gain_over_splits`` =
+attack AUC − that AUC: what the partitions of the training rows add beyond the model.
 """
 from __future__ import annotations
 
@@ -40,9 +47,22 @@ def node_codes(received) -> sp.csr_matrix:
     return sp.hstack(blocks).tocsr()
 
 
-def label_inference(received, own_x, y_true, *, known_share: float = 0.01, seed: int = 0) -> dict:
+def split_indicators(own_x, own_splits) -> np.ndarray:
+    """Per row, 1 where it goes left at each of the passive's own splits (column, threshold,
+    missing goes left), as a passive can compute for any row from its model part."""
+    x = np.asarray(own_x, dtype=np.float64)
+    columns = []
+    for feature, threshold, missing_left in own_splits:
+        v = x[:, int(feature)]
+        columns.append(np.where(np.isnan(v), bool(missing_left), v <= threshold))
+    return np.column_stack(columns).astype(np.float64) if columns else np.zeros((len(x), 0))
+
+
+def label_inference(received, own_x, y_true, *, known_share: float = 0.01, seed: int = 0,
+                    own_splits=None) -> dict:
     """The attack above on one run: ``own_x`` the passive's columns of the training rows (in
-    the job's training order), ``y_true`` their true labels (for scoring only)."""
+    the job's training order), ``y_true`` their true labels (for scoring only), ``own_splits``
+    the passive's splits for the third attacker (optional)."""
     y = np.asarray(y_true).astype(int)
     codes = node_codes(received)
     if codes.shape[0] != len(y):
@@ -55,8 +75,16 @@ def label_inference(received, own_x, y_true, *, known_share: float = 0.01, seed:
     own = StandardScaler().fit_transform(np.nan_to_num(np.asarray(own_x, dtype=np.float64)))
     both = sp.hstack([sp.csr_matrix(own), codes]).tocsr()
     out = {"known_rows": int(known.sum()), "rows_scored": int((~known).sum()), "known_share": known_share}
-    for name, features in (("baseline", own), ("attack", both)):
+    attackers = [("baseline", own), ("attack", both)]
+    if own_splits is not None:
+        splits = sp.csr_matrix(split_indicators(own_x, own_splits))
+        attackers += [("splits", sp.hstack([sp.csr_matrix(own), splits]).tocsr()),
+                      ("splits_attack", sp.hstack([sp.csr_matrix(own), splits, codes]).tocsr())]
+    for name, features in attackers:
         model = LogisticRegression(C=1.0, max_iter=2000).fit(features[known], y[known])
         out[f"{name}_auc"] = float(roc_auc_score(y[~known], model.predict_proba(features[~known])[:, 1]))
     out["gain"] = out["attack_auc"] - out["baseline_auc"]
+    if own_splits is not None:
+        out["own_splits"] = len(own_splits)
+        out["gain_over_splits"] = out.pop("splits_attack_auc") - out["splits_auc"]
     return out
