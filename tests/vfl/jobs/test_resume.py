@@ -144,3 +144,30 @@ def test_agreement_takes_the_last_round_every_party_holds(tmp_path):
     other = Checkpoints(tmp_path, {"run": "another"})
     assert other.rounds() == []                        # files bound to another run are never used
     assert oct((tmp_path / "round-000004.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("victim", ["bank"])
+def test_a_resumed_run_with_gradient_noise_draws_no_tree_s_noise_twice(tmp_path, small_keypair, monkeypatch, victim):
+    """Each tree's noise is drawn once, kept with the run, and reused by the resumed run: over
+    the killed attempt and its resume, exactly one draw per tree."""
+    import vfl.privacy as privacy
+    drawn = []
+    real = privacy.discrete_gaussians
+    monkeypatch.setattr(privacy, "discrete_gaussians", lambda sigma, size: drawn.append(size) or real(sigma, size))
+    params = {"n_estimators": 4, "max_depth": 2, "key_bits": 1024, "random_state": 0}
+    spec = parse_job({**job("secureboost", params), "privacy": {"label_epsilon": 4.0, "mechanism": "gradient_noise"}})
+    frames, key = frames_for(1), small_keypair[1]
+    ref_dir = tmp_path / "reference"
+    net, _ = run(dataclasses.replace(spec, output_dir=str(ref_dir)), frames, ref_dir, key)
+    assert len(drawn) == 4
+    total = sum(s.messages_sent for s in net[victim].stats().values())
+    drawn.clear()
+    out_dir = tmp_path / "attempt"
+    s = dataclasses.replace(spec, output_dir=str(out_dir))
+    with pytest.raises((Killed, PeerFailedError)):
+        run(s, frames, out_dir, key, die=(victim, int(total * 0.7)))
+    before = len(drawn)
+    assert 1 <= before < 4
+    _, out = run(s, frames, out_dir, key, resume=True)
+    assert out["bank"].resumed_from > 0 and len(drawn) == 4          # the resume drew only the trees not begun
+    assert out["bank"].privacy["mechanism"] == "gradient_noise"
