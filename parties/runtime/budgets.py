@@ -24,7 +24,7 @@ import pathlib
 import threading
 import time
 
-from parties.runtime.errors import ConfigError, PartyError
+from parties.runtime.errors import ConfigError, PartyError, check_section
 from vfl.files import make_dirs, write_private
 
 LOCK_WAIT = 30.0         # seconds a ledger waits for another process of the same party
@@ -85,11 +85,7 @@ class PrivacyTerms:
 
 
 def parse_privacy_terms(raw, resolve, name: str, aliases) -> PrivacyTerms:
-    if not isinstance(raw, dict):
-        raise ConfigError("[privacy] must be a table")
-    unknown = set(raw) - {f.name for f in dataclasses.fields(PrivacyTerms)}
-    if unknown:
-        raise ConfigError(f"[privacy]: unknown keys {sorted(unknown)}")
+    check_section(raw, "privacy", (f.name for f in dataclasses.fields(PrivacyTerms)))
     budgets = raw.get("label_epsilon_budget", {})
     if not isinstance(budgets, dict):
         raise ConfigError("[privacy] label_epsilon_budget must be a table of data alias = ε")
@@ -203,11 +199,7 @@ class QueryTerms:
 
 
 def parse_query_terms(raw, resolve, name: str) -> QueryTerms:
-    if not isinstance(raw, dict):
-        raise ConfigError("[predictions] must be a table")
-    unknown = set(raw) - {f.name for f in dataclasses.fields(QueryTerms)}
-    if unknown:
-        raise ConfigError(f"[predictions]: unknown keys {sorted(unknown)}")
+    check_section(raw, "predictions", (f.name for f in dataclasses.fields(QueryTerms)))
     for key in ("max_rows_per_request", "max_rows_per_period", "max_rows_per_model"):
         value = raw.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -58,7 +58,7 @@ import tomllib
 
 from parties.runtime.budgets import PrivacyTerms, QueryTerms, parse_privacy_terms, parse_query_terms
 from parties.runtime.compute import ComputeConfig, parse_compute
-from parties.runtime.errors import ConfigError
+from parties.runtime.errors import ConfigError, check_section
 from parties.runtime.keys import CurveKeypair, check_z85_key, load_keypair, load_public_key
 from protocols.paillier import SCHEMES
 from vfl.names import RULE, is_safe_name
@@ -111,11 +111,7 @@ class PsiTerms:
 
 
 def _psi_terms(raw, resolve, name: str) -> PsiTerms:
-    if not isinstance(raw, dict):
-        raise ConfigError("[psi] must be a table")
-    unknown = set(raw) - {f.name for f in dataclasses.fields(PsiTerms)}
-    if unknown:
-        raise ConfigError(f"[psi]: unknown keys {sorted(unknown)}")
+    check_section(raw, "psi", (f.name for f in dataclasses.fields(PsiTerms)))
     terms = PsiTerms(**{**raw, "ledger": resolve(raw.get("ledger", f"{name}.psi-ledger"))})
     for key in ("max_initiator_ratio", "max_share", "max_share_per_peer"):
         value = getattr(terms, key)

@@ -38,3 +38,13 @@ class PeerSilentError(PeerTimeoutError):
     def __init__(self, *, peer: str, waiting_for: str, silent_for: float):
         super().__init__(peer=peer, waiting_for=waiting_for, timeout=silent_for)
         self.args = (f"no {waiting_for} from {peer}: no heartbeat for {silent_for:.1f} s (peer gone or stalled)",)
+
+
+def check_section(raw, section: str, known) -> dict:
+    """``raw`` as the config table ``[section]``, with no keys but ``known``, or a ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"[{section}]: unknown keys {sorted(unknown)}")
+    return raw
