@@ -1,6 +1,8 @@
 """``vfl bench privacy`` at a toy size: one seed per ε, the table has every figure and renders."""
 import argparse
 
+import pytest
+
 from benchmarks import privacy as bench
 
 
@@ -16,3 +18,19 @@ def test_the_privacy_bench_measures_and_renders():
         assert row["runs"][0]["known_rows"] >= 2
     text = bench.render(result)
     assert "gain = attack − baseline" in text and "  none " in text
+
+
+@pytest.mark.parametrize("attack,metric,epsilons", [("lr_labels", "auc", "none,1"), ("lr_features", "r2", "none")])
+def test_the_privacy_bench_runs_the_lr_attacks_and_plots(tmp_path, attack, metric, epsilons):
+    args = argparse.Namespace(dataset="breast", attack=attack, epsilons=epsilons, mechanism="randomized_response",
+                              seeds=1, epochs=2, batch_size=64, learning_rate=0.15, protocol="label_key", known=0.05,
+                              plot=str(tmp_path / "gain.png"))
+    result = bench.run(args)
+    assert result["attack"] == attack and len(result["table"]) == len(epsilons.split(","))
+    for row in result["table"]:
+        assert 0.5 < row["model_auc"] <= 1 and row[f"baseline_{metric}"] <= 1 and row[f"attack_{metric}"] <= 1
+        assert row["gain"] == row[f"attack_{metric}"] - row[f"baseline_{metric}"]
+    assert result["table"][0]["runs"][0]["known_rows"] >= 2
+    assert (tmp_path / "gain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = bench.render(result)
+    assert "gain = attack − baseline" in text and str(tmp_path / "gain.png") in text
