@@ -27,8 +27,8 @@ BENCHMARKS = {
     "secureboost": ("benchmarks.secureboost", "SecureBoost seconds per tree against plain XGBoost and phe"),
     "mpc": ("benchmarks.mpc", "dealer-free triples against the same on phe, per core; online products; Pearson"),
     "scale": ("benchmarks.scale", "the same work on the local pool and on 1- and 2-worker Dask clusters (TLS)"),
-    "privacy": ("benchmarks.privacy", "label DP against a SecureBoost passive's label inference: model AUC and "
-                                      "attack gain per ε"),
+    "privacy": ("benchmarks.privacy", "label DP against three attacks (SecureBoost and LR label inference, LR "
+                                      "feature reconstruction): model AUC and attack gain per ε"),
     "tables": ("benchmarks.tables", "a SecureBoost passive's data steps, table read whole against in chunks: "
                                     "peak memory and time"),
 }
