@@ -51,15 +51,15 @@ def _indexed(frame, ids, columns):
     return frame.assign(id=frame["id"].astype(str)).set_index("id").loc[ids, columns]
 
 
-def _run_once(guest, host, features, eps, args, seed: int) -> dict:
+def _train(model: str, params: dict, rounds: int, guest, host, eps, args, seed: int):
+    """One 2-party job of ``model`` through the job flow, both parties in this process over
+    the recording in-process transport: (the network, the active's result)."""
     from parties.transport.inprocess import InProcessNetwork
-    from vfl.attacks.secureboost import label_inference
     from vfl.family import PassiveCaps
     from vfl.jobs import active, passive
     from vfl.jobs.spec import PassiveRequest, parse_job
-    raw = {"job": {"name": "privacy-bench", "model": "secureboost"},
-           "evaluation": {"test_size": 0.2, "seed": seed},
-           "model": {"n_estimators": args.trees, "max_depth": args.depth, "random_state": seed},
+    raw = {"job": {"name": "privacy-bench", "model": model}, "evaluation": {"test_size": 0.2, "seed": seed},
+           "model": params,
            "parties": {"bank": {"role": "active", "data": "g.csv", "label": "y"},
                        "lab": {"role": "passive", "data": "h.csv", "alias": "lab"}}}
     if eps is not None:
@@ -71,8 +71,14 @@ def _run_once(guest, host, features, eps, args, seed: int) -> dict:
         results = net.run({
             "bank": lambda t: active.train(t, spec, guest, verbose=False),
             "lab": lambda t: passive.train(t, request, host, active="bank", model_path=f"{out}/lab.json",
-                                           caps=PassiveCaps(max_rounds=args.trees))})
-    result = results["bank"]
+                                           caps=PassiveCaps(max_rounds=rounds))})
+    return net, results["bank"]
+
+
+def _run_once(guest, host, features, eps, args, seed: int) -> dict:
+    from vfl.attacks.secureboost import label_inference
+    net, result = _train("secureboost", {"n_estimators": args.trees, "max_depth": args.depth, "random_state": seed},
+                         args.trees, guest, host, eps, args, seed)
     ids = result.train_ids
     own = _indexed(host, ids, features)
     y = _indexed(guest, ids, "y")
@@ -82,30 +88,13 @@ def _run_once(guest, host, features, eps, args, seed: int) -> dict:
 
 def _run_lr(guest, host, features, eps, args, seed: int) -> dict:
     """One hetero LR job (SGD) and the attack ``args.attack`` on what its parties saw."""
-    from parties.transport.inprocess import InProcessNetwork
     from vfl.attacks import linear
-    from vfl.family import PassiveCaps
-    from vfl.jobs import active, passive
-    from vfl.jobs.spec import PassiveRequest, parse_job
     from vfl.linear import messages as msg
-    raw = {"job": {"name": "privacy-bench", "model": "logistic_regression"},
-           "evaluation": {"test_size": 0.2, "seed": seed},
-           "model": {"solver": "sgd", "epochs": args.epochs, "batch_size": args.batch_size,
-                     "learning_rate": args.learning_rate, "protocol": args.protocol, "random_state": seed},
-           "parties": {"bank": {"role": "active", "data": "g.csv", "label": "y"},
-                       "lab": {"role": "passive", "data": "h.csv", "alias": "lab"}}}
-    if eps is not None:
-        raw["privacy"] = {"label_epsilon": eps, "mechanism": args.mechanism}
-    with tempfile.TemporaryDirectory() as out:
-        spec = dataclasses.replace(parse_job(raw), output_dir=out)
-        request = PassiveRequest.parse(spec.passive_request(), "lab")
-        net = InProcessNetwork(["bank", "lab"], timeout=3600, record=True)
-        with linear.recording_passive_gradients() as views:
-            results = net.run({
-                "bank": lambda t: active.train(t, spec, guest, verbose=False),
-                "lab": lambda t: passive.train(t, request, host, active="bank", model_path=f"{out}/lab.json",
-                                               caps=PassiveCaps(max_rounds=args.epochs))})
-    result = results["bank"]
+    with linear.recording_passive_gradients() as views:
+        net, result = _train("logistic_regression",
+                             {"solver": "sgd", "epochs": args.epochs, "batch_size": args.batch_size,
+                              "learning_rate": args.learning_rate, "protocol": args.protocol, "random_state": seed},
+                             args.epochs, guest, host, eps, args, seed)
     ids = result.train_ids
     own = _indexed(host, ids, features)
     if args.attack == "lr_labels":
