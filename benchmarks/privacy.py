@@ -1,6 +1,7 @@
-"""Label DP against an honest-but-curious party's attack: for each ε (and none), the model's
-held-out AUC and the attack's gain over an attacker that uses no protocol output, means over
-several seeds, in one run. ``--attack``:
+"""DP against an honest-but-curious party's attack: for each ε (and none), the model's held-out
+AUC and the attack's gain over an attacker that uses no protocol output, means over several
+seeds, in one run. ``--defence labels`` (label DP, ``[privacy] label_epsilon``) or ``features``
+(hetero LR only: every passive noises what it sends, ``[privacy] feature_epsilon``). ``--attack``:
 
 - ``secureboost``: the SecureBoost passive infers labels from its row partitions
   (:mod:`vfl.attacks.secureboost`);
@@ -31,7 +32,9 @@ def add_arguments(parser) -> None:
                         help="secureboost: the SecureBoost passive's label inference; lr_labels: the LR passive's "
                              "label inference from its gradients; lr_features: the LR active's reconstruction of "
                              "the passive's columns")
-    parser.add_argument("--epsilons", default="none,0.5,2,8", help="comma-separated ε values; none: no label DP")
+    parser.add_argument("--defence", choices=("labels", "features"), default="labels",
+                        help="labels: label DP; features: the LR passives' feature DP (lr_* attacks only)")
+    parser.add_argument("--epsilons", default="none,0.5,2,8", help="comma-separated ε values; none: no DP")
     parser.add_argument("--mechanism", choices=("randomized_response", "rr_with_prior"), default="randomized_response")
     parser.add_argument("--seeds", type=int, default=3, help="training runs (and attacker picks) per ε")
     parser.add_argument("--trees", type=int, default=3, help="secureboost")
@@ -62,7 +65,9 @@ def _train(model: str, params: dict, rounds: int, guest, host, eps, args, seed: 
            "model": params,
            "parties": {"bank": {"role": "active", "data": "g.csv", "label": "y"},
                        "lab": {"role": "passive", "data": "h.csv", "alias": "lab"}}}
-    if eps is not None:
+    if eps is not None and getattr(args, "defence", "labels") == "features":
+        raw["privacy"] = {"feature_epsilon": eps}
+    elif eps is not None:
         raw["privacy"] = {"label_epsilon": eps, "mechanism": args.mechanism}
     with tempfile.TemporaryDirectory() as out:
         spec = dataclasses.replace(parse_job(raw), output_dir=out)
@@ -112,6 +117,9 @@ def run(args) -> dict:
     from vfl import datasets
     attack = getattr(args, "attack", "secureboost")
     metric = ATTACKS[attack]
+    defence = getattr(args, "defence", "labels")
+    if defence == "features" and attack == "secureboost":
+        raise ValueError("--defence features is for the hetero LR attacks (lr_labels, lr_features)")
     guest, host = datasets.load_hetero(DATASETS[args.dataset][0])
     features = [c for c in host.columns if c != "id"]
     once = _run_once if attack == "secureboost" else _run_lr
@@ -123,12 +131,13 @@ def run(args) -> dict:
         mean = {k: statistics.mean(r[k] for r in runs) for k in keys}
         spread = {f"{k}_sd": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0
                   for k in ("model_auc", "gain")}
-        rows.append({"label_epsilon": eps, **mean, **spread, "runs": runs})
-    plain = next((r for r in rows if r["label_epsilon"] is None), None)
+        rows.append({"epsilon": eps, **mean, **spread, "runs": runs})
+    plain = next((r for r in rows if r["epsilon"] is None), None)
     for r in rows:
         if plain is not None:
             r["model_auc_lost"] = plain["model_auc"] - r["model_auc"]
-    out = {"dataset": args.dataset, "mechanism": args.mechanism, "seeds": args.seeds}
+    out = {"dataset": args.dataset, "defence": defence,
+           "mechanism": args.mechanism if defence == "labels" else "feature noise", "seeds": args.seeds}
     if attack == "secureboost":
         out.update(trees=args.trees, depth=args.depth)
     else:
@@ -140,18 +149,22 @@ def run(args) -> dict:
     return out
 
 
+def _defence(r: dict) -> str:
+    return "label DP" if r.get("defence", "labels") == "labels" else "the passive's feature DP"
+
+
 def _title(r: dict) -> str:
     attack = r.get("attack", "secureboost")
     if attack == "secureboost":
-        return (f"label DP against the SecureBoost passive's label inference: {r['dataset']}, {r['trees']} trees of "
-                f"depth {r['depth']}, {r['mechanism']}, the passive knows {r['known_share']:.0%} of the training "
-                f"labels; means over {r['seeds']} seeds")
+        return (f"{_defence(r)} against the SecureBoost passive's label inference: {r['dataset']}, {r['trees']} "
+                f"trees of depth {r['depth']}, {r['mechanism']}, the passive knows {r['known_share']:.0%} of the "
+                f"training labels; means over {r['seeds']} seeds")
     setting = (f"{r['dataset']}, hetero LR ({r['protocol']}, SGD, {r['epochs']} epochs, batch {r['batch_size']}, "
                f"learning rate {r['learning_rate']:g}), {r['mechanism']}")
     if attack == "lr_labels":
-        return (f"label DP against the LR passive's label inference from its gradients: {setting}, the passive "
+        return (f"{_defence(r)} against the LR passive's label inference from its gradients: {setting}, the passive "
                 f"knows {r['known_share']:.0%} of the training labels; means over {r['seeds']} seeds")
-    return (f"label DP against the LR active's reconstruction of the passive's columns from its partial scores "
+    return (f"{_defence(r)} against the LR active's reconstruction of the passive's columns from its partial scores "
             f"(R² per column, averaged): {setting}, the active knows the passive's values of "
             f"{r['known_share']:.0%} of the rows (at least 2·(columns + 1)); means over {r['seeds']} seeds")
 
@@ -172,7 +185,7 @@ def render(r: dict) -> str:
     lines = [_title(r),
              f"  {'ε':>6} {'model AUC':>10} {'AUC lost':>9} {'baseline':>9} {'attack':>8} {'gain':>8} {'gain sd':>8}"]
     for row in r["table"]:
-        eps = "none" if row["label_epsilon"] is None else f"{row['label_epsilon']:g}"
+        eps = "none" if row["epsilon"] is None else f"{row['epsilon']:g}"
         lost = row.get("model_auc_lost")
         lost = "" if lost is None else f"{lost:.4f}"
         lines.append(f"  {eps:>6} {row['model_auc']:>10.4f} {lost:>9} {row[f'baseline_{metric}']:>9.4f} "
@@ -189,18 +202,18 @@ def plot(r: dict, path) -> str:
     from vfl.report import pyplot, save_figure
     plt = pyplot()
     table = r["table"]
-    finite = sorted(row["label_epsilon"] for row in table if row["label_epsilon"] is not None)
+    finite = sorted(row["epsilon"] for row in table if row["epsilon"] is not None)
     none_at = 2 * finite[-1] if finite else 1.0
-    order = sorted(table, key=lambda row: none_at if row["label_epsilon"] is None else row["label_epsilon"])
-    xs = [none_at if row["label_epsilon"] is None else row["label_epsilon"] for row in order]
+    order = sorted(table, key=lambda row: none_at if row["epsilon"] is None else row["epsilon"])
+    xs = [none_at if row["epsilon"] is None else row["epsilon"] for row in order]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.errorbar(xs, [row["gain"] for row in order], yerr=[row["gain_sd"] for row in order], marker="o", capsize=4,
                 color="tab:red", label="attack gain")
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_xticks(xs, ["none" if row["label_epsilon"] is None else f"{row['label_epsilon']:g}" for row in order])
+    ax.set_xticks(xs, ["none" if row["epsilon"] is None else f"{row['epsilon']:g}" for row in order])
     ax.minorticks_off()
-    ax.set_xlabel("label ε")
+    ax.set_xlabel("label ε" if r.get("defence", "labels") == "labels" else "feature ε")
     ax.set_ylabel(f"attack gain ({'R²' if ATTACKS[r.get('attack', 'secureboost')] == 'r2' else 'AUC'})",
                   color="tab:red")
     twin = ax.twinx()

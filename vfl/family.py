@@ -33,6 +33,10 @@ Seams for what comes next, each a class attribute with a safe default:
   - ``gradient_privacy``: True when the active estimator's ``fit`` takes ``gradient_noise=``
     (a :class:`vfl.privacy.GradientNoise`) and noises its label gradients every round before
     any use, reading the labels nowhere else (``[privacy] mechanism = "gradient_noise"``).
+  - ``feature_privacy``: True when the active estimator's ``fit`` takes ``feature_privacy=`` (a
+    :class:`vfl.privacy.FeaturePrivacy`, sent to the passives in its setup) and the passive's
+    ``fit`` takes ``feature_noise=`` (a :class:`vfl.privacy.FeatureNoise`) and noises everything
+    of its columns the active receives (``[privacy] feature_epsilon``).
 """
 from __future__ import annotations
 
@@ -147,6 +151,7 @@ class ModelFamily(abc.ABC):
     checkpoints: ClassVar[bool] = False
     label_privacy: ClassVar[bool] = False   # True: a job may set [privacy] (label DP, vfl.privacy)
     gradient_privacy: ClassVar[bool] = False   # True: its active fit takes gradient_noise= ([privacy] gradient_noise)
+    feature_privacy: ClassVar[bool] = False    # True: fits take feature_privacy= / feature_noise= ([privacy] feature_*)
     sections: ClassVar[frozenset[str]] = frozenset()
     job_parties: ClassVar[bool] = False     # True: passive() also gets parties=[active, *passives]
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "workers"})   # not set by job files

@@ -34,17 +34,24 @@ class JobReport:
         if ev is not None and ev.metrics is None:
             notes.append("no rows were held out ([evaluation] test_size = 0): metrics are on the training rows "
                          "(training_metrics), for the federated model and the baseline alike, and flatter them")
-        if self.training.privacy is not None:
-            notes.append(f"label DP: the model was trained on labels released by {self.training.privacy['mechanism']} "
-                         f"with ε = {self.training.privacy['label_epsilon']:g} (δ = 0); the loss curve is on those "
-                         "labels, the metrics on the true labels of the held-out rows"
+        privacy = self.training.privacy or {}
+        if "label_epsilon" in privacy:
+            notes.append(f"label DP: the model was trained on labels released by {privacy['mechanism']} "
+                         f"with ε = {privacy['label_epsilon']:g} (δ = {privacy['delta']:g}); the loss curve is on "
+                         "those labels, the metrics on the true labels of the held-out rows"
                          + ("" if self.baseline is None else "; the baseline trains on the true labels"))
-            spent = self.training.privacy.get("ledger")
-            if spent:
-                budget = "no budget" if spent["budget"] is None else f"a budget of {spent['budget']:g}"
-                notes.append(f"the labels of {spent['dataset']} have now spent ε = {spent['spent_after']:g} in all "
-                             f"(δ = {spent['delta']:g}) of {budget}"
-                             + ("" if spent["charged"] else "; this run was charged when it began"))
+        if "features" in privacy:
+            f = privacy["features"]
+            notes.append(f"feature DP: every passive's training rows are (ε = {f['feature_epsilon']:g}, "
+                         f"δ = {f['feature_delta']:g})-DP against what this party received (noise multiplier "
+                         f"{f['noise_multiplier']:.3g}); held-out rows were scored without noise"
+                         + ("" if self.baseline is None else "; the baseline trains on the exact columns"))
+        spent = privacy.get("ledger")
+        if spent:
+            budget = "no budget" if spent["budget"] is None else f"a budget of {spent['budget']:g}"
+            notes.append(f"the labels of {spent['dataset']} have now spent ε = {spent['spent_after']:g} in all "
+                         f"(δ = {spent['delta']:g}) of {budget}"
+                         + ("" if spent["charged"] else "; this run was charged when it began"))
         if self.training.resumed_from is not None:
             notes.append(f"run {self.training.run} was resumed from round {self.training.resumed_from} (the last "
                          "epoch or tree every party had checkpointed); seconds and bytes count the resumed part")

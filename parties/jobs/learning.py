@@ -185,6 +185,11 @@ def train(ctx: JobContext) -> dict:
         request.family.check_passive(request.sections, [ctx.initiator, *request.passives], ctx.transport.party, caps)
     except (ValueError, VFLError) as exc:
         raise JobRejectedError(str(exc)) from None
+    cap, features = ctx.max_feature_epsilon, request.feature_privacy
+    if cap and (features is None or features.feature_epsilon > cap):
+        asked = "no feature privacy" if features is None else f"feature_epsilon = {features.feature_epsilon:g}"
+        raise JobRejectedError(f"{ctx.transport.party} trains only under [privacy] feature_epsilon <= {cap:g} "
+                               f"(its config); the job asks {asked}")
     if request.privacy is not None:
         log.info("%s: %s's job %r trains on labels released by %s at ε = %g", ctx.transport.party, ctx.initiator,
                  request.job, request.privacy.mechanism, request.privacy.label_epsilon)

@@ -58,6 +58,7 @@ class JobContext:
     schemes: tuple = SCHEMES               # [crypto]: the homomorphic schemes a job's key may be in
     stream_above_mb: float | None = None   # [compute]: tables larger than this are read a chunk at a time
     queries: Any = None           # parties.runtime.budgets.QueryLedger: rows each peer had scored ([predictions])
+    max_feature_epsilon: float = 0.0       # [privacy]: train only under feature DP of at most this ε (0: no rule)
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

@@ -104,7 +104,8 @@ class JobServer:
                          self.config.data_policies, self.config.psi, self.ledger,
                          key.decode() if isinstance(key, bytes) else "", self.config.reveal_to,
                          self.config.share_reason_codes, self.config.schemes,
-                         stream_above_mb=self.config.compute.stream_above_mb, queries=self.queries)
+                         stream_above_mb=self.config.compute.stream_above_mb, queries=self.queries,
+                         max_feature_epsilon=self.config.privacy.max_feature_epsilon)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -82,6 +82,7 @@ class PrivacyTerms:
     label_epsilon_budget: dict = dataclasses.field(default_factory=dict)   # [data] alias -> ε all jobs may spend
     delta: float = 0.0                  # the δ at which spent ε is composed (0: the ε add up)
     ledger: str = ""                    # the ledger file (default <config dir>/<name>.privacy-ledger.json)
+    max_feature_epsilon: float = 0.0    # a passive: train only with [privacy] feature_epsilon <= this (0: no rule)
 
 
 def parse_privacy_terms(raw, resolve, name: str, aliases) -> PrivacyTerms:
@@ -98,8 +99,11 @@ def parse_privacy_terms(raw, resolve, name: str, aliases) -> PrivacyTerms:
     delta = raw.get("delta", 0.0)
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < 1:
         raise ConfigError(f"[privacy] delta must be a number in [0, 1), got {delta!r}")
+    cap = raw.get("max_feature_epsilon", 0.0)
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 0:
+        raise ConfigError(f"[privacy] max_feature_epsilon must be a number >= 0 (0: no rule), got {cap!r}")
     return PrivacyTerms({k: float(v) for k, v in budgets.items()}, float(delta),
-                        resolve(raw.get("ledger", f"{name}.privacy-ledger.json")))
+                        resolve(raw.get("ledger", f"{name}.privacy-ledger.json")), float(cap))
 
 
 class LabelLedger:

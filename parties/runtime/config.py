@@ -32,6 +32,7 @@
     label_epsilon_budget = { customers = 4.0 }   # per [data] alias: the ε all label-DP jobs may spend;
                                            # a job without [privacy] on a budgeted dataset is refused
     delta = 0.0                            # δ at which spent ε is composed (0: the ε add up)
+    max_feature_epsilon = 4.0              # a passive: train only with [privacy] feature_epsilon <= this
 
     [predictions]                          # optional (a passive): rows each peer may have it score;
     max_rows_per_request = 100000          # 0 or left out: no cap

@@ -41,23 +41,24 @@ def runs(tmp_path_factory, small_keypair):
     """One training run per (protocol, privacy), made when a test first asks for it."""
     cache = {}
 
-    def run(protocol="label_key", privacy=None):
-        if (protocol, privacy) not in cache:
+    def run(protocol="label_key", privacy=None, features=None):
+        if (protocol, privacy, features) not in cache:
             guest, host = _tables()
-            raw = {**LR, "model": {**LR["model"], "protocol": protocol},
-                   **({"privacy": {"label_epsilon": privacy}} if privacy else {})}
+            section = {**({"label_epsilon": privacy} if privacy else {}),
+                       **({"feature_epsilon": features} if features else {})}
+            raw = {**LR, "model": {**LR["model"], "protocol": protocol}, **({"privacy": section} if section else {})}
             tmp = tmp_path_factory.mktemp(protocol)
             spec = dataclasses.replace(parse_job(raw), output_dir=str(tmp))
             with attacks.recording_passive_gradients() as views:
                 net, out = run_training(spec, {"bank": guest, "lab": host}, tmp, small_keypair[1])
             ids = out["bank"].train_ids
             setup = next(m for _, m in net["lab"].received if isinstance(m, msg.Setup))
-            cache[protocol, privacy] = dict(
+            cache[protocol, privacy, features] = dict(
                 net=net, result=out["bank"], view=views["lab"], setup=setup,
                 own=host.set_index("id").loc[ids, ["p0", "p1", "p2"]],
                 active_x=guest.set_index("id").loc[ids, ["a0", "a1", "a2"]],
                 y=guest.set_index("id").loc[ids, "y"].to_numpy())
-        return cache[protocol, privacy]
+        return cache[protocol, privacy, features]
     return run
 
 
@@ -93,6 +94,22 @@ def test_the_active_reconstructs_the_passive_columns_from_partial_scores(runs):
     assert out["known_rows"] == round(0.05 * len(run["setup"].train_index)) and out["epochs"] == 8
     assert out["baseline_r2"] < 0.05                               # the active's columns say nothing of them
     assert out["attack_r2"] > 0.5 and min(out["attack_r2_per_feature"]) > 0.15
+
+
+@pytest.mark.parametrize("protocol", ["label_key", "feature_key"])
+def test_feature_dp_stops_the_reconstruction_and_keeps_the_model(runs, protocol):
+    plain, noisy = runs(), runs(protocol, features=1.0)
+    options = dict(passive="lab", active_x=noisy["active_x"], known_share=0.05)
+    before = attacks.feature_reconstruction(plain["net"]["bank"].received, plain["setup"], plain["own"], **options)
+    after = attacks.feature_reconstruction(noisy["net"]["bank"].received, noisy["setup"], noisy["own"], **options)
+    assert before["attack_r2"] > 0.5 and after["attack_r2"] < 0.1            # what the scores told is gone
+    features = noisy["result"].privacy["features"]
+    assert features["feature_epsilon"] == 1.0 and features["noise_multiplier"] > 10
+    assert noisy["result"].evaluation.metrics["auc"] > 0.9                   # the label lives in the active's columns
+    spread = {name: np.std(np.concatenate([m.scores for _, m in r["net"]["bank"].received
+                                           if isinstance(m, msg.PartialScores)]))
+              for name, r in (("plain", plain), ("noisy", noisy))}
+    assert spread["noisy"] > 10 * spread["plain"]                           # the noise the active sees
 
 
 def test_recording_changes_nothing_and_is_undone():

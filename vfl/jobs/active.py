@@ -81,6 +81,9 @@ def train(transport, spec: JobSpec, frame: pd.DataFrame, *, private_key=None, ve
                 directory=None if state is None else state.directory)
             privacy = spec.privacy.report(n_classes, len(train_rows), noise["gradient_noise"])
         privacy = {**privacy, **({"ledger": ledger} if ledger else {})}
+    if spec.feature_privacy is not None:                                              # feature DP
+        noise["feature_privacy"] = spec.feature_privacy
+        privacy = {**(privacy or {}), "features": spec.feature_privacy.report(family.rounds(spec.hyperparameters))}
     extra = {"sections": spec.sections} if family.sections else {}
     model = family.active(spec.hyperparameters, verbose=verbose, **extra)                 # fit
     model.fit(x.iloc[train_rows], y_fit, transport=transport, passives=passives,

@@ -65,7 +65,12 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *,
     if family.job_parties:
         extra["parties"] = [active, *request.passives]
     model = family.passive(caps, **extra)                                              # fit
-    model.fit(x.iloc[train_rows], transport=transport, active=active, **checkpoint_option(family, store, round_))
+    noise = {}
+    if request.feature_privacy is not None:      # kept with the run's state: a resume adds the same noise
+        from vfl.privacy import FeatureNoise
+        noise["feature_noise"] = FeatureNoise(request.feature_privacy, None if state is None else state.directory)
+    model.fit(x.iloc[train_rows], transport=transport, active=active, **checkpoint_option(family, store, round_),
+              **noise)
     if family.predicts:                                                                # evaluate
         model.serve_scores(x.iloc[evaluation_rows(train_rows, test_rows)], transport=transport, active=active)
     model.save(model_path)                                                             # save

@@ -42,7 +42,7 @@ from vfl.checkpoint import digest_of
 from vfl.errors import VFLError
 from vfl.family import ModelFamily
 from vfl.names import RULE, is_safe_name
-from vfl.privacy import LabelPrivacy
+from vfl.privacy import FeaturePrivacy, LabelPrivacy, parse_privacy, privacy_section
 
 ROLES = ("active", "passive")
 _SECTIONS = {"job", "evaluation", "model", "psi", "parties", "privacy"}
@@ -98,6 +98,7 @@ class JobSpec:
     source: str = "<job>"
     sections: dict = dataclasses.field(default_factory=dict)   # tables the family reads, e.g. [reveal]
     privacy: LabelPrivacy | None = None                         # [privacy]: label DP (vfl.privacy)
+    feature_privacy: FeaturePrivacy | None = None               # [privacy] feature_epsilon: the passives' columns
 
     @property
     def family(self) -> ModelFamily:
@@ -121,7 +122,8 @@ class JobSpec:
                 "parties": {p.name: p.to_params() for p in self.passives}, "sections": dict(self.sections),
                 "rounds": self.family.rounds(self.hyperparameters),
                 "schemes": list(self.family.schemes(self.hyperparameters)),
-                **({"privacy": self.privacy.to_section()} if self.privacy else {})}
+                **({"privacy": privacy_section(self.privacy, self.feature_privacy)}
+                   if self.privacy or self.feature_privacy else {})}
 
     def digest(self) -> str:
         """sha256 of what the job asks — not where its files are: a resumed run must be the
@@ -149,6 +151,7 @@ class PassiveRequest:
     passives: tuple[str, ...] = ()  # every passive of the job, in the job's order
     schemes: tuple[str, ...] = ("paillier",)   # training: the homomorphic schemes its key may be in
     privacy: LabelPrivacy | None = None        # training: the label DP the active applies ([privacy])
+    feature_privacy: FeaturePrivacy | None = None   # training: the noise this party adds ([privacy] feature_*)
 
     @property
     def family(self) -> ModelFamily:
@@ -184,15 +187,15 @@ class PassiveRequest:
         if not isinstance(schemes, list) or not schemes \
                 or not all(isinstance(s, str) and s in SCHEMES for s in schemes):
             raise JobSpecError(f"the job's schemes {schemes!r} are not a list of {', '.join(SCHEMES)}")
-        privacy = params.get("privacy")
-        if privacy is not None:
+        privacy = features = None
+        if params.get("privacy") is not None:
             try:
-                privacy = LabelPrivacy.from_section(privacy, family)
+                privacy, features = parse_privacy(params["privacy"], family)
             except ValueError as exc:
                 raise JobSpecError(f"the job request's {exc}") from None
         return cls(job, family.name, params.get("psi_private") is True, PartySpec.from_params(me, parties[me]),
                    _sections(sections, family, "the job request"), run, digest, rounds, resume,
-                   tuple(str(p) for p in parties), tuple(schemes), privacy)
+                   tuple(str(p) for p in parties), tuple(schemes), privacy, features)
 
 
 def load_job(path) -> JobSpec:
@@ -269,10 +272,12 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     seed = evaluation.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise JobSpecError(f"{source}: [evaluation] seed must be a non-negative integer, got {seed!r}")
-    privacy = None
+    privacy = features = None
     if "privacy" in raw:
         try:
-            privacy = LabelPrivacy.from_section(raw["privacy"], family)
+            privacy, features = parse_privacy(raw["privacy"], family)
+            if features is not None:
+                features.check_model({**family.hyperparameters(), **hyper})
         except ValueError as exc:
             raise JobSpecError(f"{source}: {exc}") from None
     parties = _parties(raw, source, base_dir, family)
@@ -290,7 +295,7 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
     return JobSpec(name=name, model=family.name, output_dir=str(job.get("output_dir", "runs/" + name)),
                    test_size=float(test_size), seed=seed, hyperparameters=dict(hyper),
                    psi_private=bool(psi.get("private", False)), parties=parties, source=source, sections=sections,
-                   privacy=privacy)
+                   privacy=privacy, feature_privacy=features)
 
 
 def _family(model, source: str) -> ModelFamily:

@@ -35,6 +35,7 @@ class _LinearFamily(ModelFamily):
 class LogisticRegressionFamily(_LinearFamily):
     name = "logistic_regression"
     label_privacy = True
+    feature_privacy = True
     task = "classification"
     data = DataNeeds(allow_nan=False, label="binary")
     active_estimator = ActiveLogisticRegression

@@ -47,6 +47,7 @@ class Setup(Message):
     protocol: str = "label_key"     # or "feature_key": every passive encrypts its features once, under its own key
     solver: str = "sgd"             # or "lbfgs": full-batch L-BFGS, ``epochs`` iterations at most
     gtol: float = 0.0               # lbfgs: stop when max |gradient| over every party is at most this
+    feature_privacy: dict | None = None   # [privacy] feature_*: the noise every passive adds (vfl.privacy)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ from vfl.linear.optim import PENALTIES, SCHEDULES
 from vfl.linear.persist import load_model, save_model
 from vfl.linear.setup import PROTOCOLS, SOLVERS, build_setup, check_setup
 from vfl.linear.training import FEATURE_INT_BITS, ActiveTrainer, PassiveTrainer
+from vfl.privacy import clip_rows
 from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_features, check_labels
 
 
@@ -81,12 +82,18 @@ class _ActiveLinear(Estimator):
         if self.solver == "lbfgs" and self.penalty == "l1":
             raise ValueError('penalty "l1" needs solver "sgd" (L-BFGS takes "l2" or "none")')
 
-    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None, feature_privacy=None):
         """Train with every passive in ``passives`` (they run ``Passive*.fit`` concurrently).
 
         ``checkpoint`` (:class:`vfl.checkpoint.Checkpoint`): save the state after every
-        epoch and, if it holds one, continue from it (the same model as an uninterrupted fit)."""
+        epoch and, if it holds one, continue from it (the same model as an uninterrupted fit).
+        ``feature_privacy`` (:class:`vfl.privacy.FeaturePrivacy`): every passive noises what it
+        sends (each passive's ``fit`` must be given the same, as its ``feature_noise``)."""
         self._validate_params()
+        if feature_privacy is not None:
+            if self._task != "logistic":
+                raise ValueError("feature privacy is for logistic regression (its residual is bounded)")
+            feature_privacy.check_model(self.get_params())
         x = _features(X, transport)
         labels = check_labels(y, len(x), getattr(transport, "party", "active"), self._label_kind)
         rng = np.random.default_rng(self.random_state)
@@ -105,7 +112,7 @@ class _ActiveLinear(Estimator):
         if label_key:
             transport.register_public_key(private_key.public_key)
         setup = build_setup(self, self._task, private_key.public_key if label_key else None, len(x), train, val, rng,
-                            batch_seed)
+                            batch_seed, feature_privacy)
         if checkpoint is not None:
             checkpoint.fixed.update(train=train, val=val, batch_seed=setup.batch_seed)
         with transport.in_phase("train"):
@@ -215,14 +222,16 @@ class PassiveLinearModel(Estimator):
         self.standardize = standardize
         self.allow_insecure_key_size_for_tests = allow_insecure_key_size_for_tests
 
-    def fit(self, X, *, transport, active: str, checkpoint=None):
+    def fit(self, X, *, transport, active: str, checkpoint=None, feature_noise=None):
         """Serve the active's fit; ``checkpoint`` as in the active's ``fit`` (the setup the
-        active sends must then be the one the checkpoint was saved under)."""
+        active sends must then be the one the checkpoint was saved under). ``feature_noise``
+        (:class:`vfl.privacy.FeatureNoise`): the feature DP this party applies to all it sends;
+        the active's setup must ask for the same."""
         self._validate_params()
         x = _features(X, transport)
         with transport.in_phase("train"):
             setup = transport.recv(active, msg.Setup)
-            check_setup(setup, self, x, active)
+            check_setup(setup, self, x, active, feature_noise)
             same_setup(checkpoint, setup, active)
             train = setup.train_index
             self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
@@ -230,7 +239,7 @@ class PassiveLinearModel(Estimator):
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
             scaled, options = (x - self.mean_) / self.scale_, dict(mask_bits=self.mask_bits,
                                                                   feature_frac_bits=self.feature_frac_bits,
-                                                                  checkpoint=checkpoint)
+                                                                  checkpoint=checkpoint, feature_noise=feature_noise)
             if setup.protocol == "feature_key":
                 trainer = FeatureKeyPassiveTrainer(transport, active, setup, scaled, key_bits=self.key_bits,
                                                    allow_small_key=self.allow_insecure_key_size_for_tests,
@@ -239,6 +248,7 @@ class PassiveLinearModel(Estimator):
                 trainer = PassiveTrainer(transport, active, setup, scaled, **options)
             self.n_epochs_ = trainer.run()
         self.coef_, self.task_, self.n_features_in_ = trainer.coef, setup.task, x.shape[1]
+        self.row_clip_ = None if feature_noise is None else feature_noise.clip   # part of the model it trained
         self._set_feature_names(X)
         return self
 
@@ -252,6 +262,8 @@ class PassiveLinearModel(Estimator):
                 raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
                                  "align the tables first")
             scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
+            if getattr(self, "row_clip_", None) is not None:
+                scaled = clip_rows(scaled, self.row_clip_)
             transport.send(active, msg.PartialScores(scaled @ self.coef_))
         return len(x)
 
@@ -259,7 +271,8 @@ class PassiveLinearModel(Estimator):
         self._check_fitted()
         save_model(path, role="passive", task=self.task_, params=self.get_params(),
                    arrays={"coef": self.coef_, "mean": self.mean_, "scale": self.scale_},
-                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None)})
+                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
+                            "row_clip": getattr(self, "row_clip_", None)})
 
     @classmethod
     def load(cls, path):
@@ -267,6 +280,7 @@ class PassiveLinearModel(Estimator):
         model = cls(**data["params"])
         model.coef_, model.mean_, model.scale_ = _arrays(data)
         model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.coef_)
+        model.row_clip_ = data["scalars"].get("row_clip")
         if data["scalars"].get("feature_names"):
             model.feature_names_in_ = list(data["scalars"]["feature_names"])
         return model

@@ -14,7 +14,8 @@ SOLVERS = ("lbfgs", "sgd")                   # full-batch L-BFGS (default) or mi
 MIN_MASK_BITS = 40
 
 
-def build_setup(est, task: str, public_key, n_rows: int, train, val, rng, batch_seed: int | None = None) -> msg.Setup:
+def build_setup(est, task: str, public_key, n_rows: int, train, val, rng, batch_seed: int | None = None,
+                feature_privacy=None) -> msg.Setup:
     if batch_seed is None:
         batch_seed = int(rng.integers(2**62)) if est.random_state is not None else secrets.randbits(62)
     full_batch = est.solver == "lbfgs"
@@ -25,11 +26,13 @@ def build_setup(est, task: str, public_key, n_rows: int, train, val, rng, batch_
                      learning_rate=float(est.learning_rate), lr_schedule=est.lr_schedule,
                      lr_decay=float(est.lr_decay), penalty=est.penalty, alpha=float(est.alpha),
                      residual_frac_bits=int(est.residual_frac_bits), protocol=est.protocol, solver=est.solver,
-                     gtol=float(est.gtol))
+                     gtol=float(est.gtol),
+                     feature_privacy=None if feature_privacy is None else feature_privacy.to_section())
 
 
-def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
-    """The passive's guards, applied before any cryptography starts."""
+def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str, feature_noise=None) -> None:
+    """The passive's guards, applied before any cryptography starts. ``feature_noise``: the
+    feature DP the job request promised this party (the setup must carry the same)."""
     n_features = x.shape[1]
     label_key = setup.protocol == "label_key"
     key_bits = (setup.public_key.n_bits if setup.public_key is not None else None) if label_key else passive.key_bits
@@ -61,6 +64,11 @@ def check_setup(setup: msg.Setup, passive, x: np.ndarray, active: str) -> None:
         problems.append(f"unknown protocol {setup.protocol!r}")
     elif label_key and setup.public_key is None:
         problems.append("no public key in the setup")
+    promised = None if feature_noise is None else feature_noise.privacy.to_section()
+    if setup.feature_privacy != promised:
+        problems.append(f"the setup's feature privacy {setup.feature_privacy} is not the {promised} of the job request")
+    elif promised is not None and (setup.solver != "sgd" or setup.task != "logistic"):
+        problems.append("feature privacy is for logistic regression with solver sgd")
     if passive.mask_bits < MIN_MASK_BITS:
         problems.append(f"mask_bits must be >= {MIN_MASK_BITS}")
     handshake.refuse(problems, "training", active)

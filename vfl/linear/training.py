@@ -199,10 +199,14 @@ class PassiveTrainer:
     """A feature party's side of the round loop. It never sees labels, d, or the active's model."""
 
     def __init__(self, transport, active: str, setup: msg.Setup, x: np.ndarray, *, mask_bits: int,
-                 feature_frac_bits: int, checkpoint=None):
+                 feature_frac_bits: int, checkpoint=None, feature_noise=None):
         self.t, self.active, self.cfg = transport, active, setup
         limit = float(2 ** FEATURE_INT_BITS)     # the declared bound of every feature the gradient uses
         self.x = np.clip(x, -limit, limit)
+        self.noise = feature_noise               # vfl.privacy.FeatureNoise: feature DP on all it sends
+        if feature_noise is not None:
+            feature_noise.start(setup.epochs, x.shape[1])
+            self.x = feature_noise.clip_rows(self.x)
         self.mask_bits, self.frac_bits = mask_bits, feature_frac_bits
         self.coef = np.zeros(x.shape[1])
         self.epochs_run = 0
@@ -212,9 +216,31 @@ class PassiveTrainer:
             self.coef, self.epochs_run = np.asarray(state["coef"], float), int(state["epochs_run"])
             self._stopped = bool(state["stopped"])
 
-    def _batch(self, rows: np.ndarray, lr: float) -> None:
-        self.t.send(self.active, msg.PartialScores(self.x[rows] @ self.coef))
-        self.coef = apply_update(self.coef, self._gradient(rows), lr, self.cfg.penalty, self.cfg.alpha)
+    def _batch(self, rows: np.ndarray, lr: float, noise=None) -> None:
+        """One batch; ``noise``: its (score, gradient) noise under feature DP."""
+        self.t.send(self.active, msg.PartialScores(self._scores(rows, None if noise is None else noise[0])))
+        grad = self._gradient(rows)
+        if noise is not None:           # the gradient sum, noised before this party's weights use it
+            grad = self.noise.release(grad * len(rows), noise[1], self.noise.gradient_step) / len(rows)
+        self.coef = apply_update(self.coef, grad, lr, self.cfg.penalty, self.cfg.alpha)
+        if noise is not None:
+            self.coef = self.noise.project(self.coef)
+
+    def _scores(self, rows: np.ndarray, noise=None) -> np.ndarray:
+        z = self.x[rows] @ self.coef
+        return z if noise is None else self.noise.release(z, noise, self.noise.score_step)
+
+    def _epoch_noise(self, epoch: int, batches: list[np.ndarray]):
+        """Epoch ``epoch``'s noise under feature DP (drawn once, kept with the run): per batch
+        (its rows' scores, its gradient), then the validation rows' scores; or None."""
+        if self.noise is None:
+            return None, None
+        sizes, d, n_val = [len(b) for b in batches], self.x.shape[1], len(self.cfg.val_index)
+        units = self.noise.draw(epoch, sum(sizes) + len(batches) * d + n_val)
+        ends = np.cumsum(sizes)
+        scores = np.split(units[:ends[-1]], ends[:-1])
+        grads = units[ends[-1]:ends[-1] + len(batches) * d].reshape(len(batches), d)
+        return list(zip(scores, grads)), units[ends[-1] + len(batches) * d:]
 
     def _gradient(self, rows: np.ndarray) -> np.ndarray:
         """One gradient round: X_p[rows]ᵀ·d / |rows| through the masked exchange with the active."""
@@ -258,10 +284,12 @@ class PassiveTrainer:
             return LbfgsPassive(self, max_iter=cfg.epochs).run()
         for epoch in range(self.epochs_run, cfg.epochs if not self._stopped else 0):
             lr = learning_rate_at(cfg.learning_rate, cfg.lr_schedule, cfg.lr_decay, epoch)
-            for rows in epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch):
-                self._batch(cfg.train_index[rows], lr)
+            batches = epoch_batches(len(cfg.train_index), cfg.batch_size, cfg.batch_seed, epoch)
+            noise, val_noise = self._epoch_noise(epoch, batches)
+            for k, rows in enumerate(batches):
+                self._batch(cfg.train_index[rows], lr, None if noise is None else noise[k])
             if len(cfg.val_index):
-                self.t.send(self.active, msg.PartialScores(self.x[cfg.val_index] @ self.coef))
+                self.t.send(self.active, msg.PartialScores(self._scores(cfg.val_index, val_noise)))
             end = self.t.recv(self.active, msg.EpochEnd)
             self.epochs_run = epoch + 1
             if end.epoch != epoch:

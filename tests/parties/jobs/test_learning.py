@@ -63,6 +63,23 @@ def test_a_job_that_may_use_a_scheme_the_config_refuses_is_refused_before_the_ps
         learning.train(_ctx(params={**params, "schemes": ["rsa"]}))
 
 
+@pytest.mark.parametrize("privacy,asked", [(None, "no feature privacy"),
+                                            ({"feature_epsilon": 8.0}, "feature_epsilon = 8"),
+                                            ({"label_epsilon": 1.0}, "no feature privacy")])
+def test_a_passive_that_requires_feature_dp_refuses_a_job_without_enough_before_the_psi(privacy, asked, monkeypatch):
+    params = {"job": "lr", "model": "logistic_regression", "rounds": 3,
+              "parties": {"insurer": {"alias": "customers", "id_column": "cid", "features": None}},
+              **({"privacy": privacy} if privacy else {})}
+    ctx = dataclasses.replace(_ctx(params=params), max_feature_epsilon=4.0)
+    with pytest.raises(JobRejectedError, match=f"feature_epsilon <= 4 .*the job asks {asked}"):
+        learning.train(ctx)
+    reached = []                          # within the cap: the checks pass and the job goes on to its table
+    monkeypatch.setattr(learning, "_table", lambda *a: reached.append(True) or (_ for _ in ()).throw(KeyError()))
+    with pytest.raises(KeyError):
+        learning.train(dataclasses.replace(ctx, params={**params, "privacy": {"feature_epsilon": 2.0}}))
+    assert reached
+
+
 def test_model_parts_are_kept_per_initiator():
     assert model_path(_ctx(), "job1", "run1") == "/models/bank/job1/run1/insurer.json"
     assert model_path(_ctx(), "job1", None) == "/models/bank/job1/insurer.json"      # before runs were recorded

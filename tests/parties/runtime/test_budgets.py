@@ -105,11 +105,15 @@ def test_privacy_and_predictions_sections_are_checked(tmp_path):
     config = parse_config(base, base_dir=str(tmp_path), insecure=True)
     assert config.privacy.label_epsilon_budget == {} and config.privacy.ledger.endswith("bank.privacy-ledger.json")
     assert not config.predictions.capped and config.predictions.ledger.endswith("bank.query-ledger")
+    assert config.privacy.max_feature_epsilon == 0.0
+    with_cap = parse_config({**base, "privacy": {"max_feature_epsilon": 2}}, base_dir=str(tmp_path), insecure=True)
+    assert with_cap.privacy.max_feature_epsilon == 2.0
     for section, bad, message in [
             ("privacy", {"label_epsilon_budget": {"nope": 1.0}}, "not a \\[data\\] alias"),
             ("privacy", {"label_epsilon_budget": {"customers": -1}}, "must be a number >= 0"),
             ("privacy", {"delta": 1.5}, "delta must be a number in \\[0, 1\\)"),
             ("privacy", {"budget": 1}, "unknown keys \\['budget'\\]"),
+            ("privacy", {"max_feature_epsilon": "high"}, "max_feature_epsilon must be a number >= 0"),
             ("predictions", {"max_rows_per_request": 2.5}, "max_rows_per_request must be an integer >= 0"),
             ("predictions", {"period_hours": 0}, "period_hours must be a number > 0"),
             ("predictions", {"rows": 1}, "unknown keys")]:

@@ -171,3 +171,31 @@ def test_a_resumed_run_with_gradient_noise_draws_no_tree_s_noise_twice(tmp_path,
     _, out = run(s, frames, out_dir, key, resume=True)
     assert out["bank"].resumed_from > 0 and len(drawn) == 4          # the resume drew only the trees not begun
     assert out["bank"].privacy["mechanism"] == "gradient_noise"
+
+
+@pytest.mark.parametrize("protocol", ["label_key", "feature_key"])
+def test_a_resumed_run_with_feature_noise_draws_no_epoch_s_noise_twice(tmp_path, small_keypair, monkeypatch,
+                                                                       protocol):
+    """A passive under feature DP draws each epoch's noise once and keeps it with the run: the
+    epoch a killed passive was in is sent again with the same noise, not with new noise."""
+    import vfl.privacy as privacy
+    drawn = []
+    real = privacy.discrete_gaussians
+    monkeypatch.setattr(privacy, "discrete_gaussians", lambda sigma, size: drawn.append(size) or real(sigma, size))
+    params = {"solver": "sgd", "epochs": 4, "batch_size": 64, "key_bits": 1024, "random_state": 0,
+              "protocol": protocol}
+    spec = parse_job({**job("logistic_regression", params), "privacy": {"feature_epsilon": 4.0}})
+    frames, key = frames_for(1), small_keypair[1]
+    ref_dir = tmp_path / "reference"
+    net, _ = run(dataclasses.replace(spec, output_dir=str(ref_dir)), frames, ref_dir, key)
+    assert len(drawn) == 4
+    total = sum(s.messages_sent for s in net["p0"].stats().values())
+    drawn.clear()
+    out_dir = tmp_path / "attempt"
+    s = dataclasses.replace(spec, output_dir=str(out_dir))
+    with pytest.raises((Killed, PeerFailedError)):
+        run(s, frames, out_dir, key, die=("p0", int(total * 0.6)))
+    assert 1 <= len(drawn) < 4
+    _, out = run(s, frames, out_dir, key, resume=True)
+    assert out["bank"].resumed_from > 0 and len(drawn) == 4            # the resume drew only the epochs not begun
+    assert out["bank"].privacy["features"]["feature_epsilon"] == 4.0
