@@ -17,7 +17,7 @@ from vfl.linear.setup import check_setup
 from vfl.privacy import GRID, FeatureNoise, FeaturePrivacy, parse_privacy
 
 LR, SBT = registry.family("logistic_regression"), registry.family("secureboost")
-JOB = {"job": {"name": "fdp", "model": "logistic_regression"},
+JOB = {"job": {"name": "fdp", "model": "logistic_regression"}, "evaluation": {"test_size": 0.2},
        "model": {"solver": "sgd", "epochs": 5, "batch_size": 32},
        "parties": {"bank": {"role": "active", "data": "a.csv", "label": "y"},
                    "lab": {"role": "passive", "data": "b.csv"}}}
@@ -53,6 +53,23 @@ def test_either_part_stands_alone_or_both_together():
 def test_the_job_file_names_a_training_the_dp_is_not_stated_for(model, message):
     with pytest.raises(JobSpecError, match=message):
         parse_job({**JOB, "model": model, "privacy": {"feature_epsilon": 1}})
+
+
+def test_feature_dp_standardizes_with_held_out_rows_so_a_job_must_hold_some_out():
+    no_test = {**JOB, "evaluation": {"test_size": 0.0}, "privacy": {"feature_epsilon": 1}}
+    with pytest.raises(JobSpecError, match="needs \\[evaluation\\] test_size > 0"):
+        parse_job(no_test)
+    parse_job({**no_test, "model": {**JOB["model"], "standardize": False}})       # no statistics: nothing to hold out
+
+
+def test_a_passive_under_feature_dp_takes_its_scale_from_the_held_out_rows():
+    from vfl.linear.model import PassiveLinearModel
+    train, held_out = np.random.default_rng(0).normal(size=(50, 2)), np.array([[10.0, 0.0], [14.0, 2.0]])
+    noise = FeatureNoise(FeaturePrivacy(1.0), reference=held_out)
+    assert np.array_equal(PassiveLinearModel._reference(train, noise, None), held_out)
+    assert PassiveLinearModel._reference(train, None, None) is train
+    with pytest.raises(ValueError, match="give FeatureNoise a reference"):
+        PassiveLinearModel._reference(train, FeatureNoise(FeaturePrivacy(1.0)), None)
 
 
 def test_the_job_and_its_request_carry_both_parts():

@@ -68,7 +68,8 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *,
     noise = {}
     if request.feature_privacy is not None:      # kept with the run's state: a resume adds the same noise
         from vfl.privacy import FeatureNoise
-        noise["feature_noise"] = FeatureNoise(request.feature_privacy, None if state is None else state.directory)
+        noise["feature_noise"] = FeatureNoise(request.feature_privacy, None if state is None else state.directory,
+                                              reference=x.iloc[test_rows])
     model.fit(x.iloc[train_rows], transport=transport, active=active, **checkpoint_option(family, store, round_),
               **noise)
     if family.predicts:                                                                # evaluate

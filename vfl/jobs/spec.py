@@ -277,7 +277,7 @@ def parse_job(raw: dict, *, source: str = "<job>", base_dir=None) -> JobSpec:
         try:
             privacy, features = parse_privacy(raw["privacy"], family)
             if features is not None:
-                features.check_model({**family.hyperparameters(), **hyper})
+                features.check_model({**family.hyperparameters(), **hyper}, float(test_size))
         except ValueError as exc:
             raise JobSpecError(f"{source}: {exc}") from None
     parties = _parties(raw, source, base_dir, family)

@@ -19,7 +19,7 @@ import numpy as np
 from protocols.paillier import generate_keypair
 from vfl import handshake
 from vfl.checkpoint import same_setup
-from vfl.errors import ProtocolError
+from vfl.errors import DataError, ProtocolError
 from vfl.estimator import Estimator
 from vfl.holdout import validation_split
 from vfl.linear import messages as msg
@@ -234,8 +234,8 @@ class PassiveLinearModel(Estimator):
             check_setup(setup, self, x, active, feature_noise)
             same_setup(checkpoint, setup, active)
             train = setup.train_index
-            self.mean_, self.scale_ = _Standardizer.fit(x[train]) if self.standardize else \
-                (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+            self.mean_, self.scale_ = _Standardizer.fit(self._reference(x[train], feature_noise, transport)) \
+                if self.standardize else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
             scaled, options = (x - self.mean_) / self.scale_, dict(mask_bits=self.mask_bits,
                                                                   feature_frac_bits=self.feature_frac_bits,
@@ -251,6 +251,22 @@ class PassiveLinearModel(Estimator):
         self.row_clip_ = None if feature_noise is None else feature_noise.clip   # part of the model it trained
         self._set_feature_names(X)
         return self
+
+    @staticmethod
+    def _reference(x_train: np.ndarray, feature_noise, transport) -> np.ndarray:
+        """The rows whose statistics standardize the columns: the training rows, or under feature
+        DP rows it does not protect (the training rows' mean and scale would make every score
+        depend on every training row)."""
+        if feature_noise is None:
+            return x_train
+        if feature_noise.reference is None:
+            raise ValueError("feature DP standardizes with rows it does not protect: give FeatureNoise a reference "
+                             "(the held-out rows), or standardize=False")
+        ref = _features(feature_noise.reference, transport, x_train.shape[1])
+        if len(ref) < 2:
+            raise DataError(f"{getattr(transport, 'party', 'passive')} has {len(ref)} held-out rows to standardize "
+                            "its columns with under feature DP; it needs at least 2")
+        return ref
 
     def serve_scores(self, X, *, transport, active: str) -> int:
         """Answer one ``ScoreRequest`` with this party's partial scores; returns the row count."""

@@ -337,8 +337,13 @@ class FeaturePrivacy:
     def to_section(self) -> dict:
         return dataclasses.asdict(self)
 
-    def check_model(self, hyperparameters: dict) -> None:
-        """The training this DP is stated for: mini-batch SGD on the exact logistic residual."""
+    def check_model(self, hyperparameters: dict, test_size: float | None = None) -> None:
+        """The training this DP is stated for: mini-batch SGD on the exact logistic residual, and
+        (a job's ``test_size``) held-out rows whose statistics standardize the passives' columns."""
+        if test_size is not None and hyperparameters.get("standardize", True) and not test_size:
+            raise ValueError("[privacy] feature_epsilon needs [evaluation] test_size > 0: the passives standardize "
+                             "their columns with the held-out rows' statistics (the training rows' would make "
+                             "every score depend on every training row), or set standardize = false")
         if hyperparameters.get("solver") != "sgd":
             raise ValueError("[privacy] feature_epsilon needs solver = \"sgd\" in [model] (L-BFGS's line "
                              "search has the passives score every row along every direction)")
@@ -384,7 +389,9 @@ def clip_rows(x: np.ndarray, clip: float) -> np.ndarray:
 class FeatureNoise:
     """One passive's side of :class:`FeaturePrivacy` in a run of ``epochs`` epochs over
     ``n_features`` columns: the clips, and each epoch's noise drawn once (exactly, from
-    :mod:`secrets`) and, with a ``directory``, kept there before it is used.
+    :mod:`secrets`) and, with a ``directory``, kept there before it is used. ``reference``: the
+    rows (held out, not protected) whose mean and scale standardize the columns; statistics of
+    the training rows would make every row's score depend on every other training row.
 
     Values are released on a grid of GRID steps per sensitivity: a score is rounded to the grid
     and an integer of discrete Gaussian noise added. Rounding moves a scalar by at most one step
@@ -392,9 +399,10 @@ class FeatureNoise:
     steps. The Rényi bound of a discrete Gaussian is the continuous one's (Canonne, Kamath and
     Steinke 2020), up to a term that at hundreds of steps is far below any float."""
 
-    def __init__(self, privacy: FeaturePrivacy, directory=None):
+    def __init__(self, privacy: FeaturePrivacy, directory=None, reference=None):
         self.privacy = privacy
         self.directory = None if directory is None else pathlib.Path(directory)
+        self.reference = reference        # rows outside the DP (held out) whose statistics standardize the columns
         self.sigma_steps = 0.0
 
     def start(self, epochs: int, n_features: int) -> None:
