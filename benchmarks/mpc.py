@@ -25,8 +25,9 @@ from protocols.paillier.interop import to_phe_private, to_phe_public
 
 SIZES = {
     "full": dict(elementwise=1000, phe_elementwise=40, m=10000, k=20, n=1, phe_rows=20, online=200_000,
-                 pearson="default_credit"),
-    "quick": dict(elementwise=60, phe_elementwise=6, m=400, k=20, n=1, phe_rows=4, online=20_000, pearson="breast"),
+                 pearson="default_credit", ot_elementwise=30000),
+    "quick": dict(elementwise=60, phe_elementwise=6, m=400, k=20, n=1, phe_rows=4, online=20_000, pearson="breast",
+                  ot_elementwise=2000),
 }
 
 ANCHORS = [  # published, other hardware: 32 vCPU per party, 100 Mbps, 50 ms latency
@@ -112,6 +113,21 @@ def phe_matrix_seconds(m: int, k: int, n: int, rows: int, keys: dict) -> float:
     return total * m / rows
 
 
+def ot_triples(count: int) -> dict:
+    """Dealer-free elementwise triples from OT extension (protocols/mpc/ot.py): both parties'
+    work in this one thread, the arrays handed over in memory (no transport); the bytes that
+    would cross are counted."""
+    from protocols.mpc.ot import KAPPA, _Stream, elementwise_triples
+    start = time.perf_counter()
+    (a0, b0, c0), (a1, b1, c1) = elementwise_triples(count)
+    seconds = time.perf_counter() - start
+    if not np.array_equal(c0 + c1, (a0 + a1) * (b0 + b1)):
+        raise AssertionError("OT triples do not multiply out")
+    chunks = [min(4096, count - lo) for lo in range(0, count, 4096)]
+    sent = 2 * sum(KAPPA * _Stream.bytes_for(64 * n) + 8 * 64 * n for n in chunks) + 2 * (1 + KAPPA) * 32
+    return {"count": count, "seconds": seconds, "per_s": count / seconds, "bytes_per_triple": sent / count}
+
+
 def online_mults(count: int) -> float:
     """Beaver multiplications per second, online only (2 parties, in process, dealt triples)."""
     from vfl.mpc import MpcSession
@@ -163,6 +179,9 @@ def run(args) -> dict:
     phe_m = phe_matrix_seconds(sz["m"], sz["k"], sz["n"], sz["phe_rows"], keys)
     result["matrix"] = {"shape": [sz["m"], sz["k"], sz["n"]], "ours_s": ours_m, "phe_s": phe_m,
                         "ratio": phe_m / ours_m, "phe_measured_rows": sz["phe_rows"]}
+    result["ot"] = ot_triples(sz["ot_elementwise"])
+    result["ot"]["ratio_to_phe"] = result["ot"]["per_s"] * phe_e
+    result["ot"]["ratio_to_paillier"] = result["ot"]["per_s"] / result["elementwise"]["ours_per_s"]
     result["online_mults_per_s"] = online_mults(sz["online"])
     if not args.no_pearson:
         result["pearson"] = pearson_job(sz["pearson"])
@@ -180,6 +199,11 @@ def render(result: dict) -> str:
              f"{e['ratio']:6.1f}x",
              f"{f'matrix triple {rows}x{inner} by {inner}x{cols} (seconds)':46} {m['phe_s']:12.1f} "
              f"{m['ours_s']:12.1f} {m['ratio']:6.1f}x",
+             *([f"{'elementwise triples per second, OT extension':46} {e['phe_per_s']:12.1f} "
+                f"{result['ot']['per_s']:12.1f} {result['ot']['ratio_to_phe']:6.0f}x  "
+                f"({result['ot']['ratio_to_paillier']:.0f}x ours from Paillier; {result['ot']['count']} triples, "
+                f"{result['ot']['bytes_per_triple'] / 1024:.1f} KiB per triple would cross, not timed)"]
+               if "ot" in result else []),
              f"{'online Beaver multiplications per second':46} {'':>12} {result['online_mults_per_s']:12.0f}",
              "",
              f"phe measured on {e['phe_measured']} elementwise triples and {m['phe_measured_rows']} matrix rows "

@@ -1,0 +1,265 @@
+"""Oblivious transfer, and products of two parties' ring elements from it (semi-honest, sans-IO).
+
+Two parties want additive shares of ``x·y`` (mod 2^64), ``x`` held by one, ``y`` by the other,
+without either learning the other's value: an oblivious linear evaluation (OLE). Two OLEs give a
+Beaver triple's cross terms, with no dealer and no homomorphic encryption per element
+(:func:`elementwise_triples`). Built from three standard pieces:
+
+1. **Base OT** (Chou and Orlandi 2015, "the simplest OT"), κ = 128 of them, once per ordered pair
+   of parties, on edwards25519 through libsodium (PyNaCl). The OLE receiver R offers
+   ``A = a·G``; the OLE sender S, for each of its secret bits ``s_i``, answers ``B_i = b_i·G``
+   (s_i = 0) or ``A + b_i·G`` (s_i = 1). R's keys are ``k_i^0 = H(a·B_i)``, ``k_i^1 = H(a·(B_i − A))``;
+   S's is ``k_i^{s_i} = H(b_i·A)``; ``b_i·G`` hides ``s_i`` perfectly, CDH hides the other key.
+2. **OT extension** (Ishai, Kilian, Nissim and Petrank 2003), roles reversed: for m new OTs with
+   choice bits r, R sends ``U_i = G(k_i^0) ⊕ G(k_i^1) ⊕ r`` (κ rows of m bits, G = AES-128-CTR on
+   the key, each call further down its stream); S computes ``Q_i = G(k_i^{s_i}) ⊕ s_i·U_i``. Row j
+   of the transposes satisfies ``q_j = t_j ⊕ r_j·s``: S can hash ``q_j`` and ``q_j ⊕ s``, R only
+   ``t_j``, the one its choice gives. The hash is the tweakable correlation-robust
+   ``H(j, x) = π(π(x) ⊕ j) ⊕ π(x)`` with π fixed-key AES (Guo, Katz, Wang and Yu 2020), ``j`` the
+   OT's index in the pair's session (never repeated).
+3. **Gilboa's product** from correlated OT: for bit k of y, OT number j = 64·e + k carries the
+   correlation ``x·2^k``: S keeps ``h0_j = H(j, q_j)`` and sends ``c_j = h0_j + x·2^k − H(j, q_j ⊕ s)``;
+   R computes ``H(j, t_j) + r_j·c_j = h0_j + r_j·x·2^k``. S's share is ``−Σ_k h0_j``, R's
+   ``Σ_k (H(j, t_j) + r_j·c_j)``: together ``x·Σ_k r_k·2^k = x·y``.
+
+What each party sees: S sees the base points (uniform, independent of r) and U (a one-time pad
+of r under G(k_i^{1−s_i}), which S cannot compute); R sees ``c_j``, a one-time pad of ``x·2^k`` under
+``H(j, q_j ⊕ s)`` where r_j = 0, and under ``h0_j`` where r_j = 1 — each the hash of a value R does
+not know. Semi-honest security with κ = 128; docs/mpc.md has the steps and the cost.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from nacl import bindings as sodium
+from nacl.exceptions import RuntimeError as SodiumError
+
+from protocols.mpc.errors import MpcProtocolError
+from protocols.mpc.ring import random_ring
+
+KAPPA = 128                                   # base OTs, and the bits of s
+POINT = 32                                    # an edwards25519 point, compressed
+_BITS = np.arange(64, dtype=np.uint64)
+# π of the hash: AES-128 under a fixed, public key (the random-permutation model needs no secret)
+_FIXED_KEY = hashlib.sha256(b"vfl-engine: fixed key of the OT extension's hash").digest()[:16]
+
+
+class OtError(MpcProtocolError):
+    """A peer's OT message is malformed (bad point, wrong size): the OT cannot go on."""
+
+
+def _aes_ecb(blocks: np.ndarray) -> np.ndarray:
+    """π applied to every 128-bit row of ``blocks`` (m×2 uint64)."""
+    enc = Cipher(algorithms.AES(_FIXED_KEY), modes.ECB()).encryptor()
+    out = enc.update(np.ascontiguousarray(blocks).tobytes()) + enc.finalize()
+    return np.frombuffer(out, dtype=np.uint64).reshape(-1, 2)
+
+
+def tccr_hash(blocks: np.ndarray, first_index: int) -> np.ndarray:
+    """``H(j, x_j) = π(π(x_j) ⊕ j) ⊕ π(x_j)`` for the rows x_j of ``blocks`` (m×2 uint64), j from
+    ``first_index``; the low 64 bits of each, as ring elements."""
+    p = _aes_ecb(blocks)
+    tweaked = p.copy()
+    tweaked[:, 0] ^= np.arange(first_index, first_index + len(p), dtype=np.uint64)
+    return (_aes_ecb(tweaked) ^ p)[:, 0].copy()
+
+
+def _prg(key: bytes, first_block: int, nbytes: int) -> np.ndarray:
+    """``nbytes`` of AES-128-CTR under ``key`` from 16-byte block ``first_block`` of its stream."""
+    enc = Cipher(algorithms.AES(key), modes.CTR(int(first_block).to_bytes(16, "big"))).encryptor()
+    return np.frombuffer(enc.update(bytes(nbytes)), dtype=np.uint8)
+
+
+_REVERSED = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], dtype=np.uint8)
+
+
+def _transpose(rows: np.ndarray, m: int) -> np.ndarray:
+    """κ rows of m bits (κ × bytes, each byte's bits most significant first) → m rows of κ bits,
+    as m×2 uint64: the bit matrix cut into 8×8 blocks, each block (eight bytes, one uint64)
+    transposed by three masked swaps (Hacker's Delight, §7-3), the blocks put in their new places."""
+    k, nbytes = rows.shape
+    x = np.ascontiguousarray(rows.reshape(k // 8, 8, nbytes).transpose(2, 0, 1)).view(np.uint64)[..., 0]
+    for shift, mask in ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0)):
+        t = (x ^ (x >> np.uint64(shift))) & np.uint64(mask)
+        x = x ^ t ^ (t << np.uint64(shift))
+    blocks = _REVERSED[x.view(np.uint8).reshape(nbytes, k // 8, 8)[..., ::-1]]      # numpy's bit order again
+    out = np.ascontiguousarray(blocks.transpose(0, 2, 1)).reshape(8 * nbytes, k // 8)[:m]
+    return out.view(np.uint64).reshape(m, 2)
+
+
+def _key(transcript: bytes, index: int, point: bytes) -> bytes:
+    return hashlib.blake2b(transcript + index.to_bytes(4, "big") + point, digest_size=16,
+                           person=b"vfl-base-ot").digest()
+
+
+def _scalar() -> bytes:
+    return sodium.crypto_core_ed25519_scalar_reduce(secrets.token_bytes(64))
+
+
+def _point(raw: bytes, who: str) -> bytes:
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != POINT or \
+            not sodium.crypto_core_ed25519_is_valid_point(bytes(raw)):
+        raise OtError(f"{who} sent a base-OT point that is not a valid edwards25519 point")
+    return bytes(raw)
+
+
+def _times(scalar: bytes, point: bytes, who: str) -> bytes:
+    try:
+        return sodium.crypto_scalarmult_ed25519_noclamp(scalar, point)
+    except SodiumError:
+        raise OtError(f"{who} sent a base-OT point of small order") from None
+
+
+class _Stream:
+    """How far a pair's OT session has gone: PRG blocks used and OT indices spent (both sides
+    count the same, so nothing is ever reused)."""
+
+    def __init__(self):
+        self.blocks = 0
+        self.ots = 0
+
+    @staticmethod
+    def bytes_for(m: int) -> int:
+        return -(-m // 128) * 16                   # whole AES blocks of m bits
+
+    def take(self, m: int) -> tuple[int, int, int]:
+        nbytes = self.bytes_for(m)
+        first = (self.blocks, self.ots)
+        self.blocks += nbytes // 16
+        self.ots += m
+        return first[0], first[1], nbytes
+
+
+class OleReceiver:
+    """The party holding ``y`` (OT-extension receiver, base-OT sender)."""
+
+    def __init__(self, peer: str = "the peer"):
+        self.peer = peer
+        self._a = _scalar()
+        self._offer = sodium.crypto_scalarmult_ed25519_base_noclamp(self._a)
+        self._keys: list[tuple[bytes, bytes]] | None = None
+        self._stream = _Stream()
+        self._pending = None
+
+    def offer(self) -> bytes:
+        """Step 1: ``A = a·G``, sent to the sender."""
+        return self._offer
+
+    def accept(self, reply: bytes) -> None:
+        """Step 3: the sender's κ points; this party's two keys per base OT."""
+        if not isinstance(reply, (bytes, bytearray)) or len(reply) != KAPPA * POINT:
+            raise OtError(f"{self.peer} sent {len(reply) if isinstance(reply, (bytes, bytearray)) else '?'} bytes "
+                          f"of base-OT points, not {KAPPA * POINT}")
+        transcript = self._offer + bytes(reply)
+        keys = []
+        for i in range(KAPPA):
+            b = _point(reply[i * POINT:(i + 1) * POINT], self.peer)
+            k0 = _key(transcript, i, _times(self._a, b, self.peer))
+            k1 = _key(transcript, i, _times(self._a, sodium.crypto_core_ed25519_sub(b, self._offer), self.peer))
+            keys.append((k0, k1))
+        self._keys = keys
+
+    def start(self, y: np.ndarray) -> np.ndarray:
+        """Step 4: choose the bits of ``y`` (uint64, n values); returns U (κ × bytes, uint8) for the sender."""
+        if self._keys is None:
+            raise OtError("the base OTs are not done")
+        y = np.ascontiguousarray(y, dtype=np.uint64)
+        m = 64 * len(y)
+        block, first_ot, nbytes = self._stream.take(m)
+        choices = ((y[:, None] >> _BITS) & np.uint64(1)).astype(np.uint8).ravel()
+        packed = np.zeros(nbytes, np.uint8)
+        packed[:m // 8] = np.packbits(choices)
+        t_rows = np.empty((KAPPA, nbytes), np.uint8)
+        u_rows = np.empty((KAPPA, nbytes), np.uint8)
+        for i, (k0, k1) in enumerate(self._keys):
+            t_rows[i] = _prg(k0, block, nbytes)
+            u_rows[i] = t_rows[i] ^ _prg(k1, block, nbytes) ^ packed
+        self._pending = (len(y), first_ot, choices.astype(np.uint64), _transpose(t_rows, m))
+        return u_rows
+
+    def finish(self, corrections: np.ndarray) -> np.ndarray:
+        """Step 6: the sender's corrections; this party's shares of x·y."""
+        if self._pending is None:
+            raise OtError("no product started")
+        n, first_ot, choices, t = self._pending
+        self._pending = None
+        corrections = np.asarray(corrections)
+        if corrections.dtype != np.uint64 or corrections.shape != (64 * n,):
+            raise OtError(f"{self.peer} sent corrections of {corrections.dtype} {corrections.shape}, not uint64 "
+                          f"({64 * n},)")
+        v = tccr_hash(t, first_ot) + choices * corrections
+        return v.reshape(n, 64).sum(axis=1, dtype=np.uint64)
+
+
+class OleSender:
+    """The party holding ``x`` (OT-extension sender, base-OT receiver of its secret bits s)."""
+
+    def __init__(self, peer: str = "the peer"):
+        self.peer = peer
+        self._s = np.frombuffer(secrets.token_bytes(KAPPA // 8), dtype=np.uint8)
+        self._s_bits = np.unpackbits(self._s)
+        self._s_block = self._s.view(np.uint64).copy()
+        self._keys: list[bytes] | None = None
+        self._stream = _Stream()
+
+    def reply(self, offer: bytes) -> bytes:
+        """Step 2: the receiver's ``A``; κ points, one per bit of s."""
+        a = _point(offer, self.peer)
+        points, scalars = [], []
+        for bit in self._s_bits:
+            b = _scalar()
+            g = sodium.crypto_scalarmult_ed25519_base_noclamp(b)
+            points.append(sodium.crypto_core_ed25519_add(a, g) if bit else g)
+            scalars.append(b)
+        reply = b"".join(points)
+        transcript = a + reply
+        self._keys = [_key(transcript, i, _times(b, a, self.peer)) for i, b in enumerate(scalars)]
+        return reply
+
+    def multiply(self, x: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5: ``x`` (uint64, n values) and the receiver's U; returns (this party's shares of
+        x·y, the corrections for the receiver)."""
+        if self._keys is None:
+            raise OtError("the base OTs are not done")
+        x = np.ascontiguousarray(x, dtype=np.uint64)
+        m = 64 * len(x)
+        u_rows = np.asarray(u_rows)
+        if u_rows.dtype != np.uint8 or u_rows.shape != (KAPPA, _Stream.bytes_for(m)):
+            raise OtError(f"{self.peer} sent an OT-extension matrix of {u_rows.dtype} {u_rows.shape}, not uint8 "
+                          f"({KAPPA}, {_Stream.bytes_for(m)})")
+        block, first_ot, nbytes = self._stream.take(m)
+        q_rows = np.empty((KAPPA, nbytes), np.uint8)
+        for i, (bit, key) in enumerate(zip(self._s_bits, self._keys)):
+            q_rows[i] = _prg(key, block, nbytes) ^ (u_rows[i] if bit else 0)
+        q = _transpose(q_rows, m)
+        h0 = tccr_hash(q, first_ot)
+        h1 = tccr_hash(q ^ self._s_block, first_ot)
+        corrections = h0 + (x[:, None] << _BITS).ravel() - h1
+        return (np.uint64(0) - h0.reshape(len(x), 64).sum(axis=1, dtype=np.uint64)), corrections
+
+
+def elementwise_triples(n: int, chunk: int = 4096) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """``n`` elementwise Beaver triples for two parties, both run here (tests and the benchmark):
+    each party's (a, b, c), with c_0 + c_1 = (a_0 + a_1)·(b_0 + b_1). The two cross terms are one
+    OLE each way; in a real run each party holds one side of each (:class:`OleSender`,
+    :class:`OleReceiver`) and the arrays travel between them."""
+    a0, b0, a1, b1 = (random_ring(n) for _ in range(4))
+    s01, r01 = OleSender("p1"), OleReceiver("p0")          # a0·b1: p0 sends, p1 receives
+    s10, r10 = OleSender("p0"), OleReceiver("p1")          # a1·b0: p1 sends, p0 receives
+    r01.accept(s01.reply(r01.offer()))
+    r10.accept(s10.reply(r10.offer()))
+    c0, c1 = a0 * b0, a1 * b1
+    for lo in range(0, n, chunk):
+        part = slice(lo, min(n, lo + chunk))
+        share0, corr = s01.multiply(a0[part], r01.start(b1[part]))
+        share1 = r01.finish(corr)
+        c0[part] += share0
+        c1[part] += share1
+        share1, corr = s10.multiply(a1[part], r10.start(b0[part]))
+        share0 = r10.finish(corr)
+        c0[part] += share0
+        c1[part] += share1
+    return (a0, b0, c0), (a1, b1, c1)

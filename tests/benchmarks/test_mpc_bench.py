@@ -1,0 +1,14 @@
+"""``vfl bench mpc``'s OT-extension row at a toy size: measured, checked (a·b = c) and rendered."""
+from benchmarks import mpc as bench
+
+
+def test_the_ot_triple_row_measures_and_renders():
+    row = bench.ot_triples(300)
+    assert row["count"] == 300 and row["per_s"] > 0 and 2500 < row["bytes_per_triple"] < 4000
+    result = {"key_bits": 2048, "elementwise": {"phe_per_s": 10.0, "ours_per_s": 100.0, "ratio": 10.0,
+                                                 "phe_measured": 6},
+              "matrix": {"shape": [4, 2, 1], "ours_s": 1.0, "phe_s": 2.0, "ratio": 2.0, "phe_measured_rows": 2},
+              "ot": {**row, "ratio_to_phe": row["per_s"] / 10, "ratio_to_paillier": row["per_s"] / 100},
+              "online_mults_per_s": 1e6, "anchors": []}
+    text = bench.render(result)
+    assert "OT extension" in text and "KiB per triple would cross" in text
