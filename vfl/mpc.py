@@ -24,11 +24,26 @@ from nacl.public import PrivateKey as X25519Key
 from protocols.mpc import approx, online
 from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier, matrix_cost
 from protocols.mpc.errors import MpcProtocolError
-from protocols.mpc.messages import PROTOCOL_VERSION, CrossOffer, CrossReply, MpcKey, Opening, PairKey, Shares
+from protocols.mpc.messages import (
+    PROTOCOL_VERSION,
+    CrossOffer,
+    CrossReply,
+    MpcKey,
+    Opening,
+    OtBase,
+    OtCorrect,
+    OtExtend,
+    PairKey,
+    Shares,
+)
+from protocols.mpc.ot import OleReceiver, OleSender, OtError
 from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode
 from protocols.mpc.triples import Triple, TripleShape, TripleStore, start_triple
 from protocols.paillier import PackedEncryptedVector, generate_keypair
 from vfl.errors import ProtocolError
+
+TRIPLE_SOURCES = ("ot", "paillier")
+OLE_CHUNK = 8192          # products per OT-extension round (its matrix: 128 × 64·8192 bits = 8 MiB)
 
 
 def _relayable(message):
@@ -53,7 +68,10 @@ class MpcSession:
     """
 
     def __init__(self, transport, parties: list[str], *, private_key=None, key_bits: int = 2048,
-                 min_key_bits: int = MIN_KEY_BITS, workers: int | None = None, timeout: float | None = None):
+                 min_key_bits: int = MIN_KEY_BITS, workers: int | None = None, timeout: float | None = None,
+                 elementwise_triples: str = "ot"):
+        if elementwise_triples not in TRIPLE_SOURCES:
+            raise ValueError(f"elementwise_triples must be one of {TRIPLE_SOURCES}, got {elementwise_triples!r}")
         if len(parties) < 2 or len(set(parties)) != len(parties) or transport.party not in parties:
             raise ValueError(f"a session needs at least two distinct parties including this one, got {parties}")
         self.t, self.parties, self.me = transport, list(parties), transport.party
@@ -67,6 +85,9 @@ class MpcSession:
         self._pair_counts: dict[tuple[str, str], int] = {}
         self.triples = TripleStore()
         self.cross_products = 0           # made with this party, as key holder or multiplier
+        self.elementwise_triples = elementwise_triples
+        self._oles: dict[tuple[str, str], object] = {}     # (sender, receiver) -> this party's OT side
+        self.ole_products = 0             # elementwise products made over OT with this party
 
     def __reduce__(self):
         raise TypeError("a session holds keys and shares: it is never pickled")
@@ -195,17 +216,80 @@ class MpcSession:
         self.cross_products += len(multipliers)
         return out if self.me == holder or self.me in multipliers else None
 
+    # -- products over OT ----------------------------------------------------------------------
+    def _ole(self, sender: str, receiver: str):
+        """This party's side of the OLE from ``sender`` to ``receiver``: its base OTs run the first
+        time the pair needs them (every party calls; the hub relays for two passives)."""
+        pair = (sender, receiver)
+        if pair not in self._oles:
+            side = OleSender(receiver) if self.me == sender else OleReceiver(sender) if self.me == receiver else None
+            tag = f"ot/{sender}>{receiver}"
+            offer = self.transfer(receiver, sender, OtBase(tag, side.offer()) if self.me == receiver else None,
+                                  OtBase)
+            try:
+                reply = OtBase(tag, side.reply(_tagged(offer, tag, receiver).points)) if self.me == sender else None
+                got = self.transfer(sender, receiver, reply, OtBase)
+                if self.me == receiver:
+                    side.accept(_tagged(got, tag, sender).points)
+            except OtError as exc:
+                raise ProtocolError(f"oblivious transfer {tag}: {exc}") from None
+            self._oles[pair] = side
+        return self._oles[pair]
+
+    def ole(self, sender: str, receiver: str, *, tag: str, length: int, x=None, y=None,
+            chunk: int = OLE_CHUNK) -> np.ndarray | None:
+        """Shares of ``x·y`` (elementwise, mod 2^64), ``x`` held by ``sender``, ``y`` by
+        ``receiver`` (:mod:`protocols.mpc.ot`); the two get their shares, the others None (and
+        relay, if they are the hub). ``length`` is public: every party passes the same."""
+        side = self._ole(sender, receiver)
+        mine = x if self.me == sender else y if self.me == receiver else None
+        if mine is not None and np.shape(mine) != (length,):
+            raise ValueError(f"{tag!r}: this party's values have shape {np.shape(mine)}, not the declared ({length},)")
+        out = []
+        for k, lo in enumerate(range(0, length, chunk)):
+            part, step = slice(lo, min(length, lo + chunk)), f"{tag}/{k}"
+            ext = OtExtend(step, side.start(as_ring(y)[part])) if self.me == receiver else None
+            ext = self.transfer(receiver, sender, ext, OtExtend)
+            try:
+                corrections = None
+                if self.me == sender:
+                    share, corrections = side.multiply(as_ring(x)[part], _tagged(ext, step, receiver).matrix)
+                    out.append(share)
+                back = self.transfer(sender, receiver, OtCorrect(step, corrections) if self.me == sender else None,
+                                     OtCorrect)
+                if self.me == receiver:
+                    out.append(side.finish(_tagged(back, step, sender).values))
+            except OtError as exc:
+                raise ProtocolError(f"oblivious transfer {step}: {exc}") from None
+        if self.me not in (sender, receiver):
+            return None
+        self.ole_products += length
+        return np.concatenate(out) if out else np.zeros(0, np.uint64)
+
     # -- triples (offline) ---------------------------------------------------------------------
     def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:
         """Make ``count`` triples of ``shape`` among all parties, dealer-free, into :attr:`triples`.
 
-        Each cross term ``a_i·b_j`` is a cross product with j holding the key and offering
+        Elementwise triples come from OT (:meth:`ole`, every ordered pair (i, j) one product
+        ``a_i·b_j``) unless the session was made with ``elementwise_triples="paillier"``.
+        Otherwise each cross term ``a_i·b_j`` is a cross product with j holding the key and offering
         ``Enc(b_j)`` — or, for matrix triples where it is cheaper (a tall ``a``, say
         10000×20 by 20×1), with i holding the key and offering ``Enc(a_iᵀ)`` packed along its
         long side, the shares then being of ``(a_i·b_j)ᵀ``. Every party makes the same choice
         from the public shape.
         """
         mode = "matrix" if shape.kind == "matrix" else "elementwise"
+        if mode == "elementwise" and self.elementwise_triples == "ot":
+            for t in range(count):
+                a, b, c = start_triple(shape)
+                for i in self.parties:
+                    for j in self.parties:
+                        if i != j:
+                            got = self.ole(i, j, tag=f"{tag}/{t}/{i}>{j}", x=a if self.me == i else None,
+                                           y=b if self.me == j else None, length=shape.m)
+                            c = c if got is None else c + got
+                self.triples.add(Triple(shape, a, b, c))
+            return
         transposed = mode == "matrix" and self._transpose_cheaper(shape)
         for t in range(count):
             a, b, c = start_triple(shape)
@@ -361,6 +445,12 @@ class MpcSession:
             if self.me == receiver:
                 value = total
         return value
+
+def _tagged(message, tag: str, peer: str):
+    if message.tag != tag:
+        raise ProtocolError(f"expected {tag!r} from {peer}, received {message.tag!r}")
+    return message
+
 
 def derive_pair_key(secret: bytes, theirs: bytes, pair: tuple, other: str) -> bytes:
     """The two parties' shared key: X25519, hashed with both names. A low-order point (which

@@ -25,6 +25,9 @@ class MpcKind(str, enum.Enum):
     OPENING = "mpc.opening"          # a party's share of a value every party may learn (Beaver e, f)
     SHARES = "mpc.shares"            # a party's shares, sent to a party named to receive them
     PAIR_KEY = "mpc.pair_key"        # an X25519 public key, for masks between two relayed parties
+    OT_BASE = "mpc.ot_base"          # base-OT points (protocols/mpc/ot.py), once per ordered pair
+    OT_EXTEND = "mpc.ot_extend"      # OLE receiver -> sender: the OT-extension matrix U
+    OT_CORRECT = "mpc.ot_correct"    # OLE sender -> receiver: the corrections of the correlated OTs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,3 +97,35 @@ class PairKey(Message):
 
     def __repr__(self) -> str:
         return f"PairKey(owner={self.owner!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class OtBase(Message):
+    """The OLE receiver's ``A`` (32 bytes) or the sender's κ points (κ·32 bytes)."""
+
+    KIND = MpcKind.OT_BASE.value
+    tag: str
+    points: bytes
+
+    def __repr__(self) -> str:
+        return f"OtBase(tag={self.tag!r}, {len(self.points)} bytes)"
+
+
+@dataclasses.dataclass(frozen=True)
+class OtExtend(Message):
+    KIND = MpcKind.OT_EXTEND.value
+    tag: str
+    matrix: np.ndarray               # uint8, κ × bytes
+
+    def __repr__(self) -> str:
+        return f"OtExtend(tag={self.tag!r}, shape={self.matrix.shape})"
+
+
+@dataclasses.dataclass(frozen=True)
+class OtCorrect(Message):
+    KIND = MpcKind.OT_CORRECT.value
+    tag: str
+    values: np.ndarray               # uint64, 64 per product
+
+    def __repr__(self) -> str:
+        return f"OtCorrect(tag={self.tag!r}, shape={self.values.shape})"

@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 
 from parties.transport.inprocess import InProcessNetwork
-from protocols.mpc.messages import CrossOffer, CrossReply, Shares
-from protocols.mpc.ring import decode, encode, reconstruct, share
+from protocols.mpc.messages import CrossOffer, CrossReply, OtBase, OtExtend, Shares
+from protocols.mpc.ring import decode, encode, random_ring, reconstruct, share
 from protocols.mpc.triples import TripleShape
 from vfl.errors import ProtocolError
 from vfl.mpc import MpcSession
 
 
-def _session(t, names):
-    return MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1)
+def _session(t, names, source="ot"):
+    return MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1, elementwise_triples=source)
 
 
+@pytest.mark.parametrize("source", ["ot", "paillier"])
 @pytest.mark.parametrize("names", [["bank", "insurer"], ["bank", "insurer", "telco"]])
-def test_dealer_free_triples_and_fixed_point_products(names):
+def test_dealer_free_triples_and_fixed_point_products(names, source):
     n = len(names)
     rng = np.random.default_rng(7)
     X, Y, v, w = rng.normal(size=(6, 5)), rng.normal(size=(5, 2)), rng.normal(size=30), rng.normal(size=30)
@@ -27,7 +28,7 @@ def test_dealer_free_triples_and_fixed_point_products(names):
 
     def role(i):
         def run(t):
-            s = _session(t, names)
+            s = _session(t, names, source)
             for shape in shapes:
                 s.generate_triples(shape, 2)
             triples = [s.triples.take(shape) for shape in shapes]          # checked below; the others used
@@ -46,6 +47,49 @@ def test_dealer_free_triples_and_fixed_point_products(names):
     for p in names:
         assert np.abs(decode(out[p][1]) - v * w).max() < 1e-3
         assert out[p][3] == {"made": 4, "used": 4, "left": 0, "multiplications_made": 2 * (60 + 30)}
+
+
+def test_products_over_ot_between_two_passives_cross_the_hub_unreadable():
+    """An OLE between two passives: the hub relays the base-OT points, U and the corrections,
+    learns no share, and U is not the receiver's bits in the clear."""
+    names = ["hub", "p1", "p2"]
+    x, y = random_ring(300), random_ring(300)
+    net = InProcessNetwork(names, timeout=60, record=True)
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            first = s.ole("p1", "p2", tag="xy", length=300, x=x if name == "p1" else None,
+                          y=y if name == "p2" else None, chunk=128)
+            again = s.ole("p1", "p2", tag="xy2", length=300, x=x if name == "p1" else None,
+                          y=y if name == "p2" else None)
+            return first, again, s.ole_products
+        return run
+
+    out = net.run({p: role(p) for p in names})
+    assert out["hub"] == (None, None, 0)
+    for k in (0, 1):
+        assert np.array_equal(out["p1"][k] + out["p2"][k], x * y)
+    assert not np.array_equal(out["p1"][0], out["p1"][1])          # a fresh stream for the second product
+    seen = [m for _, m in net["hub"].received]
+    assert sum(isinstance(m, OtBase) for m in seen) == 2              # base OTs once for the pair
+    assert sum(isinstance(m, OtExtend) for m in seen) == 3 + 1        # 300 values in chunks of 128, then one
+    bits = np.packbits(((y[:128, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8))
+    first_u = next(m.matrix for m in seen if isinstance(m, OtExtend))
+    assert not any(np.array_equal(row[:len(bits)], bits) for row in first_u)
+
+
+def test_ot_refuses_values_of_another_length_than_declared():
+    names = ["bank", "insurer"]
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            return s.ole("bank", "insurer", tag="n", length=4, x=random_ring(3) if name == "bank" else None,
+                         y=random_ring(4) if name == "insurer" else None)
+        return run
+    with pytest.raises(Exception, match="not the declared \\(4,\\)"):
+        InProcessNetwork(names, timeout=10).run({p: role(p) for p in names})
 
 
 def test_the_hub_relays_ciphertexts_and_masked_shares_only():
