@@ -49,12 +49,12 @@ def _two_party(fn_by_party: dict) -> dict:
 
 def ours_triples(shape: TripleShape, count: int, keys: dict, source: str = "paillier") -> float:
     """Seconds for ``count`` dealer-free triples of ``shape`` (both parties, one worker), their
-    elementwise ones from ``source`` ("paillier" or "ot")."""
+    from ``source`` ("paillier" or "ot")."""
     from vfl.mpc import MpcSession
 
     def role(name):
         def run(t):
-            s = MpcSession(t, list(keys), private_key=keys[name], workers=1, elementwise_triples=source)
+            s = MpcSession(t, list(keys), private_key=keys[name], workers=1, triples=source)
             s.private_key                       # noqa: B018 - the key exists before timing
             start = time.perf_counter()
             s.generate_triples(shape, count)

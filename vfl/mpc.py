@@ -44,6 +44,7 @@ from vfl.errors import ProtocolError
 
 TRIPLE_SOURCES = ("ot", "paillier")
 OLE_CHUNK = 8192          # products per OT-extension round (its matrix: 128 × 64·8192 bits = 8 MiB)
+OLE_WORDS = 1 << 24       # words of corrections per matrix OT-extension round (128 MiB)
 
 
 def _relayable(message):
@@ -69,9 +70,9 @@ class MpcSession:
 
     def __init__(self, transport, parties: list[str], *, private_key=None, key_bits: int = 2048,
                  min_key_bits: int = MIN_KEY_BITS, workers: int | None = None, timeout: float | None = None,
-                 elementwise_triples: str = "ot"):
-        if elementwise_triples not in TRIPLE_SOURCES:
-            raise ValueError(f"elementwise_triples must be one of {TRIPLE_SOURCES}, got {elementwise_triples!r}")
+                 triples: str = "ot"):
+        if triples not in TRIPLE_SOURCES:
+            raise ValueError(f"triples must be one of {TRIPLE_SOURCES}, got {triples!r}")
         if len(parties) < 2 or len(set(parties)) != len(parties) or transport.party not in parties:
             raise ValueError(f"a session needs at least two distinct parties including this one, got {parties}")
         self.t, self.parties, self.me = transport, list(parties), transport.party
@@ -85,7 +86,7 @@ class MpcSession:
         self._pair_counts: dict[tuple[str, str], int] = {}
         self.triples = TripleStore()
         self.cross_products = 0           # made with this party, as key holder or multiplier
-        self.elementwise_triples = elementwise_triples
+        self.triple_source = triples      # "ot" (protocols/mpc/ot.py) or "paillier" (cross products)
         self._oles: dict[tuple[str, str], object] = {}     # (sender, receiver) -> this party's OT side
         self.ole_products = 0             # elementwise products made over OT with this party
 
@@ -266,28 +267,59 @@ class MpcSession:
         self.ole_products += length
         return np.concatenate(out) if out else np.zeros(0, np.uint64)
 
+    def ole_matrix(self, sender: str, receiver: str, *, tag: str, rows: int, inner: int, cols: int, x=None,
+                   y=None) -> np.ndarray | None:
+        """Shares of ``X @ Y`` (mod 2^64), ``X`` (rows × inner) held by ``sender``, ``Y`` (inner ×
+        cols) by ``receiver``: 64 OTs per entry of Y, each carrying a column of X; X's rows in
+        chunks of at most :data:`OLE_WORDS` words of corrections per round. The shape is public."""
+        side = self._ole(sender, receiver)
+        mine, want = (x, (rows, inner)) if self.me == sender else (y, (inner, cols))
+        if self.me in (sender, receiver) and np.shape(mine) != want:
+            raise ValueError(f"{tag!r}: this party's matrix has shape {np.shape(mine)}, not the declared {want}")
+        step_rows = max(1, OLE_WORDS // (64 * inner * cols))
+        out = []
+        for k, lo in enumerate(range(0, rows, step_rows)):
+            part, step = slice(lo, min(rows, lo + step_rows)), f"{tag}/{k}"
+            ext = OtExtend(step, side.start_matrix(as_ring(y), part.stop - part.start)) \
+                if self.me == receiver else None
+            ext = self.transfer(receiver, sender, ext, OtExtend)
+            try:
+                corrections = None
+                if self.me == sender:
+                    share, corrections = side.multiply_matrix(as_ring(x)[part], _tagged(ext, step, receiver).matrix,
+                                                              cols)
+                    out.append(share)
+                back = self.transfer(sender, receiver, OtCorrect(step, corrections) if self.me == sender else None,
+                                     OtCorrect)
+                if self.me == receiver:
+                    out.append(side.finish_matrix(_tagged(back, step, sender).values))
+            except OtError as exc:
+                raise ProtocolError(f"oblivious transfer {step}: {exc}") from None
+        if self.me not in (sender, receiver):
+            return None
+        self.ole_products += rows * inner * cols
+        return np.concatenate(out, axis=0)
+
     # -- triples (offline) ---------------------------------------------------------------------
     def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:
         """Make ``count`` triples of ``shape`` among all parties, dealer-free, into :attr:`triples`.
 
-        Elementwise triples come from OT (:meth:`ole`, every ordered pair (i, j) one product
-        ``a_i·b_j``) unless the session was made with ``elementwise_triples="paillier"``.
-        Otherwise each cross term ``a_i·b_j`` is a cross product with j holding the key and offering
+        With ``triples="ot"`` (the default) every cross term ``a_i·b_j`` (or ``a_i @ b_j``) is an
+        OLE over OT from i to j (:meth:`ole`, :meth:`ole_matrix`). With ``triples="paillier"``
+        each cross term is a cross product with j holding the key and offering
         ``Enc(b_j)`` — or, for matrix triples where it is cheaper (a tall ``a``, say
         10000×20 by 20×1), with i holding the key and offering ``Enc(a_iᵀ)`` packed along its
         long side, the shares then being of ``(a_i·b_j)ᵀ``. Every party makes the same choice
         from the public shape.
         """
         mode = "matrix" if shape.kind == "matrix" else "elementwise"
-        if mode == "elementwise" and self.elementwise_triples == "ot":
+        if self.triple_source == "ot":
             for t in range(count):
                 a, b, c = start_triple(shape)
                 for i in self.parties:
                     for j in self.parties:
                         if i != j:
-                            got = self.ole(i, j, tag=f"{tag}/{t}/{i}>{j}", x=a if self.me == i else None,
-                                           y=b if self.me == j else None, length=shape.m)
-                            c = c if got is None else c + got
+                            c = c + self._ot_cross(shape, i, j, a, b, f"{tag}/{t}/{i}>{j}")
                 self.triples.add(Triple(shape, a, b, c))
             return
         transposed = mode == "matrix" and self._transpose_cheaper(shape)
@@ -308,6 +340,22 @@ class MpcSession:
                 for share in (got.values() if isinstance(got, dict) else [got] if got is not None else []):
                     c = c + (share.T if transposed else share)
             self.triples.add(Triple(shape, a, b, c))
+
+    def _ot_cross(self, shape: TripleShape, i: str, j: str, a: np.ndarray, b: np.ndarray, tag: str) -> np.ndarray:
+        """This party's share of ``a_i·b_j`` (or ``a_i @ b_j``) over OT; zeros at a party outside
+        the pair. A matrix product takes the orientation with fewer OTs: ``a_i @ b_j`` costs
+        64·k·n OTs, ``(b_jᵀ @ a_iᵀ)ᵀ`` 64·k·m (every party decides alike, from the shape)."""
+        if shape.kind == "elementwise":
+            got = self.ole(i, j, tag=tag, x=a if self.me == i else None, y=b if self.me == j else None,
+                           length=shape.m)
+            return np.zeros(shape.c, np.uint64) if got is None else got
+        if shape.m < shape.n:
+            got = self.ole_matrix(j, i, tag=tag, rows=shape.n, inner=shape.k, cols=shape.m,
+                                  x=b.T if self.me == j else None, y=a.T if self.me == i else None)
+            return np.zeros(shape.c, np.uint64) if got is None else np.ascontiguousarray(got.T)
+        got = self.ole_matrix(i, j, tag=tag, rows=shape.m, inner=shape.k, cols=shape.n,
+                              x=a if self.me == i else None, y=b if self.me == j else None)
+        return np.zeros(shape.c, np.uint64) if got is None else got
 
     @staticmethod
     def _transpose_cheaper(shape: TripleShape) -> bool:

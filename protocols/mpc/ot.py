@@ -54,17 +54,23 @@ class OtError(MpcProtocolError):
 def _aes_ecb(blocks: np.ndarray) -> np.ndarray:
     """π applied to every 128-bit row of ``blocks`` (m×2 uint64)."""
     enc = Cipher(algorithms.AES(_FIXED_KEY), modes.ECB()).encryptor()
-    out = enc.update(np.ascontiguousarray(blocks).tobytes()) + enc.finalize()
+    out = enc.update(memoryview(np.ascontiguousarray(blocks)).cast("B"))
     return np.frombuffer(out, dtype=np.uint64).reshape(-1, 2)
 
 
-def tccr_hash(blocks: np.ndarray, first_index: int) -> np.ndarray:
-    """``H(j, x_j) = π(π(x_j) ⊕ j) ⊕ π(x_j)`` for the rows x_j of ``blocks`` (m×2 uint64), j from
-    ``first_index``; the low 64 bits of each, as ring elements."""
+def tccr_hash(blocks: np.ndarray, first_tweak: int, words: int = 1) -> np.ndarray:
+    """``words`` ring elements per row x_j of ``blocks`` (m×2 uint64): the 64-bit halves of
+    ``H(t, x_j) = π(π(x_j) ⊕ t) ⊕ π(x_j)`` for the ⌈words/2⌉ tweaks t = first_tweak + j·⌈words/2⌉ + w
+    (every tweak used once in a session); m × words uint64."""
+    per = -(-words // 2)
     p = _aes_ecb(blocks)
-    tweaked = p.copy()
-    tweaked[:, 0] ^= np.arange(first_index, first_index + len(p), dtype=np.uint64)
-    return (_aes_ecb(tweaked) ^ p)[:, 0].copy()
+    rows = np.repeat(p, per, axis=0) if per > 1 else p.copy()
+    tweaks = np.arange(first_tweak, first_tweak + len(rows), dtype=np.uint64)
+    rows[:, 0] ^= tweaks
+    out = _aes_ecb(rows).copy()
+    rows[:, 0] ^= tweaks                              # π(x_j) again
+    out ^= rows
+    return np.ascontiguousarray(out.reshape(len(p), 2 * per)[:, :words])
 
 
 def _prg(key: bytes, first_block: int, nbytes: int) -> np.ndarray:
@@ -119,16 +125,19 @@ class _Stream:
 
     def __init__(self):
         self.blocks = 0
+        self.tweaks = 0
         self.ots = 0
 
     @staticmethod
     def bytes_for(m: int) -> int:
         return -(-m // 128) * 16                   # whole AES blocks of m bits
 
-    def take(self, m: int) -> tuple[int, int, int]:
+    def take(self, m: int, words: int) -> tuple[int, int, int]:
+        """(first PRG block, first hash tweak, bytes of U) for m OTs of ``words`` words each."""
         nbytes = self.bytes_for(m)
-        first = (self.blocks, self.ots)
+        first = (self.blocks, self.tweaks)
         self.blocks += nbytes // 16
+        self.tweaks += m * -(-words // 2)
         self.ots += m
         return first[0], first[1], nbytes
 
@@ -162,13 +171,15 @@ class OleReceiver:
             keys.append((k0, k1))
         self._keys = keys
 
-    def start(self, y: np.ndarray) -> np.ndarray:
-        """Step 4: choose the bits of ``y`` (uint64, n values); returns U (κ × bytes, uint8) for the sender."""
+    def start(self, y: np.ndarray, words: int = 1, *, vectors: bool = False) -> np.ndarray:
+        """Step 4: choose the bits of ``y`` (uint64, n values), each to be multiplied by a vector of
+        ``words`` ring elements of the sender's (``vectors``; else one: an elementwise product);
+        returns U (κ × bytes, uint8) for the sender."""
         if self._keys is None:
             raise OtError("the base OTs are not done")
-        y = np.ascontiguousarray(y, dtype=np.uint64)
+        y = np.ascontiguousarray(y, dtype=np.uint64).ravel()
         m = 64 * len(y)
-        block, first_ot, nbytes = self._stream.take(m)
+        block, first_tweak, nbytes = self._stream.take(m, words)
         choices = ((y[:, None] >> _BITS) & np.uint64(1)).astype(np.uint8).ravel()
         packed = np.zeros(nbytes, np.uint8)
         packed[:m // 8] = np.packbits(choices)
@@ -177,21 +188,38 @@ class OleReceiver:
         for i, (k0, k1) in enumerate(self._keys):
             t_rows[i] = _prg(k0, block, nbytes)
             u_rows[i] = t_rows[i] ^ _prg(k1, block, nbytes) ^ packed
-        self._pending = (len(y), first_ot, choices.astype(np.uint64), _transpose(t_rows, m))
+        self._pending = (len(y), words, vectors, first_tweak, choices.astype(np.uint64), _transpose(t_rows, m))
         return u_rows
 
     def finish(self, corrections: np.ndarray) -> np.ndarray:
-        """Step 6: the sender's corrections; this party's shares of x·y."""
+        """Step 6: the sender's corrections; this party's shares of each ``y_e·x_e``: n values, or
+        n × words for vectors."""
         if self._pending is None:
             raise OtError("no product started")
-        n, first_ot, choices, t = self._pending
+        n, words, vectors, first_tweak, choices, t = self._pending
         self._pending = None
         corrections = np.asarray(corrections)
-        if corrections.dtype != np.uint64 or corrections.shape != (64 * n,):
+        want = (64 * n, words) if vectors else (64 * n,)
+        if corrections.dtype != np.uint64 or corrections.shape != want:
             raise OtError(f"{self.peer} sent corrections of {corrections.dtype} {corrections.shape}, not uint64 "
-                          f"({64 * n},)")
-        v = tccr_hash(t, first_ot) + choices * corrections
-        return v.reshape(n, 64).sum(axis=1, dtype=np.uint64)
+                          f"{want}")
+        v = tccr_hash(t, first_tweak, words) + choices[:, None] * corrections.reshape(64 * n, words)
+        out = v.reshape(n, 64, words).sum(axis=1, dtype=np.uint64)
+        return out if vectors else out[:, 0]
+
+    def start_matrix(self, y: np.ndarray, rows: int) -> np.ndarray:
+        """Step 4 of a product ``X @ Y``: ``Y`` (k × c) here, ``X`` (``rows`` × k) at the sender."""
+        y = np.asarray(y, dtype=np.uint64)
+        if y.ndim != 2:
+            raise ValueError(f"Y must be a matrix, got shape {y.shape}")
+        self._matrix = y.shape
+        return self.start(y, words=rows, vectors=True)
+
+    def finish_matrix(self, corrections: np.ndarray) -> np.ndarray:
+        """Step 6 of ``X @ Y``: this party's share (rows × c)."""
+        k, c = self._matrix
+        per_entry = self.finish(corrections)              # (k·c) × rows: shares of Y[i, j]·X[:, i]
+        return per_entry.reshape(k, c, -1).sum(axis=0, dtype=np.uint64).T.copy()
 
 
 class OleSender:
@@ -222,23 +250,40 @@ class OleSender:
     def multiply(self, x: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Step 5: ``x`` (uint64, n values) and the receiver's U; returns (this party's shares of
         x·y, the corrections for the receiver)."""
+        x = np.ascontiguousarray(x, dtype=np.uint64).ravel()
+        share, corrections = self._products(x[:, None], u_rows)
+        return share[:, 0], corrections[:, 0].copy()
+
+    def multiply_matrix(self, x: np.ndarray, u_rows: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5 of ``X @ Y``: ``X`` (r × k) here, the receiver's ``Y`` (k × ``cols``) chose U;
+        returns (this party's share, r × cols; the corrections)."""
+        x = np.asarray(x, dtype=np.uint64)
+        if x.ndim != 2:
+            raise ValueError(f"X must be a matrix, got shape {x.shape}")
+        vectors = np.repeat(np.ascontiguousarray(x.T), cols, axis=0)        # entry (i, j) of Y meets X[:, i]
+        share, corrections = self._products(vectors, u_rows)
+        return share.reshape(x.shape[1], cols, -1).sum(axis=0, dtype=np.uint64).T.copy(), corrections
+
+    def _products(self, vectors: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each entry e of the receiver's values, shares of ``y_e·vectors[e]`` (n × words):
+        64 correlated OTs an entry, the one for bit k correlated by ``vectors[e]·2^k``."""
         if self._keys is None:
             raise OtError("the base OTs are not done")
-        x = np.ascontiguousarray(x, dtype=np.uint64)
-        m = 64 * len(x)
+        n, words = vectors.shape
+        m = 64 * n
         u_rows = np.asarray(u_rows)
         if u_rows.dtype != np.uint8 or u_rows.shape != (KAPPA, _Stream.bytes_for(m)):
             raise OtError(f"{self.peer} sent an OT-extension matrix of {u_rows.dtype} {u_rows.shape}, not uint8 "
                           f"({KAPPA}, {_Stream.bytes_for(m)})")
-        block, first_ot, nbytes = self._stream.take(m)
+        block, first_tweak, nbytes = self._stream.take(m, words)
         q_rows = np.empty((KAPPA, nbytes), np.uint8)
         for i, (bit, key) in enumerate(zip(self._s_bits, self._keys)):
             q_rows[i] = _prg(key, block, nbytes) ^ (u_rows[i] if bit else 0)
         q = _transpose(q_rows, m)
-        h0 = tccr_hash(q, first_ot)
-        h1 = tccr_hash(q ^ self._s_block, first_ot)
-        corrections = h0 + (x[:, None] << _BITS).ravel() - h1
-        return (np.uint64(0) - h0.reshape(len(x), 64).sum(axis=1, dtype=np.uint64)), corrections
+        h0 = tccr_hash(q, first_tweak, words)
+        corrections = h0 - tccr_hash(q ^ self._s_block, first_tweak, words)
+        corrections += (vectors[:, None, :] << _BITS[None, :, None]).reshape(m, words)
+        return np.uint64(0) - h0.reshape(n, 64, words).sum(axis=1, dtype=np.uint64), corrections
 
 
 def elementwise_triples(n: int, chunk: int = 4096) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:

@@ -14,7 +14,7 @@ from vfl.mpc import MpcSession
 
 
 def _session(t, names, source="ot"):
-    return MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1, elementwise_triples=source)
+    return MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1, triples=source)
 
 
 @pytest.mark.parametrize("source", ["ot", "paillier"])
@@ -138,18 +138,40 @@ def test_an_opening_under_the_wrong_tag_is_refused():
         InProcessNetwork(names, timeout=20).run({p: role(p) for p in names})
 
 
-@pytest.mark.parametrize("shape", [TripleShape("matrix", 1, 4, 30), TripleShape("matrix", 30, 4, 1)])
-def test_matrix_triples_in_either_orientation(shape):
-    """A wide b is offered as is; a tall a is offered transposed (cheaper): both give a·b = c."""
+@pytest.mark.parametrize("source", ["ot", "paillier"])
+@pytest.mark.parametrize("shape", [TripleShape("matrix", 1, 4, 30), TripleShape("matrix", 30, 4, 1),
+                                   TripleShape("matrix", 7, 3, 5)])
+def test_matrix_triples_in_either_orientation(shape, source):
+    """Either source, either orientation (Paillier offers a tall a transposed; OT carries the
+    longer side in its messages): a·b = c among 3 parties."""
     names = ["a", "b", "c"]
 
     def role(t):
-        s = _session(t, names)
+        s = _session(t, names, source)
         s.generate_triples(shape, 1)
         tr = s.triples.take(shape)
-        return tr.a, tr.b, tr.c, s._transpose_cheaper(shape)
+        return tr.a, tr.b, tr.c, s._transpose_cheaper(shape), s.ole_products
 
     out = InProcessNetwork(names, timeout=60).run({p: role for p in names})
     a, b, c = (reconstruct([out[p][j] for p in names]) for j in range(3))
     assert np.array_equal(c, a @ b)
     assert out["a"][3] == (shape.m > shape.n)
+    assert out["a"][4] == (4 * shape.multiplications if source == "ot" else 0)     # 2 peers, both ways
+
+
+def test_a_matrix_product_over_ot_in_several_rounds(monkeypatch):
+    import vfl.mpc
+    monkeypatch.setattr(vfl.mpc, "OLE_WORDS", 64 * 3 * 2 * 4)       # 4 rows of X per round: 3 rounds for 10
+    names = ["bank", "insurer"]
+    x, y = random_ring((10, 3)), random_ring((3, 2))
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            return s.ole_matrix("bank", "insurer", tag="m", rows=10, inner=3, cols=2,
+                                x=x if name == "bank" else None, y=y if name == "insurer" else None)
+        return run
+    net = InProcessNetwork(names, timeout=30, record=True)
+    out = net.run({p: role(p) for p in names})
+    assert np.array_equal(out["bank"] + out["insurer"], (x[:, :, None] * y[None, :, :]).sum(axis=1, dtype=np.uint64))
+    assert sum(isinstance(m, OtExtend) for _, m in net["bank"].received) == 3

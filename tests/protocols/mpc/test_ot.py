@@ -105,3 +105,21 @@ def test_wrong_sizes_are_refused_and_nothing_runs_before_the_base_ots():
         ot.OleReceiver().start(np.ones(2, np.uint64))
     with pytest.raises(ot.OtError, match="bytes of base-OT points"):
         ot.OleReceiver("p1").accept(b"short")
+
+
+@pytest.mark.parametrize("rows,inner,cols", [(1, 1, 1), (5, 3, 2), (300, 7, 1), (2, 40, 3)])
+def test_matrix_products_over_ot_are_exact(rows, inner, cols):
+    sender, receiver = _pair()
+    x, y = random_ring((rows, inner)), random_ring((inner, cols))
+    for _ in range(2):                                          # the session's streams move on
+        mine, corrections = sender.multiply_matrix(x, receiver.start_matrix(y, rows), cols)
+        theirs = receiver.finish_matrix(corrections)
+        assert mine.shape == theirs.shape == (rows, cols)
+        assert np.array_equal(mine + theirs, (x[:, :, None] * y[None, :, :]).sum(axis=1, dtype=np.uint64))
+    assert sender._stream.tweaks == receiver._stream.tweaks == 2 * 64 * inner * cols * -(-rows // 2)
+
+
+def test_the_hash_takes_a_fresh_tweak_for_every_word():
+    blocks = np.zeros((3, 2), np.uint64)                        # one input, 9 tweaks: 18 different words
+    words = ot.tccr_hash(blocks, 0, words=6)
+    assert words.shape == (3, 6) and len(np.unique(words)) == 18
