@@ -8,7 +8,8 @@ def test_the_ot_triple_row_measures_and_renders(small_keypair):
     result = {"key_bits": 2048, "elementwise": {"phe_per_s": 10.0, "ours_per_s": 100.0, "ratio": 10.0,
                                                  "phe_measured": 6},
               "matrix": {"shape": [4, 2, 1], "ours_s": 1.0, "phe_s": 2.0, "ratio": 2.0, "phe_measured_rows": 2},
-              "ot": {**row, "ratio_to_phe": row["per_s"] / 10, "ratio_to_paillier": row["per_s"] / 100},
+              "ot": {**row, "ratio_to_phe": row["per_s"] / 10, "ratio_to_paillier": row["per_s"] / 100,
+                     "matrix_s": 0.5, "matrix_ratio_to_phe": 4.0},
               "online_mults_per_s": 1e6, "anchors": []}
     text = bench.render(result)
-    assert "OT extension" in text and "KiB per triple cross" in text
+    assert "KiB per triple cross" in text and "matrix triple 4x2 by 2x1, OT extension" in text
