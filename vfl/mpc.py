@@ -37,7 +37,7 @@ from protocols.mpc.messages import (
     Shares,
 )
 from protocols.mpc.ot import OleReceiver, OleSender, OtError
-from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode
+from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode, ring_matmul
 from protocols.mpc.triples import Triple, TripleShape, TripleStore, start_triple
 from protocols.paillier import PackedEncryptedVector, generate_keypair
 from vfl.errors import ProtocolError
@@ -299,6 +299,27 @@ class MpcSession:
             return None
         self.ole_products += rows * inner * cols
         return np.concatenate(out, axis=0)
+
+    def plain_times_shared(self, owner: str, shares: np.ndarray, *, tag: str, rows: int, x=None) -> np.ndarray:
+        """Shares of ``X @ V``: ``X`` (``rows`` × k) a plaintext matrix of ``owner``'s (its
+        columns, say), ``V`` (k × c) secret-shared among all parties (this party's share
+        ``shares``). The owner multiplies its own share locally; every other party's share meets
+        ``X`` in an OLE over OT from the owner (:meth:`ole_matrix`), so no one but the owner sees
+        ``X`` and no one sees ``V``. No triple is used: this is the step of a shared linear model
+        ``z = X_p·w`` or ``g = X_pᵀ·d`` per party."""
+        shares = as_ring(shares)
+        if shares.ndim != 2:
+            raise ValueError(f"{tag!r}: shares of V must be a matrix, got shape {shares.shape}")
+        inner, cols = shares.shape
+        if self.me == owner and np.shape(x) != (rows, inner):
+            raise ValueError(f"{tag!r}: X has shape {np.shape(x)}, not the declared ({rows}, {inner})")
+        out = ring_matmul(as_ring(x), shares) if self.me == owner else np.zeros((rows, cols), np.uint64)
+        for q in self.parties:
+            if q != owner:
+                got = self.ole_matrix(owner, q, tag=f"{tag}/{q}", rows=rows, inner=inner, cols=cols,
+                                      x=x if self.me == owner else None, y=shares if self.me == q else None)
+                out = out if got is None else out + got
+        return out
 
     # -- triples (offline) ---------------------------------------------------------------------
     def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:

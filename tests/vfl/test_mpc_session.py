@@ -175,3 +175,29 @@ def test_a_matrix_product_over_ot_in_several_rounds(monkeypatch):
     out = net.run({p: role(p) for p in names})
     assert np.array_equal(out["bank"] + out["insurer"], (x[:, :, None] * y[None, :, :]).sum(axis=1, dtype=np.uint64))
     assert sum(isinstance(m, OtExtend) for _, m in net["bank"].received) == 3
+
+
+@pytest.mark.parametrize("names", [["bank", "insurer"], ["bank", "insurer", "telco"]])
+def test_a_plaintext_matrix_times_a_shared_vector_in_fixed_point(names):
+    """The linear step of a shared model: a passive's columns times shared weights, and their
+    transpose times a shared residual; every party ends with shares, the product is exact
+    before truncation and within fixed-point error after."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 4))
+    w, d = rng.normal(size=(4, 1)), rng.normal(size=(200, 1))
+    ws, ds = share(encode(w), len(names)), share(encode(d), len(names))
+    owner = names[-1]
+
+    def role(i):
+        def run(t):
+            s = _session(t, names)
+            mine = encode(x) if s.me == owner else None
+            z = s.plain_times_shared(owner, ws[i], tag="z", rows=200, x=mine)
+            g = s.plain_times_shared(owner, ds[i], tag="g", rows=4, x=None if mine is None else mine.T.copy())
+            return s.reveal(s.truncate(z, 16, tag="tz"), names, tag="rz"), \
+                s.reveal(s.truncate(g, 16, tag="tg"), names, tag="rg")
+        return run
+
+    out = InProcessNetwork(names, timeout=60).run({p: role(i) for i, p in enumerate(names)})
+    z, g = decode(out[names[0]][0]), decode(out[names[0]][1])
+    assert np.abs(z - x @ w).max() < 1e-3 and np.abs(g - x.T @ d).max() < 1e-2
