@@ -8,6 +8,7 @@ import dataclasses
 import types
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vfl import registry
@@ -31,6 +32,7 @@ JOB = {"job": {"name": "fdp", "model": "logistic_regression"}, "evaluation": {"t
     ({"feature_clip": 2.0}, LR, "need feature_epsilon"),
     ({"feature_epsilon": 1, "feature_delta": 0.01}, LR, r"feature_delta must be a number in \(0, 0.001\]"),
     ({"feature_epsilon": 1, "weight_clip": -1}, LR, "weight_clip must be"),
+    ({"feature_epsilon": 1, "feature_clip": 0.001}, LR, r"feature_clip must be a number in \[0.01, 100\]"),
     ({"feature_epsilon": 1}, SBT, "secureboost does not offer feature privacy"),
     ({"feature_epsilon": 1}, registry.family("linear_regression"), "linear_regression does not offer"),
 ])
@@ -59,7 +61,8 @@ def test_feature_dp_standardizes_with_held_out_rows_so_a_job_must_hold_some_out(
     no_test = {**JOB, "evaluation": {"test_size": 0.0}, "privacy": {"feature_epsilon": 1}}
     with pytest.raises(JobSpecError, match="needs \\[evaluation\\] test_size > 0"):
         parse_job(no_test)
-    parse_job({**no_test, "model": {**JOB["model"], "standardize": False}})       # no statistics: nothing to hold out
+    with pytest.raises(JobSpecError, match="test_size > 0"):                       # whatever the model's scaling
+        parse_job({**no_test, "model": {**JOB["model"], "standardize": False}})
 
 
 def test_a_passive_under_feature_dp_takes_its_scale_from_the_held_out_rows():
@@ -99,6 +102,7 @@ def test_noise_is_drawn_once_per_epoch_kept_and_on_the_grid(tmp_path):
     noise = FeatureNoise(FeaturePrivacy(4.0), tmp_path)
     noise.start(epochs=5, n_features=4)
     assert noise.clip == pytest.approx(2.0) and noise.score_step == pytest.approx(2 * 2.0 * 1.0 / GRID)
+    assert noise.row_clip == pytest.approx(2.0 - 2 * 2.0 ** -17)       # room for the fixed point's rounding
     first = noise.draw(0, 3000)
     resumed = FeatureNoise(FeaturePrivacy(4.0), tmp_path)
     resumed.start(5, 4)
@@ -116,7 +120,10 @@ def test_rows_and_weights_are_clipped_to_their_bounds():
     noise = FeatureNoise(FeaturePrivacy(1.0, feature_clip=0.5, weight_clip=2.0))
     noise.start(3, 9)                                                        # rows clipped to 0.5·√9 = 1.5
     x = np.array([[3.0, 4.0] + [0.0] * 7, [0.3, 0.4] + [0.0] * 7])
-    assert np.allclose(np.linalg.norm(noise.clip_rows(x), axis=1), [1.5, 0.5])
+    clipped = noise.clip_rows(x)
+    assert np.allclose(np.linalg.norm(clipped, axis=1), [1.5, 0.5], atol=1e-4)
+    fixed = np.rint(clipped * 2.0 ** 16) / 2.0 ** 16                         # as the gradient encodes them
+    assert np.linalg.norm(fixed, axis=1).max() <= 1.5
     assert np.allclose(noise.project(np.array([3.0, 4.0])), [1.2, 1.6])
     assert np.array_equal(noise.project(np.array([0.3, 0.4])), [0.3, 0.4])
 
@@ -175,3 +182,36 @@ def test_a_passive_part_keeps_its_row_clip_for_prediction(tmp_path):
     t = Transport()
     loaded.serve_scores(np.array([[3.0, 4.0], [0.3, 0.4]]), transport=t, active="bank")
     np.testing.assert_allclose(t.sent[0].scores, [1.5 * 7 / 5, 0.7])      # the long row scaled to norm 1.5
+
+
+def test_a_replayed_batch_must_arrive_at_the_gradient_used_before(tmp_path):
+    noise = FeatureNoise(FeaturePrivacy(1.0), tmp_path)
+    first, second = np.array([5, -3, 7]), np.array([1, 2, 3])
+    noise.record(0, 0, first)
+    noise.record(0, 1, second)
+    noise.record(0, 0, first)                                  # a resumed run replays batch 0 alike: fine
+    with pytest.raises(ValueError, match="batch 1 differs from the one this party used"):
+        noise.record(0, 1, second + np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="comes after 2 recorded"):
+        noise.record(0, 5, first)
+    noise.record(1, 0, first)                                  # another epoch, another record
+    assert oct((tmp_path / "feature_released_0.bin").stat().st_mode & 0o777) == "0o600"
+    (tmp_path / "feature_released_1.bin").write_bytes(b"\x00" * 5)
+    with pytest.raises(ValueError, match="damaged"):
+        noise.record(1, 0, first)
+
+
+def test_a_passive_refuses_to_leave_most_rows_unprotected(tmp_path, small_keypair):
+    from jobs.test_flow import run_training
+
+    from vfl.errors import PeerFailedError, ProtocolError
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(200)]
+    guest = pd.DataFrame({"id": ids, "a0": rng.normal(size=200), "y": rng.integers(0, 2, 200)})
+    host = pd.DataFrame({"id": ids, "p0": rng.normal(size=200), "p1": rng.normal(size=200)})
+    raw = {**JOB, "parties": {"bank": {"role": "active", "data": "a.csv", "label": "y"},
+                              "lab": {"role": "passive", "data": "b.csv", "alias": "lab"}},
+           "evaluation": {"test_size": 0.6}, "privacy": {"feature_epsilon": 2.0}}
+    spec = dataclasses.replace(parse_job(raw), output_dir=str(tmp_path))
+    with pytest.raises((ProtocolError, PeerFailedError), match="at most half|lab"):
+        run_training(spec, {"bank": guest, "lab": host}, tmp_path, small_keypair[1])

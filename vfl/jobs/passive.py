@@ -57,6 +57,9 @@ def train(transport, request: PassiveRequest, frame: pd.DataFrame | CsvTable, *,
         every = np.concatenate([train_rows, test_rows])
         if len(every) != len(x) or not np.array_equal(np.sort(every), np.arange(len(x))):
             raise DataError(f"{active} sent a split that is not a partition of the {len(x)} aligned rows")
+        if request.feature_privacy is not None and len(test_rows) > len(train_rows):
+            raise ProtocolError(f"{active} holds out {len(test_rows)} of {len(x)} rows: under feature DP the held-out "
+                                "rows are the unprotected ones, and this party lets at most half of them be")
         if state is not None:
             ids = normalize_ids(aligned.frame, party.id_column, transport.party)
             store = state.begin(frame, Alignment(aligned.rows, train_rows, test_rows,

@@ -248,7 +248,7 @@ class PassiveLinearModel(Estimator):
                 trainer = PassiveTrainer(transport, active, setup, scaled, **options)
             self.n_epochs_ = trainer.run()
         self.coef_, self.task_, self.n_features_in_ = trainer.coef, setup.task, x.shape[1]
-        self.row_clip_ = None if feature_noise is None else feature_noise.clip   # part of the model it trained
+        self.row_clip_ = None if feature_noise is None else feature_noise.row_clip   # part of the model it trained
         self._set_feature_names(X)
         return self
 

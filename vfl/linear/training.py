@@ -205,7 +205,7 @@ class PassiveTrainer:
         self.x = np.clip(x, -limit, limit)
         self.noise = feature_noise               # vfl.privacy.FeatureNoise: feature DP on all it sends
         if feature_noise is not None:
-            feature_noise.start(setup.epochs, x.shape[1])
+            feature_noise.start(setup.epochs, x.shape[1], feature_frac_bits)
             self.x = feature_noise.clip_rows(self.x)
         self.mask_bits, self.frac_bits = mask_bits, feature_frac_bits
         self.coef = np.zeros(x.shape[1])
@@ -217,11 +217,17 @@ class PassiveTrainer:
             self._stopped = bool(state["stopped"])
 
     def _batch(self, rows: np.ndarray, lr: float, noise=None) -> None:
-        """One batch; ``noise``: its (score, gradient) noise under feature DP."""
+        """One batch; ``noise``: its (score noise, gradient noise, epoch, batch) under feature DP."""
         self.t.send(self.active, msg.PartialScores(self._scores(rows, None if noise is None else noise[0])))
         grad = self._gradient(rows)
         if noise is not None:           # the gradient sum, noised before this party's weights use it
-            grad = self.noise.release(grad * len(rows), noise[1], self.noise.gradient_step) / len(rows)
+            step = self.noise.gradient_step
+            steps = np.rint(grad * len(rows) / step).astype(np.int64) + noise[1]
+            try:
+                self.noise.record(noise[2], noise[3], steps)
+            except ValueError as exc:
+                raise ProtocolError(f"{self.active}: {exc}") from None
+            grad = steps * step / len(rows)
         self.coef = apply_update(self.coef, grad, lr, self.cfg.penalty, self.cfg.alpha)
         if noise is not None:
             self.coef = self.noise.project(self.coef)
@@ -240,7 +246,7 @@ class PassiveTrainer:
         ends = np.cumsum(sizes)
         scores = np.split(units[:ends[-1]], ends[:-1])
         grads = units[ends[-1]:ends[-1] + len(batches) * d].reshape(len(batches), d)
-        return list(zip(scores, grads)), units[ends[-1] + len(batches) * d:]
+        return [(z, g, epoch, k) for k, (z, g) in enumerate(zip(scores, grads))], units[ends[-1] + len(batches) * d:]
 
     def _gradient(self, rows: np.ndarray) -> np.ndarray:
         """One gradient round: X_p[rows]ᵀ·d / |rows| through the masked exchange with the active."""

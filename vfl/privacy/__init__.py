@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import pathlib
 
 import numpy as np
@@ -332,7 +333,8 @@ class FeaturePrivacy:
             raise ValueError("[privacy] feature_delta, feature_clip and weight_clip need feature_epsilon")
         return cls(_number(table, "feature_epsilon", None, 0, MAX_EPSILON),
                    _number(table, "feature_delta", DEFAULT_DELTA, 0, 1e-3),
-                   _number(table, "feature_clip", 1.0, 0, 100), _number(table, "weight_clip", 1.0, 0, 1000))
+                   _number(table, "feature_clip", 1.0, 0.01, 100, low_open=False),
+                   _number(table, "weight_clip", 1.0, 0, 1000))
 
     def to_section(self) -> dict:
         return dataclasses.asdict(self)
@@ -340,10 +342,10 @@ class FeaturePrivacy:
     def check_model(self, hyperparameters: dict, test_size: float | None = None) -> None:
         """The training this DP is stated for: mini-batch SGD on the exact logistic residual, and
         (a job's ``test_size``) held-out rows whose statistics standardize the passives' columns."""
-        if test_size is not None and hyperparameters.get("standardize", True) and not test_size:
+        if test_size is not None and not test_size:
             raise ValueError("[privacy] feature_epsilon needs [evaluation] test_size > 0: the passives standardize "
                              "their columns with the held-out rows' statistics (the training rows' would make "
-                             "every score depend on every training row), or set standardize = false")
+                             "every score depend on every training row)")
         if hyperparameters.get("solver") != "sgd":
             raise ValueError("[privacy] feature_epsilon needs solver = \"sgd\" in [model] (L-BFGS's line "
                              "search has the passives score every row along every direction)")
@@ -405,15 +407,19 @@ class FeatureNoise:
         self.reference = reference        # rows outside the DP (held out) whose statistics standardize the columns
         self.sigma_steps = 0.0
 
-    def start(self, epochs: int, n_features: int) -> None:
+    def start(self, epochs: int, n_features: int, frac_bits: int = 16) -> None:
+        """Calibrate for ``epochs`` over ``n_features`` columns. The gradient is computed on the
+        rows in fixed point (``frac_bits``), which can lengthen a row by up to √columns·2^−(frac_bits+1):
+        rows are clipped that much shorter, so that every row the gradient sees is within the clip."""
         p = self.privacy
         self.clip = p.feature_clip * float(np.sqrt(n_features))
+        self.row_clip = self.clip - float(np.sqrt(n_features)) * 2.0 ** -(frac_bits + 1)
         self.score_step = 2 * self.clip * p.weight_clip / GRID
         self.gradient_step = 2 * self.clip / GRID
         self.sigma_steps = p.multiplier(epochs) * (GRID + float(np.sqrt(n_features)))
 
     def clip_rows(self, x: np.ndarray) -> np.ndarray:
-        return clip_rows(x, self.clip)
+        return clip_rows(x, self.row_clip)
 
     def project(self, w: np.ndarray) -> np.ndarray:
         norm = float(np.linalg.norm(w))
@@ -423,6 +429,32 @@ class FeatureNoise:
         """Epoch ``epoch``'s ``count`` noise integers (in grid steps)."""
         path = None if self.directory is None else self.directory / f"feature_noise_{int(epoch)}.npy"
         return _kept_draw(path, self.sigma_steps, (int(count),))
+
+    def record(self, epoch: int, batch: int, steps: np.ndarray) -> None:
+        """Keep the noisy gradient (in grid steps) this party used in ``batch`` of ``epoch``; a
+        resumed run that replays the batch must arrive at the same one. Kept noise is safe only
+        if the values it is added to are the same again: an active that sent other residuals in
+        the replay would get the difference of two releases without noise. ``ValueError`` then."""
+        if self.directory is None:
+            return
+        record = np.ascontiguousarray(steps, dtype="<i8").tobytes()
+        path = self.directory / f"feature_released_{int(epoch)}.bin"
+        size, done = len(record), path.read_bytes() if path.exists() else b""
+        if len(done) % size:
+            raise ValueError(f"{path} is damaged: the run cannot be resumed under feature DP")
+        if batch < len(done) // size:
+            if done[batch * size:(batch + 1) * size] != record:
+                raise ValueError(f"the resumed run's gradient of epoch {epoch}, batch {batch} differs from the one "
+                                 "this party used before the interruption (other residuals): it stops rather than "
+                                 "release the difference without noise")
+            return
+        if batch != len(done) // size:
+            raise ValueError(f"batch {batch} of epoch {epoch} comes after {len(done) // size} recorded ones")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, record)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def release(values: np.ndarray, steps: np.ndarray, step: float) -> np.ndarray:

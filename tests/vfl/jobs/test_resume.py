@@ -199,3 +199,24 @@ def test_a_resumed_run_with_feature_noise_draws_no_epoch_s_noise_twice(tmp_path,
     _, out = run(s, frames, out_dir, key, resume=True)
     assert out["bank"].resumed_from > 0 and len(drawn) == 4            # the resume drew only the epochs not begun
     assert out["bank"].privacy["features"]["feature_epsilon"] == 4.0
+
+
+def test_an_active_that_sends_other_residuals_in_a_resumed_epoch_is_refused(tmp_path, small_keypair, monkeypatch):
+    """Kept noise protects a replay only if the replay is the same: an active that changes one
+    residual after the interruption would learn the difference of two releases without noise.
+    The passive compares the gradient it arrives at with the one it used, and stops."""
+    from vfl.linear.training import ActiveTrainer
+    params = {"solver": "sgd", "epochs": 3, "batch_size": 64, "key_bits": 1024, "random_state": 0}
+    spec = parse_job({**job("logistic_regression", params), "privacy": {"feature_epsilon": 4.0}})
+    frames, key = frames_for(1), small_keypair[1]
+    probe = tmp_path / "probe"
+    net, _ = run(dataclasses.replace(spec, output_dir=str(probe)), frames, probe, key)
+    total = sum(s.messages_sent for s in net["p0"].stats().values())
+    s = dataclasses.replace(spec, output_dir=str(tmp_path / "attempt"))
+    with pytest.raises((Killed, PeerFailedError)):
+        run(s, frames, tmp_path / "attempt", key, die=("p0", int(total * 0.5)))
+    honest = ActiveTrainer._residual
+    monkeypatch.setattr(ActiveTrainer, "_residual",
+                        lambda self, z, rows: honest(self, z, rows) * np.where(np.arange(len(rows)) == 0, 0.5, 1.0))
+    with pytest.raises((ProtocolError, PeerFailedError), match="differs from the one this party used|p0"):
+        run(s, frames, tmp_path / "attempt", key, resume=True)
