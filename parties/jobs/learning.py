@@ -195,6 +195,7 @@ def train(ctx: JobContext) -> dict:
                  request.job, request.privacy.mechanism, request.privacy.label_epsilon)
     frame, request = _table(ctx, request)
     state = run_state(ctx, request, frame)
+    _feature_budget(ctx, request, state.run)
     with _serving(state):
         if not state.resume:
             remove_abandoned_states(ctx, request.job, state.run)
@@ -203,6 +204,28 @@ def train(ctx: JobContext) -> dict:
                                caps=caps, psi=ctx.psi_policy(), state=state)
         state.clear()
     return result.to_wire()
+
+
+def _feature_budget(ctx: JobContext, request, run: str) -> None:
+    """The ε of this party's columns the job spends (``[privacy] feature_epsilon_budget`` of its
+    config): refused past the dataset's budget, or without feature DP on a budgeted dataset;
+    else charged to the ledger now, before the PSI (a resumed run is not charged again)."""
+    terms = ctx.privacy
+    if terms is None or not terms.feature_ledger:
+        return
+    from parties.runtime.budgets import BudgetError, LabelLedger
+    ledger = LabelLedger(terms, ctx.data, ctx.transport.party, kind="features")
+    alias = request.party.alias
+    try:
+        if request.feature_privacy is None:
+            ledger.check(alias, None, run=run)
+            return
+        status = ledger.charge(alias, request.feature_privacy, run=run, job=request.job)
+    except BudgetError as exc:
+        raise JobRejectedError(str(exc)) from None
+    log.info("%s: %s's job %r spends feature ε = %g of %s (now %g in all%s)", ctx.transport.party, ctx.initiator,
+             request.job, request.feature_privacy.feature_epsilon, alias, status["spent_after"],
+             "" if status["budget"] is None else f" of a budget of {status['budget']:g}")
 
 
 @register_job("vfl.predict")

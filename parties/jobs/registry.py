@@ -59,6 +59,7 @@ class JobContext:
     stream_above_mb: float | None = None   # [compute]: tables larger than this are read a chunk at a time
     queries: Any = None           # parties.runtime.budgets.QueryLedger: rows each peer had scored ([predictions])
     max_feature_epsilon: float = 0.0       # [privacy]: train only under feature DP of at most this ε (0: no rule)
+    privacy: Any = None           # parties.runtime.budgets.PrivacyTerms: [privacy], its feature ε budgets
 
     def psi_policy(self):
         """This party's terms for a PSI with the initiator (:class:`vfl.psi.PsiPolicy`)."""

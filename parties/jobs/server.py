@@ -105,7 +105,7 @@ class JobServer:
                          key.decode() if isinstance(key, bytes) else "", self.config.reveal_to,
                          self.config.share_reason_codes, self.config.schemes,
                          stream_above_mb=self.config.compute.stream_above_mb, queries=self.queries,
-                         max_feature_epsilon=self.config.privacy.max_feature_epsilon)
+                         max_feature_epsilon=self.config.privacy.max_feature_epsilon, privacy=self.config.privacy)
         outcome = "ok"
         try:
             transport.send(peer, JobReady())

@@ -3,7 +3,9 @@
 - :class:`LabelLedger` (the label-holding party, ``[privacy]`` of its config): per dataset, the ε
   each job's label DP spent of its labels. A job that would take a dataset past its
   ``label_epsilon_budget``, or use a budgeted dataset's labels without label DP, is refused
-  before its PSI, and again (under the lock) at the moment its labels are released.
+  before its PSI, and again (under the lock) at the moment its labels are released. The same
+  ledger with ``kind="features"`` is a passive's: the ε each job's feature DP spent of a
+  dataset's columns (``feature_epsilon_budget``), charged before the job's PSI.
 - :class:`QueryLedger` (a passive, ``[predictions]``): per peer, how many rows it had this
   party score, per prediction request, per rolling period and per trained model, so a peer
   cannot copy the model by querying it without bound. A request past a cap is refused before
@@ -83,36 +85,55 @@ class PrivacyTerms:
     delta: float = 0.0                  # the δ at which spent ε is composed (0: the ε add up)
     ledger: str = ""                    # the ledger file (default <config dir>/<name>.privacy-ledger.json)
     max_feature_epsilon: float = 0.0    # a passive: train only with [privacy] feature_epsilon <= this (0: no rule)
+    feature_epsilon_budget: dict = dataclasses.field(default_factory=dict)   # a passive: alias -> ε of its columns
+    feature_ledger: str = ""            # default <config dir>/<name>.feature-ledger.json
+
+
+def _budgets(raw: dict, key: str, aliases) -> dict:
+    budgets = raw.get(key, {})
+    if not isinstance(budgets, dict):
+        raise ConfigError(f"[privacy] {key} must be a table of data alias = ε")
+    for alias, eps in budgets.items():
+        if alias not in aliases:
+            raise ConfigError(f"[privacy] {key} names {alias!r}, not a [data] alias (aliases: {sorted(aliases)})")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
+            raise ConfigError(f"[privacy] {key}.{alias} must be a number >= 0, got {eps!r}")
+    return {k: float(v) for k, v in budgets.items()}
 
 
 def parse_privacy_terms(raw, resolve, name: str, aliases) -> PrivacyTerms:
     check_section(raw, "privacy", (f.name for f in dataclasses.fields(PrivacyTerms)))
-    budgets = raw.get("label_epsilon_budget", {})
-    if not isinstance(budgets, dict):
-        raise ConfigError("[privacy] label_epsilon_budget must be a table of data alias = ε")
-    for alias, eps in budgets.items():
-        if alias not in aliases:
-            raise ConfigError(f"[privacy] label_epsilon_budget names {alias!r}, not a [data] alias "
-                              f"(aliases: {sorted(aliases)})")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-            raise ConfigError(f"[privacy] label_epsilon_budget.{alias} must be a number >= 0, got {eps!r}")
+    budgets = _budgets(raw, "label_epsilon_budget", aliases)
+    features = _budgets(raw, "feature_epsilon_budget", aliases)
     delta = raw.get("delta", 0.0)
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < 1:
         raise ConfigError(f"[privacy] delta must be a number in [0, 1), got {delta!r}")
     cap = raw.get("max_feature_epsilon", 0.0)
     if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 0:
         raise ConfigError(f"[privacy] max_feature_epsilon must be a number >= 0 (0: no rule), got {cap!r}")
-    return PrivacyTerms({k: float(v) for k, v in budgets.items()}, float(delta),
-                        resolve(raw.get("ledger", f"{name}.privacy-ledger.json")), float(cap))
+    return PrivacyTerms(budgets, float(delta), resolve(raw.get("ledger", f"{name}.privacy-ledger.json")), float(cap),
+                        features, resolve(raw.get("feature_ledger", f"{name}.feature-ledger.json")))
+
+
+def _release(privacy) -> tuple[float, float, str]:
+    """(ε, δ, mechanism) of a job's release: label DP (:class:`vfl.privacy.LabelPrivacy`) or
+    feature DP (:class:`vfl.privacy.FeaturePrivacy`)."""
+    if hasattr(privacy, "feature_epsilon"):
+        return privacy.feature_epsilon, privacy.feature_delta, "feature_noise"
+    return privacy.label_epsilon, privacy.delta, privacy.mechanism
 
 
 class LabelLedger:
-    """Per dataset, the label-DP releases of its labels: ``{dataset: [{run, job, epsilon,
-    mechanism, time}]}``. A run is charged once, however often it is resumed."""
+    """Per dataset, the DP releases of its labels (``kind="labels"``) or of a passive's columns
+    (``kind="features"``): ``{dataset: [{run, job, epsilon, delta, mechanism, time}]}``. A run is
+    charged once, however often it is resumed."""
 
-    def __init__(self, terms: PrivacyTerms, data: dict[str, str], party: str):
-        self.terms, self.party = terms, party
-        self.path = pathlib.Path(terms.ledger)
+    def __init__(self, terms: PrivacyTerms, data: dict[str, str], party: str, *, kind: str = "labels"):
+        if kind not in ("labels", "features"):
+            raise ValueError(f"a ledger of labels or features, not {kind!r}")
+        self.terms, self.party, self.kind = terms, party, kind
+        self.budgets = terms.label_epsilon_budget if kind == "labels" else terms.feature_epsilon_budget
+        self.path = pathlib.Path(terms.ledger if kind == "labels" else terms.feature_ledger)
         self._data = {alias: os.path.realpath(path) for alias, path in data.items()}
         self._lock = threading.Lock()
 
@@ -148,30 +169,34 @@ class LabelLedger:
             status = self._admit(ledger, dataset, privacy, run)
             releases = ledger.setdefault(dataset, [])
             if not any(r["run"] == run for r in releases):
-                releases.append({"run": run, "job": job, "epsilon": privacy.label_epsilon, "delta": privacy.delta,
-                                 "mechanism": privacy.mechanism, "time": _now()})
+                epsilon, delta, mechanism = _release(privacy)
+                releases.append({"run": run, "job": job, "epsilon": epsilon, "delta": delta, "mechanism": mechanism,
+                                 "time": _now()})
                 write_private(self.path, json.dumps(ledger, indent=1))
             return status
 
     def _admit(self, ledger: dict, dataset: str, privacy, run: str | None) -> dict:
         releases = ledger.get(dataset, [])
-        budget = self.terms.label_epsilon_budget.get(dataset)
+        budget = self.budgets.get(dataset)
+        what = "labels" if self.kind == "labels" else "columns"
         spent = self.spent(dataset, releases)
         again = run is not None and any(r["run"] == run for r in releases)
         status = {"dataset": dataset, "budget": budget, "delta": self.terms.delta, "spent_before": spent}
         if again:
             return {**status, "spent_after": spent, "charged": False}
         if budget is not None and privacy is None:
-            raise BudgetError(f"{self.party}: the labels of {dataset} have an ε budget ({budget:g}, {spent:g} spent); "
-                              "a job without a [privacy] section would use them without bound")
-        new = [] if privacy is None else [{"epsilon": privacy.label_epsilon, "delta": privacy.delta}]
+            without = "a [privacy] section" if self.kind == "labels" else "[privacy] feature_epsilon"
+            raise BudgetError(f"{self.party}: the {what} of {dataset} have an ε budget ({budget:g}, {spent:g} spent); "
+                              f"a job without {without} would use them without bound")
+        new = [] if privacy is None else [dict(zip(("epsilon", "delta"), _release(privacy)[:2]))]
         after = self.spent(dataset, [*releases, *new])
         delta_after = self.spent_delta([*releases, *new])
         if budget is not None and delta_after > self.terms.delta:
-            raise BudgetError(f"{self.party}: the releases of {dataset}'s labels would then add up to δ = "
+            raise BudgetError(f"{self.party}: the releases of {dataset}'s {what} would then add up to δ = "
                               f"{delta_after:g}, past the ledger's δ of {self.terms.delta:g} ([privacy] delta)")
         if budget is not None and after > budget + 1e-9:
-            raise BudgetError(f"{self.party}: label_epsilon = {privacy.label_epsilon:g} would take the labels of "
+            key = "label_epsilon" if self.kind == "labels" else "feature_epsilon"
+            raise BudgetError(f"{self.party}: {key} = {new[0]['epsilon']:g} would take the {what} of "
                               f"{dataset} to ε = {after:g} (δ = {self.terms.delta:g}), past their budget of "
                               f"{budget:g} ({spent:g} spent by {len(releases)} earlier runs)")
         return {**status, "spent_after": after, "charged": privacy is not None}
@@ -179,8 +204,8 @@ class LabelLedger:
     def summary(self) -> dict:
         """Per dataset: budget, ε spent, runs charged."""
         ledger = _read(self.path)
-        names = sorted(set(ledger) | set(self.terms.label_epsilon_budget))
-        return {d: {"budget": self.terms.label_epsilon_budget.get(d), "spent": self.spent(d, ledger.get(d, [])),
+        names = sorted(set(ledger) | set(self.budgets))
+        return {d: {"budget": self.budgets.get(d), "spent": self.spent(d, ledger.get(d, [])),
                     "runs": len(ledger.get(d, []))} for d in names}
 
 

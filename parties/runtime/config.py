@@ -33,6 +33,7 @@
                                            # a job without [privacy] on a budgeted dataset is refused
     delta = 0.0                            # δ at which spent ε is composed (0: the ε add up)
     max_feature_epsilon = 4.0              # a passive: train only with [privacy] feature_epsilon <= this
+    feature_epsilon_budget = { customers = 8.0 }   # a passive: ε all feature-DP jobs may spend of its columns
 
     [predictions]                          # optional (a passive): rows each peer may have it score;
     max_rows_per_request = 100000          # 0 or left out: no cap

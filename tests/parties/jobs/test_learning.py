@@ -230,3 +230,31 @@ def test_the_handler_removes_abandoned_states_on_a_fresh_run_only(tmp_path, monk
 class _Result:
     def to_wire(self):
         return {}
+
+
+def test_a_passive_charges_the_epsilon_of_its_columns_before_the_psi(tmp_path, monkeypatch):
+    from parties.runtime.budgets import parse_privacy_terms
+    terms = parse_privacy_terms({"feature_epsilon_budget": {"customers": 3.0}, "delta": 1e-4},
+                                lambda p: str(tmp_path / p), "insurer", {"customers"})
+    started = []
+    monkeypatch.setattr(learning, "_table", lambda ctx, request: (FRAME, request))
+    monkeypatch.setattr(learning, "run_state", lambda ctx, request, frame: type("S", (), {"run": ctx.params["job"]})())
+    monkeypatch.setattr(learning, "_serving", lambda state: (_ for _ in ()).throw(KeyError("psi would start")))
+
+    def attempt(job, privacy):
+        params = {"job": job, "model": "logistic_regression", "rounds": 3,
+                  "parties": {"insurer": {"alias": "customers", "id_column": "cid", "features": None}},
+                  **({"privacy": privacy} if privacy else {})}
+        ctx = dataclasses.replace(_ctx(params=params), privacy=terms)
+        try:
+            learning.train(ctx)
+        except KeyError:
+            started.append(job)
+    attempt("a", {"feature_epsilon": 2.0})
+    attempt("a", {"feature_epsilon": 2.0})                       # the same run again (a resume): no new charge
+    with pytest.raises(JobRejectedError, match="feature_epsilon = 2 would take the columns of customers to ε = 4"):
+        attempt("b", {"feature_epsilon": 2.0})
+    with pytest.raises(JobRejectedError, match="without \\[privacy\\] feature_epsilon"):
+        attempt("c", None)
+    attempt("d", {"feature_epsilon": 1.0})
+    assert started == ["a", "a", "d"]

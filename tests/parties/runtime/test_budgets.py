@@ -171,3 +171,24 @@ def test_releases_with_a_delta_add_up_in_epsilon_and_in_delta(tmp_path):
     ledger.charge("customers", noisy, run="r3", job="j")
     with pytest.raises(BudgetError, match="δ = 3e-06"):                     # ε 3.5 fits, δ does not
         ledger.check("customers", noisy)
+
+
+def test_a_passive_keeps_the_same_ledger_for_the_epsilon_of_its_columns(tmp_path):
+    from vfl.privacy import FeaturePrivacy
+    data = {"customers": str(tmp_path / "customers.csv")}
+    terms = parse_privacy_terms({"feature_epsilon_budget": {"customers": 5.0}, "delta": 1e-5}, _resolve(tmp_path),
+                                "insurer", set(data))
+    ledger = LabelLedger(terms, data, "insurer", kind="features")
+    assert ledger.path.name == "insurer.feature-ledger.json"
+    ledger.charge("customers", FeaturePrivacy(2.0), run="r1", job="lr")
+    ledger.charge("customers", FeaturePrivacy(2.0), run="r1", job="lr")          # resumed: not again
+    assert ledger.summary() == {"customers": {"budget": 5.0, "spent": 2.0, "runs": 1}}
+    with pytest.raises(BudgetError, match="feature_epsilon = 4 would take the columns of customers to ε = 6"):
+        ledger.charge("customers", FeaturePrivacy(4.0), run="r2", job="lr")
+    with pytest.raises(BudgetError, match=r"without \[privacy\] feature_epsilon would use them without bound"):
+        ledger.check("customers", None)
+    with pytest.raises(BudgetError, match="add up to δ"):                          # 11 runs at 1e-6 pass 1e-5
+        for k in range(11):
+            ledger.charge("customers", FeaturePrivacy(0.1), run=f"s{k}", job="lr")
+    labels = LabelLedger(terms, data, "insurer")
+    assert labels.summary() == {} and not labels.path.exists()                     # the labels' ledger is apart
