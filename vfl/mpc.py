@@ -248,24 +248,30 @@ class MpcSession:
             raise ValueError(f"{tag!r}: this party's values have shape {np.shape(mine)}, not the declared ({length},)")
         out = []
         for k, lo in enumerate(range(0, length, chunk)):
-            part, step = slice(lo, min(length, lo + chunk)), f"{tag}/{k}"
-            ext = OtExtend(step, side.start(as_ring(y)[part])) if self.me == receiver else None
-            ext = self.transfer(receiver, sender, ext, OtExtend)
-            try:
-                corrections = None
-                if self.me == sender:
-                    share, corrections = side.multiply(as_ring(x)[part], _tagged(ext, step, receiver).matrix)
-                    out.append(share)
-                back = self.transfer(sender, receiver, OtCorrect(step, corrections) if self.me == sender else None,
-                                     OtCorrect)
-                if self.me == receiver:
-                    out.append(side.finish(_tagged(back, step, sender).values))
-            except OtError as exc:
-                raise ProtocolError(f"oblivious transfer {step}: {exc}") from None
+            part = slice(lo, min(length, lo + chunk))
+            out.append(self._ole_round(sender, receiver, f"{tag}/{k}", lambda: side.start(as_ring(y)[part]),
+                                       lambda u: side.multiply(as_ring(x)[part], u), lambda c: side.finish(c)))
         if self.me not in (sender, receiver):
             return None
         self.ole_products += length
         return np.concatenate(out) if out else np.zeros(0, np.uint64)
+
+    def _ole_round(self, sender: str, receiver: str, step: str, start, multiply, finish) -> np.ndarray | None:
+        """One OT-extension round: the receiver's U (``start()``), the sender's share and
+        corrections (``multiply(U)``), the receiver's share (``finish(corrections)``); this
+        party's share, or None outside the pair."""
+        ext = self.transfer(receiver, sender, OtExtend(step, start()) if self.me == receiver else None, OtExtend)
+        try:
+            share = corrections = None
+            if self.me == sender:
+                share, corrections = multiply(_tagged(ext, step, receiver).matrix)
+            back = self.transfer(sender, receiver, OtCorrect(step, corrections) if self.me == sender else None,
+                                 OtCorrect)
+            if self.me == receiver:
+                share = finish(_tagged(back, step, sender).values)
+        except OtError as exc:
+            raise ProtocolError(f"oblivious transfer {step}: {exc}") from None
+        return share
 
     def ole_matrix(self, sender: str, receiver: str, *, tag: str, rows: int, inner: int, cols: int, x=None,
                    y=None) -> np.ndarray | None:
@@ -279,22 +285,11 @@ class MpcSession:
         step_rows = max(1, OLE_WORDS // (64 * inner * cols))
         out = []
         for k, lo in enumerate(range(0, rows, step_rows)):
-            part, step = slice(lo, min(rows, lo + step_rows)), f"{tag}/{k}"
-            ext = OtExtend(step, side.start_matrix(as_ring(y), part.stop - part.start)) \
-                if self.me == receiver else None
-            ext = self.transfer(receiver, sender, ext, OtExtend)
-            try:
-                corrections = None
-                if self.me == sender:
-                    share, corrections = side.multiply_matrix(as_ring(x)[part], _tagged(ext, step, receiver).matrix,
-                                                              cols)
-                    out.append(share)
-                back = self.transfer(sender, receiver, OtCorrect(step, corrections) if self.me == sender else None,
-                                     OtCorrect)
-                if self.me == receiver:
-                    out.append(side.finish_matrix(_tagged(back, step, sender).values))
-            except OtError as exc:
-                raise ProtocolError(f"oblivious transfer {step}: {exc}") from None
+            part = slice(lo, min(rows, lo + step_rows))
+            out.append(self._ole_round(sender, receiver, f"{tag}/{k}",
+                                       lambda: side.start_matrix(as_ring(y), part.stop - part.start),
+                                       lambda u: side.multiply_matrix(as_ring(x)[part], u, cols),
+                                       lambda c: side.finish_matrix(c)))
         if self.me not in (sender, receiver):
             return None
         self.ole_products += rows * inner * cols
