@@ -5,8 +5,9 @@ Parties are numbered by their position in ``parties``; party 0 is the hub. In a 
 the active party, the only one linked to every other (passives never connect to each other), so
 a message between two passives travels through it: :meth:`MpcSession.transfer` is that one
 place. What the hub sees of a relayed message: Paillier ciphertexts under another party's key,
-or shares masked with a key the two parties agreed (X25519 through the hub, then a SHAKE-256
-stream per message): never a share in the clear. The threat model is semi-honest: a hub that
+shares masked with a key the two parties agreed (X25519 through the hub, then a SHAKE-256
+stream per message), or OT messages it holds no key to (base-OT points, U, corrections): never
+a share in the clear. The threat model is semi-honest: a hub that
 swapped the two parties' X25519 keys could read relayed shares (it cannot read ciphertexts).
 
 Every party calls the same methods in the same order with the same public arguments (shapes,
@@ -88,7 +89,7 @@ class MpcSession:
         self.cross_products = 0           # made with this party, as key holder or multiplier
         self.triple_source = triples      # "ot" (protocols/mpc/ot.py) or "paillier" (cross products)
         self._oles: dict[tuple[str, str], object] = {}     # (sender, receiver) -> this party's OT side
-        self.ole_products = 0             # elementwise products made over OT with this party
+        self.ot_multiplications = 0       # scalar products made over OT with this party (m, or m·k·n)
 
     def __reduce__(self):
         raise TypeError("a session holds keys and shares: it is never pickled")
@@ -244,6 +245,8 @@ class MpcSession:
         relay, if they are the hub). ``length`` is public: every party passes the same."""
         side = self._ole(sender, receiver)
         mine = x if self.me == sender else y if self.me == receiver else None
+        if length < 1:
+            raise ValueError(f"{tag!r}: a product of {length} values")
         if mine is not None and np.shape(mine) != (length,):
             raise ValueError(f"{tag!r}: this party's values have shape {np.shape(mine)}, not the declared ({length},)")
         out = []
@@ -253,7 +256,7 @@ class MpcSession:
                                        lambda u: side.multiply(as_ring(x)[part], u), lambda c: side.finish(c)))
         if self.me not in (sender, receiver):
             return None
-        self.ole_products += length
+        self.ot_multiplications += length
         return np.concatenate(out) if out else np.zeros(0, np.uint64)
 
     def _ole_round(self, sender: str, receiver: str, step: str, start, multiply, finish) -> np.ndarray | None:
@@ -276,23 +279,32 @@ class MpcSession:
     def ole_matrix(self, sender: str, receiver: str, *, tag: str, rows: int, inner: int, cols: int, x=None,
                    y=None) -> np.ndarray | None:
         """Shares of ``X @ Y`` (mod 2^64), ``X`` (rows × inner) held by ``sender``, ``Y`` (inner ×
-        cols) by ``receiver``: 64 OTs per entry of Y, each carrying a column of X; X's rows in
-        chunks of at most :data:`OLE_WORDS` words of corrections per round. The shape is public."""
+        cols) by ``receiver``: 64 OTs per entry of Y, each carrying a column of X. A round carries
+        at most :data:`OLE_WORDS` words of corrections: X's rows in blocks, and within a block Y's
+        rows (X's columns) in blocks whose products add up. The shape is public."""
+        if min(rows, inner, cols) < 1:
+            raise ValueError(f"{tag!r}: an empty product {rows}x{inner} by {inner}x{cols}")
         side = self._ole(sender, receiver)
         mine, want = (x, (rows, inner)) if self.me == sender else (y, (inner, cols))
         if self.me in (sender, receiver) and np.shape(mine) != want:
             raise ValueError(f"{tag!r}: this party's matrix has shape {np.shape(mine)}, not the declared {want}")
-        step_rows = max(1, OLE_WORDS // (64 * inner * cols))
-        out = []
-        for k, lo in enumerate(range(0, rows, step_rows)):
-            part = slice(lo, min(rows, lo + step_rows))
-            out.append(self._ole_round(sender, receiver, f"{tag}/{k}",
-                                       lambda: side.start_matrix(as_ring(y), part.stop - part.start),
-                                       lambda u: side.multiply_matrix(as_ring(x)[part], u, cols),
-                                       lambda c: side.finish_matrix(c)))
+        row_step = rows if 64 * cols * rows <= OLE_WORDS else max(1, OLE_WORDS // (64 * cols))
+        inner_step = max(1, OLE_WORDS // (64 * cols * row_step))
+        out, k = [], 0
+        for lo in range(0, rows, row_step):
+            part, total = slice(lo, min(rows, lo + row_step)), None
+            for i0 in range(0, inner, inner_step):
+                block = slice(i0, min(inner, i0 + inner_step))
+                share = self._ole_round(sender, receiver, f"{tag}/{k}",
+                                        lambda: side.start_matrix(as_ring(y)[block], part.stop - part.start),
+                                        lambda u: side.multiply_matrix(as_ring(x)[part, block], u, cols),
+                                        lambda c: side.finish_matrix(c))
+                total = share if total is None else total + share
+                k += 1
+            out.append(total)
         if self.me not in (sender, receiver):
             return None
-        self.ole_products += rows * inner * cols
+        self.ot_multiplications += rows * inner * cols
         return np.concatenate(out, axis=0)
 
     def plain_times_shared(self, owner: str, shares: np.ndarray, *, tag: str, rows: int, x=None) -> np.ndarray:

@@ -58,17 +58,20 @@ def _aes_ecb(blocks: np.ndarray) -> np.ndarray:
     return np.frombuffer(out, dtype=np.uint64).reshape(-1, 2)
 
 
-def tccr_hash(blocks: np.ndarray, first_tweak: int, words: int = 1) -> np.ndarray:
+def tccr_hash(blocks: np.ndarray, first_tweak: int, words: int = 1, salt: int = 0) -> np.ndarray:
     """``words`` ring elements per row x_j of ``blocks`` (m×2 uint64): the 64-bit halves of
-    ``H(t, x_j) = π(π(x_j) ⊕ t) ⊕ π(x_j)`` for the ⌈words/2⌉ tweaks t = first_tweak + j·⌈words/2⌉ + w
-    (every tweak used once in a session); m × words uint64."""
+    ``H(t, x_j) = π(π(x_j) ⊕ t) ⊕ π(x_j)`` for the ⌈words/2⌉ tweaks t = (first_tweak + j·⌈words/2⌉ + w,
+    ``salt``): the low word counts within one direction of a pair's session (every value once),
+    the high word names the session and direction (a hash of its base-OT transcript)."""
     per = -(-words // 2)
     p = _aes_ecb(blocks)
     rows = np.repeat(p, per, axis=0) if per > 1 else p.copy()
     tweaks = np.arange(first_tweak, first_tweak + len(rows), dtype=np.uint64)
     rows[:, 0] ^= tweaks
+    rows[:, 1] ^= np.uint64(salt)
     out = _aes_ecb(rows).copy()
     rows[:, 0] ^= tweaks                              # π(x_j) again
+    rows[:, 1] ^= np.uint64(salt)
     out ^= rows
     return np.ascontiguousarray(out.reshape(len(p), 2 * per)[:, :words])
 
@@ -101,6 +104,11 @@ def _key(transcript: bytes, index: int, point: bytes) -> bytes:
                            person=b"vfl-base-ot").digest()
 
 
+def _salt(transcript: bytes) -> int:
+    """The session's tweak word: both sides of one direction of a pair derive it from its base OTs."""
+    return int.from_bytes(hashlib.blake2b(transcript, digest_size=8, person=b"vfl-ot-tweak").digest(), "little")
+
+
 def _scalar() -> bytes:
     return sodium.crypto_core_ed25519_scalar_reduce(secrets.token_bytes(64))
 
@@ -117,6 +125,26 @@ def _times(scalar: bytes, point: bytes, who: str) -> bytes:
         return sodium.crypto_scalarmult_ed25519_noclamp(scalar, point)
     except SodiumError:
         raise OtError(f"{who} sent a base-OT point of small order") from None
+
+
+class _Side:
+    """What both sides share: a session that any failure breaks for good. After an error the two
+    sides' stream positions may differ (one took its step, the other refused), and a product
+    made then would be wrong without anyone noticing; so every later call is refused."""
+
+    _broken: str | None = None
+
+    def _usable(self) -> None:
+        if self._broken is not None:
+            raise OtError(f"this OT session with {self.peer} broke earlier ({self._broken}): start a new one")
+
+    def _guarded(self, step, *args):
+        self._usable()
+        try:
+            return step(*args)
+        except Exception as exc:
+            self._broken = f"{type(exc).__name__}: {exc}"
+            raise
 
 
 class _Stream:
@@ -142,7 +170,7 @@ class _Stream:
         return first[0], first[1], nbytes
 
 
-class OleReceiver:
+class OleReceiver(_Side):
     """The party holding ``y`` (OT-extension receiver, base-OT sender)."""
 
     def __init__(self, peer: str = "the peer"):
@@ -159,6 +187,9 @@ class OleReceiver:
 
     def accept(self, reply: bytes) -> None:
         """Step 3: the sender's κ points; this party's two keys per base OT."""
+        self._guarded(self._accept, reply)
+
+    def _accept(self, reply: bytes) -> None:
         if not isinstance(reply, (bytes, bytearray)) or len(reply) != KAPPA * POINT:
             raise OtError(f"{self.peer} sent {len(reply) if isinstance(reply, (bytes, bytearray)) else '?'} bytes "
                           f"of base-OT points, not {KAPPA * POINT}")
@@ -169,15 +200,20 @@ class OleReceiver:
             k0 = _key(transcript, i, _times(self._a, b, self.peer))
             k1 = _key(transcript, i, _times(self._a, sodium.crypto_core_ed25519_sub(b, self._offer), self.peer))
             keys.append((k0, k1))
-        self._keys = keys
+        self._keys, self._salt = keys, _salt(transcript)
 
     def start(self, y: np.ndarray, words: int = 1, *, vectors: bool = False) -> np.ndarray:
         """Step 4: choose the bits of ``y`` (uint64, n values), each to be multiplied by a vector of
         ``words`` ring elements of the sender's (``vectors``; else one: an elementwise product);
         returns U (κ × bytes, uint8) for the sender."""
+        return self._guarded(self._start, y, words, vectors)
+
+    def _start(self, y: np.ndarray, words: int, vectors: bool) -> np.ndarray:
         if self._keys is None:
             raise OtError("the base OTs are not done")
         y = np.ascontiguousarray(y, dtype=np.uint64).ravel()
+        if not len(y) or words < 1:
+            raise ValueError(f"an OT round needs values and words, got {len(y)} values of {words} words")
         m = 64 * len(y)
         block, first_tweak, nbytes = self._stream.take(m, words)
         choices = ((y[:, None] >> _BITS) & np.uint64(1)).astype(np.uint8).ravel()
@@ -194,6 +230,9 @@ class OleReceiver:
     def finish(self, corrections: np.ndarray) -> np.ndarray:
         """Step 6: the sender's corrections; this party's shares of each ``y_e·x_e``: n values, or
         n × words for vectors."""
+        return self._guarded(self._finish, corrections)
+
+    def _finish(self, corrections: np.ndarray) -> np.ndarray:
         if self._pending is None:
             raise OtError("no product started")
         n, words, vectors, first_tweak, choices, t = self._pending
@@ -203,7 +242,7 @@ class OleReceiver:
         if corrections.dtype != np.uint64 or corrections.shape != want:
             raise OtError(f"{self.peer} sent corrections of {corrections.dtype} {corrections.shape}, not uint64 "
                           f"{want}")
-        v = tccr_hash(t, first_tweak, words) + choices[:, None] * corrections.reshape(64 * n, words)
+        v = tccr_hash(t, first_tweak, words, self._salt) + choices[:, None] * corrections.reshape(64 * n, words)
         out = v.reshape(n, 64, words).sum(axis=1, dtype=np.uint64)
         return out if vectors else out[:, 0]
 
@@ -222,7 +261,7 @@ class OleReceiver:
         return per_entry.reshape(k, c, -1).sum(axis=0, dtype=np.uint64).T.copy()
 
 
-class OleSender:
+class OleSender(_Side):
     """The party holding ``x`` (OT-extension sender, base-OT receiver of its secret bits s)."""
 
     def __init__(self, peer: str = "the peer"):
@@ -235,23 +274,27 @@ class OleSender:
 
     def reply(self, offer: bytes) -> bytes:
         """Step 2: the receiver's ``A``; κ points, one per bit of s."""
+        return self._guarded(self._reply, offer)
+
+    def _reply(self, offer: bytes) -> bytes:
         a = _point(offer, self.peer)
         points, scalars = [], []
         for bit in self._s_bits:
             b = _scalar()
             g = sodium.crypto_scalarmult_ed25519_base_noclamp(b)
-            points.append(sodium.crypto_core_ed25519_add(a, g) if bit else g)
+            points.append((g, sodium.crypto_core_ed25519_add(a, g))[bit])     # both made, whichever the bit
             scalars.append(b)
         reply = b"".join(points)
         transcript = a + reply
         self._keys = [_key(transcript, i, _times(b, a, self.peer)) for i, b in enumerate(scalars)]
+        self._salt = _salt(transcript)
         return reply
 
     def multiply(self, x: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Step 5: ``x`` (uint64, n values) and the receiver's U; returns (this party's shares of
         x·y, the corrections for the receiver)."""
         x = np.ascontiguousarray(x, dtype=np.uint64).ravel()
-        share, corrections = self._products(x[:, None], u_rows)
+        share, corrections = self._guarded(self._products, x[:, None], u_rows)
         return share[:, 0], corrections[:, 0].copy()
 
     def multiply_matrix(self, x: np.ndarray, u_rows: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +304,7 @@ class OleSender:
         if x.ndim != 2:
             raise ValueError(f"X must be a matrix, got shape {x.shape}")
         vectors = np.repeat(np.ascontiguousarray(x.T), cols, axis=0)        # entry (i, j) of Y meets X[:, i]
-        share, corrections = self._products(vectors, u_rows)
+        share, corrections = self._guarded(self._products, vectors, u_rows)
         return share.reshape(x.shape[1], cols, -1).sum(axis=0, dtype=np.uint64).T.copy(), corrections
 
     def _products(self, vectors: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +313,8 @@ class OleSender:
         if self._keys is None:
             raise OtError("the base OTs are not done")
         n, words = vectors.shape
+        if not n or not words:
+            raise ValueError(f"an OT round needs values and words, got {n} values of {words} words")
         m = 64 * n
         u_rows = np.asarray(u_rows)
         if u_rows.dtype != np.uint8 or u_rows.shape != (KAPPA, _Stream.bytes_for(m)):
@@ -278,10 +323,10 @@ class OleSender:
         block, first_tweak, nbytes = self._stream.take(m, words)
         q_rows = np.empty((KAPPA, nbytes), np.uint8)
         for i, (bit, key) in enumerate(zip(self._s_bits, self._keys)):
-            q_rows[i] = _prg(key, block, nbytes) ^ (u_rows[i] if bit else 0)
+            q_rows[i] = _prg(key, block, nbytes) ^ (u_rows[i] & np.uint8(0xFF * int(bit)))     # no branch on s
         q = _transpose(q_rows, m)
-        h0 = tccr_hash(q, first_tweak, words)
-        corrections = h0 - tccr_hash(q ^ self._s_block, first_tweak, words)
+        h0 = tccr_hash(q, first_tweak, words, self._salt)
+        corrections = h0 - tccr_hash(q ^ self._s_block, first_tweak, words, self._salt)
         corrections += (vectors[:, None, :] << _BITS[None, :, None]).reshape(m, words)
         return np.uint64(0) - h0.reshape(n, 64, words).sum(axis=1, dtype=np.uint64), corrections
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from parties.transport.inprocess import InProcessNetwork
-from protocols.mpc.messages import CrossOffer, CrossReply, OtBase, OtExtend, Shares
+from protocols.mpc.messages import CrossOffer, CrossReply, OtBase, OtCorrect, OtExtend, Shares
 from protocols.mpc.ring import decode, encode, random_ring, reconstruct, share
 from protocols.mpc.triples import TripleShape
 from vfl.errors import ProtocolError
@@ -63,7 +63,7 @@ def test_products_over_ot_between_two_passives_cross_the_hub_unreadable():
                           y=y if name == "p2" else None, chunk=128)
             again = s.ole("p1", "p2", tag="xy2", length=300, x=x if name == "p1" else None,
                           y=y if name == "p2" else None)
-            return first, again, s.ole_products
+            return first, again, s.ot_multiplications
         return run
 
     out = net.run({p: role(p) for p in names})
@@ -150,7 +150,7 @@ def test_matrix_triples_in_either_orientation(shape, source):
         s = _session(t, names, source)
         s.generate_triples(shape, 1)
         tr = s.triples.take(shape)
-        return tr.a, tr.b, tr.c, s._transpose_cheaper(shape), s.ole_products
+        return tr.a, tr.b, tr.c, s._transpose_cheaper(shape), s.ot_multiplications
 
     out = InProcessNetwork(names, timeout=60).run({p: role for p in names})
     a, b, c = (reconstruct([out[p][j] for p in names]) for j in range(3))
@@ -159,9 +159,11 @@ def test_matrix_triples_in_either_orientation(shape, source):
     assert out["a"][4] == (4 * shape.multiplications if source == "ot" else 0)     # 2 peers, both ways
 
 
-def test_a_matrix_product_over_ot_in_several_rounds(monkeypatch):
+@pytest.mark.parametrize("words,rounds", [(64 * 2 * 12, 3),      # all 10 rows of X, one of its columns a round
+                                         (64 * 2 * 3, 12)])      # 3 rows (4 blocks), one column: 12 rounds
+def test_a_matrix_product_over_ot_in_several_rounds(monkeypatch, words, rounds):
     import vfl.mpc
-    monkeypatch.setattr(vfl.mpc, "OLE_WORDS", 64 * 3 * 2 * 4)       # 4 rows of X per round: 3 rounds for 10
+    monkeypatch.setattr(vfl.mpc, "OLE_WORDS", words)
     names = ["bank", "insurer"]
     x, y = random_ring((10, 3)), random_ring((3, 2))
 
@@ -174,7 +176,9 @@ def test_a_matrix_product_over_ot_in_several_rounds(monkeypatch):
     net = InProcessNetwork(names, timeout=30, record=True)
     out = net.run({p: role(p) for p in names})
     assert np.array_equal(out["bank"] + out["insurer"], (x[:, :, None] * y[None, :, :]).sum(axis=1, dtype=np.uint64))
-    assert sum(isinstance(m, OtExtend) for _, m in net["bank"].received) == 3
+    assert sum(isinstance(m, OtExtend) for _, m in net["bank"].received) == rounds
+    corrections = [m.values.size for _, m in net["insurer"].received if isinstance(m, OtCorrect)]
+    assert max(corrections) <= words
 
 
 @pytest.mark.parametrize("names", [["bank", "insurer"], ["bank", "insurer", "telco"]])

@@ -123,3 +123,31 @@ def test_the_hash_takes_a_fresh_tweak_for_every_word():
     blocks = np.zeros((3, 2), np.uint64)                        # one input, 9 tweaks: 18 different words
     words = ot.tccr_hash(blocks, 0, words=6)
     assert words.shape == (3, 6) and len(np.unique(words)) == 18
+
+
+def test_a_session_that_failed_once_refuses_every_later_product():
+    """After a refused round the two sides' streams may stand apart; a later product would be
+    wrong without a word, so both sides refuse to go on."""
+    sender, receiver = _pair()
+    u = receiver.start(np.ones(3, np.uint64))
+    with pytest.raises(ot.OtError, match="OT-extension matrix"):
+        sender.multiply(np.ones(2, np.uint64), u)               # another length than the receiver chose
+    with pytest.raises(ot.OtError, match="broke earlier"):
+        sender.multiply(np.ones(3, np.uint64), u)
+    with pytest.raises(ot.OtError, match="corrections"):
+        receiver.finish(np.zeros(7, np.uint64))
+    with pytest.raises(ot.OtError, match="broke earlier"):
+        receiver.start(np.ones(3, np.uint64))
+
+
+def test_empty_products_are_refused_by_name():
+    sender, receiver = _pair()
+    with pytest.raises(ValueError, match="needs values"):
+        receiver.start(np.zeros(0, np.uint64))
+    with pytest.raises(ValueError, match="needs values"):
+        _pair()[0].multiply_matrix(np.zeros((0, 3), np.uint64), np.zeros((128, 16), np.uint8), 1)
+
+
+def test_the_two_directions_of_a_pair_hash_under_different_session_words():
+    a, b = _pair(), _pair()
+    assert a[0]._salt == a[1]._salt and a[0]._salt != b[0]._salt
