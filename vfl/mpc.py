@@ -38,7 +38,7 @@ from protocols.mpc.messages import (
     Shares,
 )
 from protocols.mpc.ot import OleReceiver, OleSender, OtError
-from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode, ring_matmul
+from protocols.mpc.ring import DEFAULT_FRAC_BITS, RING_BITS, as_ring, encode, random_ring, ring_matmul
 from protocols.mpc.triples import Triple, TripleShape, TripleStore, start_triple
 from protocols.paillier import PackedEncryptedVector, generate_keypair
 from vfl.errors import ProtocolError
@@ -425,7 +425,10 @@ class MpcSession:
 
     def truncate(self, x: np.ndarray, frac_bits: int, *, tag: str) -> np.ndarray:
         """Shares of ``x / 2^frac_bits`` (see :func:`protocols.mpc.online.truncate_two_party`);
-        with more than two parties, parties 2… first hand their shares to party 1."""
+        with more than two parties, parties 2… first hand their shares to party 1, which then
+        re-randomizes its pair with party 0. The local truncation is right (to one unit, with the
+        documented failure probability) only for a uniform sharing: with two parties, never
+        truncate a sharing in which one party's share is its own plaintext and the other's zero."""
         x = as_ring(x)
         if len(self.parties) > 2:
             first = self.parties[1]
@@ -436,6 +439,17 @@ class MpcSession:
                     x = x + got.values
             if self.index >= 2:
                 return np.zeros_like(x)
+            # Party 1 now holds the others' shares summed: with party 0's share zero (a value
+            # shared among the passives only) that sum is the value itself, and the local
+            # truncation, which needs uniform shares, would be wrong. Party 1 re-randomizes the
+            # pair with a fresh mask it hands to party 0.
+            mask = random_ring(x.shape) if self.index == 1 else None
+            got = self.transfer(first, self.hub, Shares(f"{tag}/mask", mask) if self.index == 1 else None, Shares)
+            if self.index == 1:
+                x = x - mask
+            else:
+                _check(got, f"{tag}/mask", x.shape, first)
+                x = x + got.values
         return online.truncate_two_party(x, self.index, frac_bits)
 
     # -- fixed-point arithmetic (elementwise; each Beaver product takes one stored triple) --------

@@ -205,3 +205,21 @@ def test_a_plaintext_matrix_times_a_shared_vector_in_fixed_point(names):
     out = InProcessNetwork(names, timeout=60).run({p: role(i) for i, p in enumerate(names)})
     z, g = decode(out[names[0]][0]), decode(out[names[0]][1])
     assert np.abs(z - x @ w).max() < 1e-3 and np.abs(g - x.T @ d).max() < 1e-2
+
+
+def test_three_party_truncation_of_a_value_the_hub_holds_no_share_of():
+    """Shared between the two passives only (the hub's share zero): handed to party 1, the sum
+    is the value itself, which the local truncation gets wrong unless party 1 re-randomizes its
+    pair with the hub first."""
+    names = ["hub", "p1", "p2"]
+    value = encode(np.array([3.25, -7.5, 1000.0, 0.0]), 32)
+    s1, s2 = share(value, 2)
+
+    def role(name):
+        def run(t):
+            s = _session(t, names)
+            mine = {"p1": s1, "p2": s2}.get(name, np.zeros(4, np.uint64))
+            return s.reveal(s.truncate(mine, 16, tag="t"), names, tag="r")
+        return run
+    out = InProcessNetwork(names, timeout=30).run({p: role(p) for p in names})
+    np.testing.assert_allclose(decode(out["hub"]), [3.25, -7.5, 1000.0, 0.0], atol=1e-4)
