@@ -13,7 +13,8 @@ from vfl.mpc import MpcSession
 
 # documented in docs/mpc.md: (method, interval half-width, max |recipe − σ| there, rounded up)
 DOCUMENTED = [("t1", 1, 0.019), ("t3", 1, 0.0019), ("t5", 1, 0.0002), ("t3", 2, 0.048), ("t5", 2, 0.020),
-              ("cheb7", 8, 0.030), ("cheb9", 8, 0.014), ("cheb15", 1, 0.00034), ("cheb15", 2, 0.0012), ("cheb15", 8, 0.0014)]
+              ("cheb7", 8, 0.030), ("cheb9", 8, 0.014), ("cheb15", 1, 0.00034), ("cheb15", 2, 0.0012),
+              ("cheb15", 8, 0.0014)]
 
 
 @pytest.mark.parametrize("method, half, bound", DOCUMENTED)
