@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import secrets
 
 import numpy as np
 from nacl.bindings import crypto_scalarmult
@@ -24,7 +25,7 @@ from nacl.public import PrivateKey as X25519Key
 
 from protocols.mpc import approx, online
 from protocols.mpc.crossprod import MIN_KEY_BITS, CrossKeyHolder, CrossMultiplier, matrix_cost
-from protocols.mpc.errors import MpcProtocolError
+from protocols.mpc.errors import MpcProtocolError, TripleBudgetError
 from protocols.mpc.messages import (
     PROTOCOL_VERSION,
     CrossOffer,
@@ -90,6 +91,8 @@ class MpcSession:
         self.triple_source = triples      # "ot" (protocols/mpc/ot.py) or "paillier" (cross products)
         self._oles: dict[tuple[str, str], object] = {}     # (sender, receiver) -> this party's OT side
         self.ot_multiplications = 0       # scalar products made over OT with this party (m, or m·k·n)
+        self._bit_triples: list[np.ndarray] = [np.zeros(0, np.uint8)] * 3     # AND triples (u, v, w), XOR-shared
+        self.bit_triples_made = 0
 
     def __reduce__(self):
         raise TypeError("a session holds keys and shares: it is never pickled")
@@ -429,27 +432,12 @@ class MpcSession:
         re-randomizes its pair with party 0. The local truncation is right (to one unit, with the
         documented failure probability) only for a uniform sharing: with two parties, never
         truncate a sharing in which one party's share is its own plaintext and the other's zero."""
-        x = as_ring(x)
-        if len(self.parties) > 2:
-            first = self.parties[1]
-            for p in self.parties[2:]:
-                got = self.transfer(p, first, Shares(tag, x) if self.me == p else None, Shares)
-                if got is not None:
-                    _check(got, tag, x.shape, p)
-                    x = x + got.values
-            if self.index >= 2:
-                return np.zeros_like(x)
-            # Party 1 now holds the others' shares summed: with party 0's share zero (a value
-            # shared among the passives only) that sum is the value itself, and the local
-            # truncation, which needs uniform shares, would be wrong. Party 1 re-randomizes the
-            # pair with a fresh mask it hands to party 0.
-            mask = random_ring(x.shape) if self.index == 1 else None
-            got = self.transfer(first, self.hub, Shares(f"{tag}/mask", mask) if self.index == 1 else None, Shares)
-            if self.index == 1:
-                x = x - mask
-            else:
-                _check(got, f"{tag}/mask", x.shape, first)
-                x = x + got.values
+        # Party 1 holds the others' shares summed: with party 0's share zero (a value shared among
+        # the passives only) that sum is the value itself, and the local truncation, which needs
+        # uniform shares, would be wrong; so the pair is re-randomized first (_two_party).
+        x = self._two_party(as_ring(x), tag)
+        if self.index >= 2:
+            return x
         return online.truncate_two_party(x, self.index, frac_bits)
 
     # -- fixed-point arithmetic (elementwise; each Beaver product takes one stored triple) --------
@@ -478,7 +466,7 @@ class MpcSession:
     def sigmoid(self, x: np.ndarray, method: str = "cheb9", *, tag: str,
                 frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
         """Shares of σ(x) by a recipe of :mod:`protocols.mpc.approx` (its interval and error there
-        are documented; values outside it are not clipped)."""
+        are documented; values outside it are not clipped here: :meth:`clip` them first)."""
         coeffs, scale = approx.SIGMOIDS[method]
         t = x if scale == 1.0 else self.scale(x, 1.0 / scale, tag=f"{tag}/scale", frac_bits=frac_bits)
         return self.polynomial(t, coeffs, tag=tag, frac_bits=frac_bits)
@@ -509,6 +497,131 @@ class MpcSession:
             y = self.scale(self.mul_fixed(y, self.add_public(-xyy, 3.0, frac_bits), tag=f"{tag}/{k}c",
                                           frac_bits=frac_bits), 0.5, tag=f"{tag}/{k}d", frac_bits=frac_bits)
         return y
+
+    # -- comparison (boolean shares: uint8 0/1 arrays, the value the XOR of every party's) ---------
+    def and_bits(self, sender: str, receiver: str, *, tag: str, length: int, x=None, y=None) -> np.ndarray:
+        """XOR shares of ``x ∧ y`` (bits), ``x`` held by ``sender``, ``y`` by ``receiver``: one OT
+        per bit; every other party gets zeros."""
+        side = self._ole(sender, receiver)
+        got = self._ole_round(sender, receiver, f"{tag}/and",
+                              lambda: side.start_bits(np.asarray(y, np.uint8)),
+                              lambda u: side.and_bits(np.asarray(x, np.uint8), u),
+                              lambda c: side.finish_bits(c))
+        return np.zeros(length, np.uint8) if got is None else got
+
+    def generate_bit_triples(self, count: int, *, tag: str = "bits") -> None:
+        """``count`` AND triples (u, v, w = u ∧ v), XOR-shared, dealer-free: every party draws its
+        own u_i, v_i; each cross term u_i ∧ v_j is one OT from i to j."""
+        u = np.frombuffer(secrets.token_bytes(count), np.uint8) & 1
+        v = np.frombuffer(secrets.token_bytes(count), np.uint8) & 1
+        w = u & v
+        for i in self.parties:
+            for j in self.parties:
+                if i != j:
+                    w = w ^ self.and_bits(i, j, tag=f"{tag}/{i}>{j}", length=count, x=u if self.me == i else None,
+                                          y=v if self.me == j else None)
+        self._bit_triples = [np.concatenate([have, new]) for have, new in zip(self._bit_triples, (u, v, w))]
+        self.bit_triples_made += count
+
+    def and_shared(self, x: np.ndarray, y: np.ndarray, *, tag: str) -> np.ndarray:
+        """XOR shares of ``x ∧ y`` for XOR-shared bits: one AND triple per bit, one opening."""
+        x, y = np.asarray(x, np.uint8), np.asarray(y, np.uint8)
+        n = x.size
+        if len(self._bit_triples[0]) < n:
+            raise TripleBudgetError(f"{tag!r} needs {n} AND triples, {len(self._bit_triples[0])} are left")
+        u, v, w = (t[:n].reshape(x.shape) for t in self._bit_triples)
+        self._bit_triples = [t[n:] for t in self._bit_triples]
+        opened = self.open(np.concatenate([(x ^ u).ravel(), (y ^ v).ravel()]).astype(np.uint64), tag=tag)
+        opened = (opened & np.uint64(1)).astype(np.uint8)
+        d, e = opened[:n].reshape(x.shape), opened[n:].reshape(x.shape)
+        z = w ^ (d & v) ^ (e & u)
+        return z ^ (d & e) if self.index == 0 else z
+
+    def negative(self, x: np.ndarray, *, tag: str) -> np.ndarray:
+        """Arithmetic shares of ``[x < 0]`` (1 or 0) for shares ``x`` of values in two's complement:
+        the sign bit of ``x_0 + x_1`` is ``msb(x_0) ⊕ msb(x_1) ⊕`` the carry out of their low 63
+        bits, by a parallel-prefix adder on AND triples (6 rounds). With more than two parties the
+        others first hand their shares to party 1, as for truncation. Makes its own AND triples."""
+        x = self._two_party(as_ring(x), f"{tag}/pair")
+        shape, flat = x.shape, x.ravel()
+        n = flat.size
+        bits = ((flat[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)   # n × 64
+        zero = np.zeros_like(bits)
+        a = bits if self.index == 0 else zero           # party 0's share, as a boolean sharing
+        b = bits if self.index == 1 else zero
+        first, second = self.parties[0], self.parties[1]
+        g = self.and_bits(first, second, tag=f"{tag}/g", length=n * 63,
+                          x=a[:, :63].ravel() if self.index == 0 else None,
+                          y=b[:, :63].ravel() if self.index == 1 else None).reshape(n, 63)
+        p = (a ^ b)[:, :63]
+        # pad to 64 positions with the combine's identity at the top (G = 0, P = 1)
+        g = np.concatenate([g, zero[:, :1]], axis=1)
+        p = np.concatenate([p, np.full((n, 1), 1 if self.index == 0 else 0, np.uint8)], axis=1)
+        self.generate_bit_triples(n * 2 * 63, tag=f"{tag}/t")
+        level = 0
+        while g.shape[1] > 1:                           # combine (hi, lo): G = G_hi ⊕ P_hi∧G_lo, P = P_hi∧P_lo
+            g_lo, g_hi, p_lo, p_hi = g[:, 0::2], g[:, 1::2], p[:, 0::2], p[:, 1::2]
+            both = self.and_shared(np.concatenate([p_hi, p_hi], axis=1), np.concatenate([g_lo, p_lo], axis=1),
+                                   tag=f"{tag}/l{level}")
+            half = g_lo.shape[1]
+            g, p = g_hi ^ both[:, :half], both[:, half:]
+            level += 1
+        sign = (a[:, 63] ^ b[:, 63] ^ g[:, 0]).reshape(shape)
+        return self.bit_to_ring(sign, tag=f"{tag}/b2a")
+
+    def bit_to_ring(self, bits: np.ndarray, *, tag: str) -> np.ndarray:
+        """Arithmetic shares of XOR-shared bits: party by party ``acc ← acc + b_j − 2·acc·b_j``,
+        the product of the shared acc with party j's own bit b_j one OLE per other party."""
+        bits = np.asarray(bits, np.uint8)
+        shape, flat = bits.shape, bits.ravel().astype(np.uint64)
+        acc = flat.copy() if self.index == 0 else np.zeros_like(flat)
+        for j, holder in enumerate(self.parties[1:], start=1):
+            mine = flat if self.me == holder else np.zeros_like(flat)
+            product = acc * mine if self.me == holder else np.zeros_like(flat)     # its own term of acc·b_j
+            for i in self.parties:
+                if i != holder:
+                    got = self.ole(i, holder, tag=f"{tag}/{j}/{i}", length=flat.size,
+                                   x=acc if self.me == i else None, y=flat if self.me == holder else None)
+                    product = product if got is None else product + got
+            acc = acc + mine - np.uint64(2) * product
+        return acc.reshape(shape)
+
+    def relu(self, x: np.ndarray, *, tag: str) -> np.ndarray:
+        """Shares of ``max(x, 0)`` (one comparison and one Beaver product)."""
+        x = as_ring(x)
+        keep = online.add_public(np.uint64(0) - self.negative(x, tag=f"{tag}/neg"), np.ones(x.shape, np.uint64),
+                                 self.index)
+        self.generate_triples(TripleShape("elementwise", x.size), 1, tag=f"{tag}/t")
+        return self.multiply(x, keep, tag=f"{tag}/mul")
+
+    def clip(self, x: np.ndarray, lo: float, hi: float, *, tag: str, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+        """Shares of ``x`` clipped to the public [lo, hi]: ``lo + relu(x − lo) − relu(x − hi)``."""
+        if not lo < hi:
+            raise ValueError(f"clip needs lo < hi, got {lo}, {hi}")
+        x = as_ring(x)
+        below = self.relu(self.add_public(x, -lo, frac_bits), tag=f"{tag}/lo")
+        above = self.relu(self.add_public(x, -hi, frac_bits), tag=f"{tag}/hi")
+        return self.add_public(below - above, lo, frac_bits)
+
+    def _two_party(self, x: np.ndarray, tag: str) -> np.ndarray:
+        """With more than two parties: parties 2… hand their shares to party 1, which re-randomizes
+        its pair with party 0; every party then holds its share of a 2-party sharing (zeros from 2 on)."""
+        if len(self.parties) == 2:
+            return x
+        first = self.parties[1]
+        for p in self.parties[2:]:
+            got = self.transfer(p, first, Shares(tag, x) if self.me == p else None, Shares)
+            if got is not None:
+                _check(got, tag, x.shape, p)
+                x = x + got.values
+        if self.index >= 2:
+            return np.zeros_like(x)
+        mask = random_ring(x.shape) if self.index == 1 else None
+        got = self.transfer(first, self.hub, Shares(f"{tag}/mask", mask) if self.index == 1 else None, Shares)
+        if self.index == 1:
+            return x - mask
+        _check(got, f"{tag}/mask", x.shape, first)
+        return x + got.values
 
     def reveal(self, share: np.ndarray | None, to: list[str], *, tag: str, holders: list[str] | None = None,
                shape: tuple | None = None) -> np.ndarray | None:

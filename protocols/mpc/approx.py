@@ -5,7 +5,7 @@ Pure data and plaintext reference code: the shares themselves are handled by
 :class:`vfl.mpc.MpcSession` (``sigmoid``, ``reciprocal``, ``inv_sqrt``), which evaluates exactly
 these recipes with Beaver products and truncations. Every recipe states the interval where it
 holds and its error there (:func:`sigmoid_error`); a value outside the interval is not clipped
-(that needs a secure comparison, not built yet) and its result is meaningless.
+by the recipe and its result is meaningless: clip it first (:meth:`vfl.mpc.MpcSession.clip`).
 
 Sigmoids (the menu SecretFlow's SS-GLM offers, without its comparison-based ones):
 

@@ -209,23 +209,57 @@ class OleReceiver(_Side):
         return self._guarded(self._start, y, words, vectors)
 
     def _start(self, y: np.ndarray, words: int, vectors: bool) -> np.ndarray:
-        if self._keys is None:
-            raise OtError("the base OTs are not done")
         y = np.ascontiguousarray(y, dtype=np.uint64).ravel()
         if not len(y) or words < 1:
             raise ValueError(f"an OT round needs values and words, got {len(y)} values of {words} words")
-        m = 64 * len(y)
-        block, first_tweak, nbytes = self._stream.take(m, words)
         choices = ((y[:, None] >> _BITS) & np.uint64(1)).astype(np.uint8).ravel()
+        u_rows, first_tweak, t = self._extend(choices, words)
+        self._pending = (len(y), words, vectors, first_tweak, choices.astype(np.uint64), t)
+        return u_rows
+
+    def _extend(self, choices: np.ndarray, words: int) -> tuple[np.ndarray, int, np.ndarray]:
+        """The IKNP step for choice bits ``choices`` (m of them, 0/1): (U, the first tweak, t)."""
+        if self._keys is None:
+            raise OtError("the base OTs are not done")
+        m = len(choices)
+        block, first_tweak, nbytes = self._stream.take(m, words)
         packed = np.zeros(nbytes, np.uint8)
-        packed[:m // 8] = np.packbits(choices)
+        packed[:-(-m // 8)] = np.packbits(choices)
         t_rows = np.empty((KAPPA, nbytes), np.uint8)
         u_rows = np.empty((KAPPA, nbytes), np.uint8)
         for i, (k0, k1) in enumerate(self._keys):
             t_rows[i] = _prg(k0, block, nbytes)
             u_rows[i] = t_rows[i] ^ _prg(k1, block, nbytes) ^ packed
-        self._pending = (len(y), words, vectors, first_tweak, choices.astype(np.uint64), _transpose(t_rows, m))
+        return u_rows, first_tweak, _transpose(t_rows, m)
+
+    def start_bits(self, bits: np.ndarray) -> np.ndarray:
+        """Step 4 of ANDs of bits: this party's bits ``y`` (0/1, one OT each); returns U."""
+        return self._guarded(self._start_bits, bits)
+
+    def _start_bits(self, bits: np.ndarray) -> np.ndarray:
+        bits = np.ascontiguousarray(bits, dtype=np.uint8).ravel()
+        if not len(bits) or bits.max() > 1:
+            raise ValueError("ANDs need a non-empty array of bits (0 or 1)")
+        u_rows, first_tweak, t = self._extend(bits, 1)
+        self._pending_bits = (bits, first_tweak, t)
         return u_rows
+
+    def finish_bits(self, corrections: np.ndarray) -> np.ndarray:
+        """Step 6 of ANDs of bits: this party's XOR shares of each ``x_j ∧ y_j`` (0/1, uint8)."""
+        return self._guarded(self._finish_bits, corrections)
+
+    def _finish_bits(self, corrections: np.ndarray) -> np.ndarray:
+        if getattr(self, "_pending_bits", None) is None:
+            raise OtError("no ANDs started")
+        bits, first_tweak, t = self._pending_bits
+        self._pending_bits = None
+        corrections = np.asarray(corrections)
+        if corrections.dtype != np.uint8 or corrections.shape != (-(-len(bits) // 8),):
+            raise OtError(f"{self.peer} sent AND corrections of {corrections.dtype} {corrections.shape}, not uint8 "
+                          f"({-(-len(bits) // 8)},)")
+        c = np.unpackbits(corrections, count=len(bits))
+        h = (tccr_hash(t, first_tweak, 1, self._salt)[:, 0] & np.uint64(1)).astype(np.uint8)
+        return h ^ (bits & c)
 
     def finish(self, corrections: np.ndarray) -> np.ndarray:
         """Step 6: the sender's corrections; this party's shares of each ``y_e·x_e``: n values, or
@@ -307,26 +341,46 @@ class OleSender(_Side):
         share, corrections = self._guarded(self._products, vectors, u_rows)
         return share.reshape(x.shape[1], cols, -1).sum(axis=0, dtype=np.uint64).T.copy(), corrections
 
-    def _products(self, vectors: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each entry e of the receiver's values, shares of ``y_e·vectors[e]`` (n × words):
-        64 correlated OTs an entry, the one for bit k correlated by ``vectors[e]·2^k``."""
+    def and_bits(self, x: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5 of ANDs of bits: this party's bits ``x`` (0/1) and the receiver's U; returns (this
+        party's XOR shares of each ``x_j ∧ y_j``, the packed corrections). One OT per AND: the
+        sender keeps ``h0 = H(j, q_j)`` and sends ``h0 ⊕ x_j ⊕ H(j, q_j ⊕ s)`` (low bits)."""
+        return self._guarded(self._and_bits, x, u_rows)
+
+    def _and_bits(self, x: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.ascontiguousarray(x, dtype=np.uint8).ravel()
+        if not len(x) or x.max() > 1:
+            raise ValueError("ANDs need a non-empty array of bits (0 or 1)")
+        q = self._extended(len(x), 1, u_rows)
+        one = np.uint64(1)
+        h0 = (tccr_hash(q, self._tweak, 1, self._salt)[:, 0] & one).astype(np.uint8)
+        h1 = (tccr_hash(q ^ self._s_block, self._tweak, 1, self._salt)[:, 0] & one).astype(np.uint8)
+        return h0, np.packbits(h0 ^ x ^ h1)
+
+    def _extended(self, m: int, words: int, u_rows: np.ndarray) -> np.ndarray:
+        """The IKNP step for m OTs: the rows q_j (m×2 uint64); the round's first tweak in ``_tweak``."""
         if self._keys is None:
             raise OtError("the base OTs are not done")
-        n, words = vectors.shape
-        if not n or not words:
-            raise ValueError(f"an OT round needs values and words, got {n} values of {words} words")
-        m = 64 * n
         u_rows = np.asarray(u_rows)
         if u_rows.dtype != np.uint8 or u_rows.shape != (KAPPA, _Stream.bytes_for(m)):
             raise OtError(f"{self.peer} sent an OT-extension matrix of {u_rows.dtype} {u_rows.shape}, not uint8 "
                           f"({KAPPA}, {_Stream.bytes_for(m)})")
-        block, first_tweak, nbytes = self._stream.take(m, words)
+        block, self._tweak, nbytes = self._stream.take(m, words)
         q_rows = np.empty((KAPPA, nbytes), np.uint8)
         for i, (bit, key) in enumerate(zip(self._s_bits, self._keys)):
             q_rows[i] = _prg(key, block, nbytes) ^ (u_rows[i] & np.uint8(0xFF * int(bit)))     # no branch on s
-        q = _transpose(q_rows, m)
-        h0 = tccr_hash(q, first_tweak, words, self._salt)
-        corrections = h0 - tccr_hash(q ^ self._s_block, first_tweak, words, self._salt)
+        return _transpose(q_rows, m)
+
+    def _products(self, vectors: np.ndarray, u_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each entry e of the receiver's values, shares of ``y_e·vectors[e]`` (n × words):
+        64 correlated OTs an entry, the one for bit k correlated by ``vectors[e]·2^k``."""
+        n, words = vectors.shape
+        if not n or not words:
+            raise ValueError(f"an OT round needs values and words, got {n} values of {words} words")
+        m = 64 * n
+        q = self._extended(m, words, u_rows)
+        h0 = tccr_hash(q, self._tweak, words, self._salt)
+        corrections = h0 - tccr_hash(q ^ self._s_block, self._tweak, words, self._salt)
         corrections += (vectors[:, None, :] << _BITS[None, :, None]).reshape(m, words)
         return np.uint64(0) - h0.reshape(n, 64, words).sum(axis=1, dtype=np.uint64), corrections
 
