@@ -81,8 +81,9 @@ def _builtin() -> None:
     registers every built-in message kind, so that a plugin loaded later cannot claim one."""
     import protocols.psi.messages  # noqa: F401
     import vfl.jobs.messages  # noqa: F401
-    from vfl import binning, linear, pearson, scorecard, secureboost
+    from vfl import binning, linear, pearson, scorecard, secureboost, sslr
     register(*linear.FAMILIES)
+    register(*sslr.FAMILIES)
     register(*secureboost.FAMILIES)
     register(*pearson.FAMILIES)
     register(*binning.FAMILIES)

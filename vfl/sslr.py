@@ -29,12 +29,22 @@ fractional bits; a polynomial sigmoid holds on its interval only (docs/mpc.md).
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
+from protocols.messages import Message
 from protocols.mpc import approx, online
 from protocols.mpc.ring import decode, encode, signed
 from protocols.mpc.triples import TripleShape
+from vfl import handshake
+from vfl.errors import ProtocolError
+from vfl.estimator import Estimator
+from vfl.family import TrainingSummary
+from vfl.linear.family import LogisticRegressionFamily
+from vfl.linear.model import ActiveLogisticRegression, PassiveLinearModel, _ActiveLinear, _features, _Standardizer
+from vfl.mpc import MpcSession
+from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_labels
 
 GRAM_FRAC_BITS = 20        # the Gram round's fixed point: x/(2√n) ≤ 1/2, products below 2^40
 
@@ -157,3 +167,154 @@ def _times_public(session, x: np.ndarray, values: np.ndarray, *, tag: str, bits:
     """Shares of ``x · values`` (public reals, one per row of x) at x's scale."""
     scale = encode(np.asarray(values, float)[:, None], bits)
     return session.truncate(online.mul_public(x, scale), bits, tag=tag)
+
+
+# ------------------------------------------------------------------------------------- the family
+
+@dataclasses.dataclass(frozen=True)
+class SsSetup(Message):
+    """Active → passive: the shared training every party must agree to before any cryptography."""
+    KIND = "sslr.setup"
+    parties: list                   # session order; the active (hub) first
+    n_rows: int
+    iterations: int
+    alpha: float
+    frac_bits: int
+    sigmoid: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SsColumns(Message):
+    """Active → passive: every party's column count (public; the shared weights' layout)."""
+    KIND = "sslr.columns"
+    dims: dict
+
+
+class ActiveSsLogisticRegression(Estimator):
+    """The label party of SS logistic regression (``model = "ss_logistic_regression"``): trains
+    with :func:`fit_shared`; the fitted model is a linear model like hetero LR's, so scoring,
+    ``vfl predict`` and model files are that family's (each passive sends its partial scores)."""
+
+    _task = "logistic"
+    _fitted_attribute = "coef_"
+    _scale = _ActiveLinear._scale
+    decision_function = _ActiveLinear.decision_function
+    predict_proba = ActiveLogisticRegression.predict_proba
+    predict = ActiveLogisticRegression.predict
+    save = _ActiveLinear.save
+    load = classmethod(_ActiveLinear.__dict__["load"].__func__)
+
+    _parameter_constraints = {
+        "iterations": Integer(1, 200), "alpha": Interval(0), "frac_bits": Integer(8, 16),
+        "sigmoid": Options(tuple(k for k in approx.SIGMOIDS if k.startswith("cheb"))), "key_bits": Integer(1024, 8192),
+        "standardize": Boolean(), "verbose": Boolean(), "workers": Optional(Integer(1)),
+    }
+
+    def __init__(self, *, iterations: int = 10, alpha: float = 1e-4, frac_bits: int = 12, sigmoid: str = "cheb15",
+                 key_bits: int = 2048, standardize: bool = True, verbose: bool = True, workers: int | None = None):
+        self.iterations, self.alpha, self.frac_bits, self.sigmoid = iterations, alpha, frac_bits, sigmoid
+        self.key_bits, self.standardize, self.verbose, self.workers = key_bits, standardize, verbose, workers
+
+    def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
+        self._validate_params()
+        x = _features(X, transport)
+        labels = check_labels(y, len(x), getattr(transport, "party", "active"), "binary")
+        self.mean_, self.scale_ = _Standardizer.fit(x) if self.standardize else \
+            (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        parties = [transport.party, *passives]
+        with transport.in_phase("train"):
+            transport.broadcast(SsSetup(parties, len(x), self.iterations, float(self.alpha), self.frac_bits,
+                                        self.sigmoid), passives)
+            dims = {transport.party: x.shape[1]}
+            dims.update({p: handshake.check_ready(transport.recv(p, handshake.Ready), p) for p in passives})
+            transport.broadcast(SsColumns(dims), passives)
+            session = MpcSession(transport, parties, private_key=private_key, key_bits=self.key_bits,
+                                 min_key_bits=min(2048, self.key_bits), workers=self.workers)
+            start = time.perf_counter()
+            fit = fit_shared(session, self._scale(x), labels.astype(float), dims, alpha=self.alpha,
+                             iterations=self.iterations, frac_bits=self.frac_bits, sigmoid=self.sigmoid)
+        self.coef_, self.intercept_ = fit.coef, float(fit.intercept)
+        self.n_epochs_, self.n_features_in_ = self.iterations, x.shape[1]
+        self.mpc_ = {"seconds": round(time.perf_counter() - start, 3), "iterations": self.iterations,
+                     "triples": fit.triples, "ot_multiplications": session.ot_multiplications,
+                     "bit_triples": session.bit_triples_made, "cross_products": session.cross_products}
+        self._set_feature_names(X)
+        return self
+
+
+class PassiveSsLogisticRegression(Estimator):
+    """A feature party of SS logistic regression: its weights arrive at the end of the shared
+    training, and it scores its own rows for prediction as hetero LR's passive does."""
+
+    _fitted_attribute = "coef_"
+    serve_scores = PassiveLinearModel.serve_scores
+    save = PassiveLinearModel.save
+    load = classmethod(PassiveLinearModel.__dict__["load"].__func__)
+
+    _parameter_constraints = {"max_iterations": Integer(1), "key_bits": Integer(1024, 8192),
+                              "allow_insecure_key_size_for_tests": Boolean(), "standardize": Boolean(),
+                              "workers": Optional(Integer(1))}
+
+    def __init__(self, *, max_iterations: int = 100, key_bits: int = 2048,
+                 allow_insecure_key_size_for_tests: bool = False, standardize: bool = True,
+                 workers: int | None = None):
+        self.max_iterations, self.key_bits, self.standardize = max_iterations, key_bits, standardize
+        self.allow_insecure_key_size_for_tests, self.workers = allow_insecure_key_size_for_tests, workers
+
+    def fit(self, X, *, transport, active: str, checkpoint=None):
+        self._validate_params()
+        x = _features(X, transport)
+        me = getattr(transport, "party", "passive")
+        with transport.in_phase("train"):
+            setup = transport.recv(active, SsSetup)
+            problems = []
+            if not isinstance(setup.parties, list) or setup.parties[:1] != [active] or me not in setup.parties \
+                    or len(set(setup.parties)) != len(setup.parties):
+                problems.append(f"the parties {setup.parties!r} are not a list starting with {active} and naming "
+                                f"this party once")
+            if setup.n_rows != len(x):
+                problems.append(f"{setup.n_rows} rows, but this party holds {len(x)}")
+            if not isinstance(setup.iterations, int) or not 1 <= setup.iterations <= self.max_iterations:
+                problems.append(f"{setup.iterations!r} iterations (this party serves at most {self.max_iterations})")
+            if setup.sigmoid not in approx.SIGMOIDS or not isinstance(setup.frac_bits, int) \
+                    or not 8 <= setup.frac_bits <= 16:
+                problems.append("an unknown sigmoid recipe or fixed point")
+            handshake.refuse(problems, "SS logistic regression", active)
+            self.mean_, self.scale_ = _Standardizer.fit(x) if self.standardize else \
+                (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+            transport.send(active, handshake.Ready(n_features=x.shape[1]))
+            dims = transport.recv(active, SsColumns).dims
+            if not isinstance(dims, dict) or set(dims) != set(setup.parties) or dims.get(me) != x.shape[1] \
+                    or not all(isinstance(v, int) and 1 <= v <= handshake.MAX_FEATURES for v in dims.values()):
+                raise ProtocolError(f"{active} sent column counts {dims!r} that do not fit the setup")
+            small = self.allow_insecure_key_size_for_tests
+            session = MpcSession(transport, list(setup.parties), key_bits=self.key_bits,
+                                 min_key_bits=1024 if small else 2048, workers=self.workers)
+            fit = fit_shared(session, (x - self.mean_) / self.scale_, None, dims, alpha=setup.alpha,
+                             iterations=setup.iterations, frac_bits=setup.frac_bits, sigmoid=setup.sigmoid)
+        self.coef_, self.task_, self.n_features_in_, self.n_epochs_ = fit.coef, "logistic", x.shape[1], fit.iterations
+        self.row_clip_ = None
+        self._set_feature_names(X)
+        return self
+
+
+class SsLogisticRegressionFamily(LogisticRegressionFamily):
+    name = "ss_logistic_regression"
+    label_privacy = False
+    feature_privacy = False
+    checkpoints = False
+    active_estimator = ActiveSsLogisticRegression
+    passive_estimator = PassiveSsLogisticRegression
+    passive_cap = "max_iterations"
+    rounds_param = "iterations"
+
+    def summary(self, model) -> TrainingSummary:
+        return TrainingSummary(None, {"solver": "shared Böhning steps", "iterations": model.n_epochs_,
+                                      "mpc": model.mpc_})
+
+    def _penalty(self, params: dict, n_rows: int) -> tuple[str, float]:
+        h = {**self.hyperparameters(), **params}
+        return "l2", float(h["alpha"]) * n_rows
+
+
+FAMILIES = (SsLogisticRegressionFamily(),)
