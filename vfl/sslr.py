@@ -103,8 +103,8 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
             grads.append(_divide(session, session.truncate(g, f, tag=f"{tag}/g/{p}"), n, f, tag=f"{tag}/n/{p}"))
         g = np.vstack(grads) + _times_public(session, w, penalty, tag=f"{tag}/pen")
         session.generate_triples(TripleShape("matrix", total, total, 1), 1, tag=f"{tag}/vt")
-        step = session.truncate(session.multiply(inverse, g, tag=f"{tag}/step", matrix=True), f, tag=f"{tag}/s")
-        w = w - step
+        move = session.truncate(session.multiply(inverse, g, tag=f"{tag}/step", matrix=True), f, tag=f"{tag}/s")
+        w = w - move
     own = None
     for p in parties:
         got = session.reveal(w[start[p]:start[p] + cols[p]], [p], tag=f"sslr/w/{p}")
@@ -207,20 +207,21 @@ class ActiveSsLogisticRegression(Estimator):
     _parameter_constraints = {
         "iterations": Integer(1, 200), "alpha": Interval(0), "frac_bits": Integer(8, 16),
         "sigmoid": Options(tuple(k for k in approx.SIGMOIDS if k.startswith("cheb"))), "key_bits": Integer(1024, 8192),
-        "standardize": Boolean(), "verbose": Boolean(), "workers": Optional(Integer(1)),
+        "verbose": Boolean(), "workers": Optional(Integer(1)),
     }
 
     def __init__(self, *, iterations: int = 10, alpha: float = 1e-4, frac_bits: int = 12, sigmoid: str = "cheb15",
-                 key_bits: int = 2048, standardize: bool = True, verbose: bool = True, workers: int | None = None):
+                 key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
+        # Every party standardizes its columns (population scale): the public bound on the
+        # curvature's largest eigenvalue (step 2 of fit_shared) rests on it.
         self.iterations, self.alpha, self.frac_bits, self.sigmoid = iterations, alpha, frac_bits, sigmoid
-        self.key_bits, self.standardize, self.verbose, self.workers = key_bits, standardize, verbose, workers
+        self.key_bits, self.verbose, self.workers = key_bits, verbose, workers
 
     def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
         self._validate_params()
         x = _features(X, transport)
         labels = check_labels(y, len(x), getattr(transport, "party", "active"), "binary")
-        self.mean_, self.scale_ = _Standardizer.fit(x) if self.standardize else \
-            (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        self.mean_, self.scale_ = _Standardizer.fit(x)
         parties = [transport.party, *passives]
         with transport.in_phase("train"):
             transport.broadcast(SsSetup(parties, len(x), self.iterations, float(self.alpha), self.frac_bits,
@@ -252,13 +253,11 @@ class PassiveSsLogisticRegression(Estimator):
     load = classmethod(PassiveLinearModel.__dict__["load"].__func__)
 
     _parameter_constraints = {"max_iterations": Integer(1), "key_bits": Integer(1024, 8192),
-                              "allow_insecure_key_size_for_tests": Boolean(), "standardize": Boolean(),
-                              "workers": Optional(Integer(1))}
+                              "allow_insecure_key_size_for_tests": Boolean(), "workers": Optional(Integer(1))}
 
     def __init__(self, *, max_iterations: int = 100, key_bits: int = 2048,
-                 allow_insecure_key_size_for_tests: bool = False, standardize: bool = True,
-                 workers: int | None = None):
-        self.max_iterations, self.key_bits, self.standardize = max_iterations, key_bits, standardize
+                 allow_insecure_key_size_for_tests: bool = False, workers: int | None = None):
+        self.max_iterations, self.key_bits = max_iterations, key_bits
         self.allow_insecure_key_size_for_tests, self.workers = allow_insecure_key_size_for_tests, workers
 
     def fit(self, X, *, transport, active: str, checkpoint=None):
@@ -280,8 +279,7 @@ class PassiveSsLogisticRegression(Estimator):
                     or not 8 <= setup.frac_bits <= 16:
                 problems.append("an unknown sigmoid recipe or fixed point")
             handshake.refuse(problems, "SS logistic regression", active)
-            self.mean_, self.scale_ = _Standardizer.fit(x) if self.standardize else \
-                (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+            self.mean_, self.scale_ = _Standardizer.fit(x)
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
             dims = transport.recv(active, SsColumns).dims
             if not isinstance(dims, dict) or set(dims) != set(setup.parties) or dims.get(me) != x.shape[1] \
