@@ -93,6 +93,7 @@ class MpcSession:
         self.ot_multiplications = 0       # scalar products made over OT with this party (m, or m·k·n)
         self._bit_triples: list[np.ndarray] = [np.zeros(0, np.uint8)] * 3     # AND triples (u, v, w), XOR-shared
         self.bit_triples_made = 0
+        self._masked_products: dict[tuple, list[dict]] = {}   # prepare_plain_times, by (owner, rows, inner, cols)
 
     def __reduce__(self):
         raise TypeError("a session holds keys and shares: it is never pickled")
@@ -310,26 +311,61 @@ class MpcSession:
         self.ot_multiplications += rows * inner * cols
         return np.concatenate(out, axis=0)
 
+    def prepare_plain_times(self, owner: str, *, tag: str, rows: int, inner: int, cols: int, count: int = 1,
+                            x=None) -> None:
+        """Offline, for ``count`` later :meth:`plain_times_shared` calls with ``owner``'s X (``rows``
+        × ``inner``, the same matrix then) and a shared V (``inner`` × ``cols``): every other
+        party q draws a uniform mask M_q and the pair gets shares of ``X @ M_q`` by an OLE over OT
+        (:meth:`ole_matrix`). Like triples, each is used once and never pickled."""
+        if self.me == owner and np.shape(x) != (rows, inner):
+            raise ValueError(f"{tag!r}: X has shape {np.shape(x)}, not the declared ({rows}, {inner})")
+        waiting = self._masked_products.setdefault((owner, rows, inner, cols), [])
+        for t in range(count):
+            entry = {}
+            for q in self.parties:
+                if q == owner:
+                    continue
+                mask = random_ring((inner, cols)) if self.me == q else None
+                got = self.ole_matrix(owner, q, tag=f"{tag}/{t}/{q}", rows=rows, inner=inner, cols=cols,
+                                      x=x if self.me == owner else None, y=mask)
+                if got is not None:
+                    entry[q] = (mask, got)
+            waiting.append(entry)
+
     def plain_times_shared(self, owner: str, shares: np.ndarray, *, tag: str, rows: int, x=None) -> np.ndarray:
         """Shares of ``X @ V``: ``X`` (``rows`` × k) a plaintext matrix of ``owner``'s (its
         columns, say), ``V`` (k × c) secret-shared among all parties (this party's share
-        ``shares``). The owner multiplies its own share locally; every other party's share meets
-        ``X`` in an OLE over OT from the owner (:meth:`ole_matrix`), so no one but the owner sees
-        ``X`` and no one sees ``V``. No triple is used: this is the step of a shared linear model
-        ``z = X_p·w`` or ``g = X_pᵀ·d`` per party."""
+        ``shares``). The owner multiplies its own share locally; every other party q sends it
+        ``V_q − M_q`` (uniform: M_q is a fresh mask) and adds its share of ``X @ M_q``, made
+        offline (:meth:`prepare_plain_times`; made here first when none is waiting). The owner
+        adds ``X @ (V_q − M_q)`` and its share of ``X @ M_q``. No one but the owner sees X and no
+        one sees V; online this is one message of k × c words per other party. The step of a
+        shared linear model: ``z = X_p·w`` or ``g = X_pᵀ·d`` per party."""
         shares = as_ring(shares)
         if shares.ndim != 2:
             raise ValueError(f"{tag!r}: shares of V must be a matrix, got shape {shares.shape}")
         inner, cols = shares.shape
         if self.me == owner and np.shape(x) != (rows, inner):
             raise ValueError(f"{tag!r}: X has shape {np.shape(x)}, not the declared ({rows}, {inner})")
+        key = (owner, rows, inner, cols)
+        if not self._masked_products.get(key):
+            self.prepare_plain_times(owner, tag=f"{tag}/offline", rows=rows, inner=inner, cols=cols, x=x)
+        entry = self._masked_products[key].pop(0)
         out = ring_matmul(as_ring(x), shares) if self.me == owner else np.zeros((rows, cols), np.uint64)
         for q in self.parties:
-            if q != owner:
-                got = self.ole_matrix(owner, q, tag=f"{tag}/{q}", rows=rows, inner=inner, cols=cols,
-                                      x=x if self.me == owner else None, y=shares if self.me == q else None)
-                out = out if got is None else out + got
+            if q == owner:
+                continue
+            mask, product = entry.get(q, (None, None))
+            got = self.transfer(q, owner, Shares(f"{tag}/{q}", shares - mask) if self.me == q else None, Shares)
+            if self.me == owner:
+                _check(got, f"{tag}/{q}", (inner, cols), q)
+                out = out + ring_matmul(as_ring(x), got.values) + product
+            elif self.me == q:
+                out = out + product
         return out
+
+    def masked_products_waiting(self) -> int:
+        return sum(len(v) for v in self._masked_products.values())
 
     # -- triples (offline) ---------------------------------------------------------------------
     def generate_triples(self, shape: TripleShape, count: int = 1, *, tag: str = "triples") -> None:
@@ -372,6 +408,13 @@ class MpcSession:
                     c = c + (share.T if transposed else share)
             self.triples.add(Triple(shape, a, b, c))
 
+    def ensure_triples(self, shape: TripleShape, count: int, *, tag: str) -> None:
+        """Make (:meth:`generate_triples`) only those of ``count`` triples of ``shape`` that the
+        store lacks: an offline phase that made them ahead leaves nothing to do here."""
+        missing = count - self.triples.available(shape)
+        if missing > 0:
+            self.generate_triples(shape, missing, tag=tag)
+
     def _ot_cross(self, shape: TripleShape, i: str, j: str, a: np.ndarray, b: np.ndarray, tag: str) -> np.ndarray:
         """This party's share of ``a_i·b_j`` (or ``a_i @ b_j``) over OT; zeros at a party outside
         the pair. A matrix product takes the orientation with fewer OTs: ``a_i @ b_j`` costs
@@ -395,16 +438,19 @@ class MpcSession:
         return cost(shape.k, shape.m, shape.n, MIN_KEY_BITS) < cost(shape.k, shape.n, shape.m, MIN_KEY_BITS)
 
     # -- online --------------------------------------------------------------------------------
-    def open(self, share: np.ndarray, *, tag: str) -> np.ndarray:
+    def open(self, share: np.ndarray, *, tag: str, xor: bool = False) -> np.ndarray:
         """The value of ``share`` (every party learns it): passives send their shares to the hub,
-        which adds them and sends the sum back."""
+        which adds them (XORs them, with ``xor``) and sends the result back."""
         share = as_ring(share)
         if self.me == self.hub:
             total = share.copy()
             for p in self.parties[1:]:
                 got = self.t.recv(p, Opening, timeout=self.timeout)
                 _check(got, tag, share.shape, p)
-                total += got.values
+                if xor:
+                    total ^= got.values
+                else:
+                    total += got.values
             for p in self.parties[1:]:
                 self.t.send(p, Opening(tag, total))
         else:
@@ -469,7 +515,13 @@ class MpcSession:
         are documented; values outside it are not clipped here: :meth:`clip` them first)."""
         coeffs, scale = approx.SIGMOIDS[method]
         t = x if scale == 1.0 else self.scale(x, 1.0 / scale, tag=f"{tag}/scale", frac_bits=frac_bits)
-        return self.polynomial(t, coeffs, tag=tag, frac_bits=frac_bits)
+        odd = approx.odd_part(method)
+        if odd is None:
+            return self.polynomial(t, coeffs, tag=tag, frac_bits=frac_bits)
+        c0, odd_coeffs = odd               # c₀ + t·q(t²): about half the products of Horner in t
+        u = self.mul_fixed(t, t, tag=f"{tag}/sq", frac_bits=frac_bits)
+        q = self.polynomial(u, odd_coeffs, tag=tag, frac_bits=frac_bits)
+        return self.add_public(self.mul_fixed(t, q, tag=f"{tag}/odd", frac_bits=frac_bits), c0, frac_bits)
 
     def reciprocal(self, x: np.ndarray, lo: float, hi: float, *, tag: str,
                    frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
@@ -509,6 +561,23 @@ class MpcSession:
                               lambda c: side.finish_bits(c))
         return np.zeros(length, np.uint8) if got is None else got
 
+    def open_bits(self, bits: np.ndarray, *, tag: str) -> np.ndarray:
+        """The value of XOR-shared bits (uint8 0/1), packed 64 to a word on the way."""
+        bits = np.asarray(bits, np.uint8)
+        packed = np.packbits(bits.ravel())
+        packed = np.concatenate([packed, np.zeros(-len(packed) % 8, np.uint8)]).view("<u8").astype(np.uint64)
+        opened = self.open(packed, tag=tag, xor=True).astype("<u8").view(np.uint8)
+        return np.unpackbits(opened, count=bits.size).reshape(bits.shape)
+
+    def bit_triples_waiting(self) -> int:
+        return len(self._bit_triples[0])
+
+    def ensure_bit_triples(self, count: int, *, tag: str) -> None:
+        """Make only those of ``count`` AND triples the session lacks."""
+        missing = count - self.bit_triples_waiting()
+        if missing > 0:
+            self.generate_bit_triples(missing, tag=tag)
+
     def generate_bit_triples(self, count: int, *, tag: str = "bits") -> None:
         """``count`` AND triples (u, v, w = u ∧ v), XOR-shared, dealer-free: every party draws its
         own u_i, v_i; each cross term u_i ∧ v_j is one OT from i to j."""
@@ -531,33 +600,40 @@ class MpcSession:
             raise TripleBudgetError(f"{tag!r} needs {n} AND triples, {len(self._bit_triples[0])} are left")
         u, v, w = (t[:n].reshape(x.shape) for t in self._bit_triples)
         self._bit_triples = [t[n:] for t in self._bit_triples]
-        opened = self.open(np.concatenate([(x ^ u).ravel(), (y ^ v).ravel()]).astype(np.uint64), tag=tag)
-        opened = (opened & np.uint64(1)).astype(np.uint8)
+        opened = self.open_bits(np.concatenate([(x ^ u).ravel(), (y ^ v).ravel()]), tag=tag)
         d, e = opened[:n].reshape(x.shape), opened[n:].reshape(x.shape)
         z = w ^ (d & v) ^ (e & u)
         return z ^ (d & e) if self.index == 0 else z
 
+    # AND triples one comparison (negative) takes per value: 63 for the generate bits, 126 for the
+    # six levels of the prefix adder (64 + 32 + … + 2)
+    BITS_PER_COMPARISON = 63 + 126
+
+    def comparison_triples(self, values: int) -> dict:
+        """What :meth:`negative` on ``values`` values takes from the stores: AND triples, and
+        elementwise triples of ``values`` (the conversion of the sign bit, one per party after the first)."""
+        return {"bits": values * self.BITS_PER_COMPARISON, "elementwise": len(self.parties) - 1}
+
     def negative(self, x: np.ndarray, *, tag: str) -> np.ndarray:
         """Arithmetic shares of ``[x < 0]`` (1 or 0) for shares ``x`` of values in two's complement:
         the sign bit of ``x_0 + x_1`` is ``msb(x_0) ⊕ msb(x_1) ⊕`` the carry out of their low 63
-        bits, by a parallel-prefix adder on AND triples (6 rounds). With more than two parties the
-        others first hand their shares to party 1, as for truncation. Makes its own AND triples."""
+        bits, by a parallel-prefix adder on AND triples (7 rounds: the generate bits, then 6
+        levels). With more than two parties the others first hand their shares to party 1, as for
+        truncation. Takes its triples from the stores (:meth:`comparison_triples`), making any
+        that are missing first."""
         x = self._two_party(as_ring(x), f"{tag}/pair")
         shape, flat = x.shape, x.ravel()
         n = flat.size
+        self.ensure_bit_triples(n * self.BITS_PER_COMPARISON, tag=f"{tag}/t")
         bits = ((flat[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)   # n × 64
         zero = np.zeros_like(bits)
         a = bits if self.index == 0 else zero           # party 0's share, as a boolean sharing
         b = bits if self.index == 1 else zero
-        first, second = self.parties[0], self.parties[1]
-        g = self.and_bits(first, second, tag=f"{tag}/g", length=n * 63,
-                          x=a[:, :63].ravel() if self.index == 0 else None,
-                          y=b[:, :63].ravel() if self.index == 1 else None).reshape(n, 63)
+        g = self.and_shared(a[:, :63], b[:, :63], tag=f"{tag}/g")
         p = (a ^ b)[:, :63]
         # pad to 64 positions with the combine's identity at the top (G = 0, P = 1)
         g = np.concatenate([g, zero[:, :1]], axis=1)
         p = np.concatenate([p, np.full((n, 1), 1 if self.index == 0 else 0, np.uint8)], axis=1)
-        self.generate_bit_triples(n * 2 * 63, tag=f"{tag}/t")
         level = 0
         while g.shape[1] > 1:                           # combine (hi, lo): G = G_hi ⊕ P_hi∧G_lo, P = P_hi∧P_lo
             g_lo, g_hi, p_lo, p_hi = g[:, 0::2], g[:, 1::2], p[:, 0::2], p[:, 1::2]
@@ -571,18 +647,15 @@ class MpcSession:
 
     def bit_to_ring(self, bits: np.ndarray, *, tag: str) -> np.ndarray:
         """Arithmetic shares of XOR-shared bits: party by party ``acc ← acc + b_j − 2·acc·b_j``,
-        the product of the shared acc with party j's own bit b_j one OLE per other party."""
+        the product of the shared acc with party j's own bit b_j (shared as b_j and zeros) one
+        Beaver product (an elementwise triple from the store, made first if missing)."""
         bits = np.asarray(bits, np.uint8)
         shape, flat = bits.shape, bits.ravel().astype(np.uint64)
         acc = flat.copy() if self.index == 0 else np.zeros_like(flat)
         for j, holder in enumerate(self.parties[1:], start=1):
             mine = flat if self.me == holder else np.zeros_like(flat)
-            product = acc * mine if self.me == holder else np.zeros_like(flat)     # its own term of acc·b_j
-            for i in self.parties:
-                if i != holder:
-                    got = self.ole(i, holder, tag=f"{tag}/{j}/{i}", length=flat.size,
-                                   x=acc if self.me == i else None, y=flat if self.me == holder else None)
-                    product = product if got is None else product + got
+            self.ensure_triples(TripleShape("elementwise", flat.size), 1, tag=f"{tag}/{j}/t")
+            product = self.multiply(acc, mine, tag=f"{tag}/{j}")
             acc = acc + mine - np.uint64(2) * product
         return acc.reshape(shape)
 
@@ -591,7 +664,7 @@ class MpcSession:
         x = as_ring(x)
         keep = online.add_public(np.uint64(0) - self.negative(x, tag=f"{tag}/neg"), np.ones(x.shape, np.uint64),
                                  self.index)
-        self.generate_triples(TripleShape("elementwise", x.size), 1, tag=f"{tag}/t")
+        self.ensure_triples(TripleShape("elementwise", x.size), 1, tag=f"{tag}/t")
         return self.multiply(x, keep, tag=f"{tag}/mul")
 
     def clip(self, x: np.ndarray, lo: float, hi: float, *, tag: str, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:

@@ -55,37 +55,74 @@ class SharedFit:
     intercept: float | None      # the active's, else None
     iterations: int
     triples: dict                # the session's triple budget after the fit
+    timing: dict                 # seconds: offline (triples, masks), setup (curvature), online per iteration
+
+
+def iteration_needs(session, n: int, sigmoid: str) -> dict:
+    """What one iteration takes from the session's stores (every party computes the same)."""
+    compare = session.comparison_triples(n)
+    return {"bits": 2 * compare["bits"],                                         # two comparisons in the clip
+            "elementwise": 2 * (compare["elementwise"] + 1) + approx.multiplications(sigmoid)}
 
 
 def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int], *, alpha: float,
                iterations: int = 10, frac_bits: int = 12, sigmoid: str = "cheb15",
-               curvature_steps: int = 20, step: float = 1.8) -> SharedFit:
+               curvature_steps: int = 20, step: float = 1.8, ahead: int | None = None) -> SharedFit:
     """Train on this party's standardized columns ``x`` (training rows, the same order at every
     party); the active (``session.hub``) passes the labels ``y`` (0/1). ``dims``: every party's
-    column count (public). Every party calls this together with the same public arguments."""
+    column count (public). Every party calls this together with the same public arguments.
+
+    Offline and online are apart: every triple, AND triple and masked product the iterations
+    will use is made (over OT) before them, ``ahead`` iterations' worth at a time (default: all
+    of them at once; under 2 KB per row and iteration at each party), so an iteration itself
+    only opens masked values and computes locally; ``timing`` reports the two apart."""
     me, parties, hub = session.me, list(session.parties), session.hub
     n = len(x)
     if n <= sum(dims.values()) + 1:
         raise ValueError(f"{n} rows for {sum(dims.values())} columns and an intercept: the weights would "
                          "determine the labels; SS logistic regression needs more rows than columns")
+    if not 0 < step < 2:
+        raise ValueError(f"step must be in (0, 2), where every step still lowers the loss; got {step}")
     cols = {p: dims[p] + (1 if p == hub else 0) for p in parties}          # the hub's intercept column
     total = sum(cols.values())
     start = dict(zip(parties, np.cumsum([0] + [cols[p] for p in parties])[:-1].tolist()))
     mine = np.hstack([x, np.ones((n, 1))]) if me == hub else np.asarray(x, float)
     f = frac_bits
+    x_fixed = encode(mine, f)
+    x_fixed_t = np.ascontiguousarray(x_fixed.T)
+    ahead = iterations if ahead is None else max(1, int(ahead))
+    needs = iteration_needs(session, n, sigmoid)
+    timing = {"offline": 0.0, "setup": 0.0, "online": []}
 
-    if not 0 < step < 2:
-        raise ValueError(f"step must be in (0, 2), where every step still lowers the loss; got {step}")
+    def offline(count: int, tag: str) -> None:
+        clock = time.perf_counter()
+        for p in parties:
+            session.prepare_plain_times(p, tag=f"{tag}/z/{p}", rows=n, inner=cols[p], cols=1, count=count,
+                                        x=x_fixed if me == p else None)
+            session.prepare_plain_times(p, tag=f"{tag}/g/{p}", rows=cols[p], inner=n, cols=1, count=count,
+                                        x=x_fixed_t if me == p else None)
+        session.ensure_bit_triples(count * needs["bits"], tag=f"{tag}/and")
+        session.ensure_triples(TripleShape("elementwise", n), count * needs["elementwise"], tag=f"{tag}/mul")
+        session.ensure_triples(TripleShape("matrix", total, total, 1), count, tag=f"{tag}/step")
+        timing["offline"] += time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    session.ensure_triples(TripleShape("matrix", total, total, total), 2 * curvature_steps, tag="sslr/ns/t")
+    timing["offline"] += time.perf_counter() - clock
+    clock = time.perf_counter()
     inverse = _newton_schulz(session, _curvature(session, mine, n, cols, start, total, alpha, f), total, alpha, f,
                              curvature_steps)
     inverse = session.scale(inverse, step, tag="sslr/eta", frac_bits=f)
+    timing["setup"] = time.perf_counter() - clock
     penalty = np.full(total, alpha)
     penalty[start[hub] + cols[hub] - 1] = 0.0                              # the intercept is not penalized
-    x_fixed = encode(mine, f)
     w = np.zeros((total, 1), np.uint64)
     labels = encode(np.asarray(y, float), f) if me == hub else None
+    made_online = 0
     for it in range(iterations):
-        tag = f"sslr/{it}"
+        if it % ahead == 0:
+            offline(min(ahead, iterations - it), f"sslr/offline/{it}")
+        tag, clock, ot_before = f"sslr/{it}", time.perf_counter(), session.ot_multiplications
         z = np.zeros((n, 1), np.uint64)
         for p in parties:
             block = w[start[p]:start[p] + cols[p]]
@@ -93,25 +130,26 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
                                                x=x_fixed if me == p else None)
         z = session.truncate(z, f, tag=f"{tag}/z")
         z = session.clip(z[:, 0], -approx.CHEB_RANGE, approx.CHEB_RANGE, tag=f"{tag}/clip", frac_bits=f)
-        session.generate_triples(TripleShape("elementwise", n), approx.multiplications(sigmoid), tag=f"{tag}/t")
         s = session.sigmoid(z, sigmoid, tag=f"{tag}/sigma", frac_bits=f)
         d = s - labels if me == hub else s
         grads = []
         for p in parties:
             g = session.plain_times_shared(p, d[:, None], tag=f"{tag}/g/{p}", rows=cols[p],
-                                           x=x_fixed.T.copy() if me == p else None)
+                                           x=x_fixed_t if me == p else None)
             grads.append(_divide(session, session.truncate(g, f, tag=f"{tag}/g/{p}"), n, f, tag=f"{tag}/n/{p}"))
         g = np.vstack(grads) + _times_public(session, w, penalty, tag=f"{tag}/pen")
-        session.generate_triples(TripleShape("matrix", total, total, 1), 1, tag=f"{tag}/vt")
         move = session.truncate(session.multiply(inverse, g, tag=f"{tag}/step", matrix=True), f, tag=f"{tag}/s")
         w = w - move
+        timing["online"].append(time.perf_counter() - clock)
+        made_online += session.ot_multiplications - ot_before
     own = None
     for p in parties:
         got = session.reveal(w[start[p]:start[p] + cols[p]], [p], tag=f"sslr/w/{p}")
         if got is not None:
             own = decode(got, f)[:, 0]
     coef, intercept = (own[:-1], float(own[-1])) if me == hub else (own, None)
-    return SharedFit(coef, intercept, iterations, session.triples.budget())
+    timing["online_ot_multiplications"] = made_online          # 0: everything over OT was made offline
+    return SharedFit(coef, intercept, iterations, session.triples.budget(), timing)
 
 
 def _curvature(session, mine: np.ndarray, n: int, cols: dict, start: dict, total: int, alpha: float,
@@ -150,7 +188,7 @@ def _newton_schulz(session, b: np.ndarray, total: int, alpha: float, f: int, ste
     v = online.add_public(np.zeros((total, total), np.uint64), encode(np.eye(total) / top, f), session.index)
     two = encode(2.0 * np.eye(total), f)
     for k in range(steps):
-        session.generate_triples(TripleShape("matrix", total, total, total), 2, tag=f"sslr/ns/{k}/t")
+        session.ensure_triples(TripleShape("matrix", total, total, total), 2, tag=f"sslr/ns/{k}/t")
         bv = session.truncate(session.multiply(b, v, tag=f"sslr/ns/{k}/bv", matrix=True), f, tag=f"sslr/ns/{k}/a")
         q = online.add_public(np.uint64(0) - bv, two, session.index)
         v = session.truncate(session.multiply(v, q, tag=f"sslr/ns/{k}/vq", matrix=True), f, tag=f"sslr/ns/{k}/b")
@@ -236,7 +274,12 @@ class ActiveSsLogisticRegression(Estimator):
                              iterations=self.iterations, frac_bits=self.frac_bits, sigmoid=self.sigmoid)
         self.coef_, self.intercept_ = fit.coef, float(fit.intercept)
         self.n_epochs_, self.n_features_in_ = self.iterations, x.shape[1]
+        online = fit.timing["online"]
         self.mpc_ = {"seconds": round(time.perf_counter() - start, 3), "iterations": self.iterations,
+                     "offline_seconds": round(fit.timing["offline"], 3), "setup_seconds": round(fit.timing["setup"], 3),
+                     "online_seconds": round(sum(online), 3),
+                     "online_seconds_per_iteration": round(sum(online) / len(online), 3),
+                     "online_ot_multiplications": fit.timing["online_ot_multiplications"],
                      "triples": fit.triples, "ot_multiplications": session.ot_multiplications,
                      "bit_triples": session.bit_triples_made, "cross_products": session.cross_products}
         self._set_feature_names(X)

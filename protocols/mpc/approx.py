@@ -40,9 +40,12 @@ _TAYLOR = {
 
 
 def _cheb(degree: int) -> list[float]:
-    """Power-basis coefficients in t = x/8 of the Chebyshev interpolant of σ(8t) on [−1, 1]."""
+    """Power-basis coefficients in t = x/8 of the Chebyshev interpolant of σ(8t) on [−1, 1]. The
+    nodes are symmetric and σ − 1/2 is odd, so the interpolant is 1/2 plus an odd polynomial:
+    the even coefficients the change of basis leaves (rounding, below 10⁻¹⁰) are set to zero."""
     fit = chebyshev.Chebyshev.interpolate(lambda t: 1.0 / (1.0 + np.exp(-CHEB_RANGE * t)), degree)
-    return [float(c) for c in fit.convert(kind=np.polynomial.Polynomial).coef]
+    coeffs = [float(c) for c in fit.convert(kind=np.polynomial.Polynomial).coef]
+    return [0.5 if k == 0 else 0.0 if k % 2 == 0 else c for k, c in enumerate(coeffs)]
 
 
 SIGMOIDS: dict[str, tuple[list[float], float]] = {   # name -> (coefficients, 1/scale of x)
@@ -69,8 +72,22 @@ def sigmoid_error(method: str, lo: float, hi: float, points: int = 20001) -> flo
     return float(np.max(np.abs(sigmoid_plain(x, method) - 1.0 / (1.0 + np.exp(-x)))))
 
 
+def odd_part(method: str) -> tuple[float, list[float]] | None:
+    """``(c₀, [c₁, c₃, c₅, …])`` when the recipe is ``c₀ + t·q(t²)`` (σ − 1/2 is odd, and so are
+    the Taylor and Chebyshev recipes of it), else None."""
+    coeffs = SIGMOIDS[method][0]
+    if len(coeffs) < 4 or any(c != 0.0 for c in coeffs[2::2]):
+        return None
+    return coeffs[0], list(coeffs[1::2])
+
+
 def multiplications(method: str) -> int:
-    """Beaver products one evaluation needs per value (Horner: degree − 1; the first is public)."""
+    """Beaver products one evaluation needs per value: an odd recipe ``c₀ + t·q(t²)`` takes t²,
+    Horner in t² (degree of q − 1: its first product is by a public number) and t·q; any other
+    takes Horner in t (degree − 1)."""
+    odd = odd_part(method)
+    if odd is not None:
+        return len(odd[1])
     return max(len(SIGMOIDS[method][0]) - 2, 0)
 
 

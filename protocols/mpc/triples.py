@@ -129,6 +129,10 @@ class TripleStore:
         self.used += 1
         return waiting.pop(0)
 
+    def available(self, shape: TripleShape) -> int:
+        """How many unused triples of ``shape`` are waiting."""
+        return len(self._waiting.get(shape, ()))
+
     def budget(self) -> dict:
         return {"made": self.made, "used": self.used, "left": self.made - self.used,
                 "multiplications_made": self.multiplications_made}

@@ -35,10 +35,16 @@ def test_shared_training_reaches_scikit_learns_optimum(parties, scale, iteration
         def run(t):
             s = MpcSession(t, names, key_bits=1024, min_key_bits=1024, workers=1)
             return fit_shared(s, blocks[p], y if p == names[0] else None, {q: 2 for q in names}, alpha=alpha,
-                              iterations=iterations)
+                              iterations=iterations, ahead=4), s
         return run
 
     out = InProcessNetwork(names, timeout=300).run({p: role(p) for p in names})
+    for p in names:          # everything over OT made offline, exactly what the iterations used
+        fit, session = out[p]
+        assert fit.timing["online_ot_multiplications"] == 0 and len(fit.timing["online"]) == iterations
+        assert fit.triples["left"] == 0 and session.bit_triples_waiting() == 0
+        assert session.masked_products_waiting() == 0
+    out = {p: fit for p, (fit, _) in out.items()}
     w = np.concatenate([out[p].coef for p in names])
     assert all(out[p].intercept is None for p in names[1:])
     z = x @ w + out[names[0]].intercept
@@ -93,7 +99,9 @@ def test_a_job_file_trains_and_scores_ss_logistic_regression(tmp_path, small_key
     baseline = centralized_baseline(spec, frames, result)
     ours, theirs = result.evaluation.metrics["auc"], baseline.evaluation.metrics["auc"]
     assert abs(ours - theirs) < 0.002, (ours, theirs)
-    assert result.summary.figures["mpc"]["iterations"] == 8 and result.summary.figures["mpc"]["bit_triples"] > 0
+    mpc = result.summary.figures["mpc"]
+    assert mpc["iterations"] == 8 and mpc["bit_triples"] > 0 and mpc["online_ot_multiplications"] == 0
+    assert mpc["offline_seconds"] > 0 and mpc["online_seconds"] > 0
     # the saved parts score new rows as the fitted ones did (what vfl predict loads)
     family = spec.family
     active = family.load_active(tmp_path / "model" / "bank.json")
