@@ -183,6 +183,9 @@ def sslr_fit(dataset: str, iterations: int, alpha: float = 1e-4) -> dict:
         return float(np.mean(np.logaddexp(0, scores) - y * scores))
     return {"dataset": dataset, "rows": len(y), "columns": dims, "iterations": iterations, "alpha": alpha,
             "seconds": max(s for _, s in out.values()), "loss": loss(z), "sklearn_loss": loss(zs),
+            "offline_s": max(f.timing["offline"] for f, _ in out.values()),
+            "setup_s": max(f.timing["setup"] for f, _ in out.values()),
+            "online_s_per_iteration": max(sum(f.timing["online"]) for f, _ in out.values()) / iterations,
             "auc": float(roc_auc_score(y, z)), "sklearn_auc": float(roc_auc_score(y, zs)),
             "triples": out["bank"][0].triples}
 
@@ -264,7 +267,9 @@ def render(result: dict) -> str:
     if "sslr" in result:
         r = result["sslr"]
         lines += [f"SS logistic regression, {r['dataset']} ({r['rows']} rows, 2 parties in process, {r['iterations']} "
-                  f"iterations, alpha {r['alpha']:g}): {r['seconds']:.1f} s; training loss {r['loss']:.6f} "
+                  f"iterations, alpha {r['alpha']:g}): {r['seconds']:.1f} s (offline {r['offline_s']:.1f} s, curvature "
+                  f"{r['setup_s']:.1f} s, online {r['online_s_per_iteration']:.3f} s per iteration); "
+                  f"training loss {r['loss']:.6f} "
                   f"(scikit-learn {r['sklearn_loss']:.6f}), AUC {r['auc']:.5f} (scikit-learn {r['sklearn_auc']:.5f})"]
     lines += ["", "Published anchors (not measured here):", *("  " + a for a in result["anchors"])]
     return "\n".join(lines)

@@ -19,8 +19,10 @@ def test_the_sslr_row_trains_and_renders():
     row = bench.sslr_fit("breast", iterations=3, alpha=1e-2)
     assert row["rows"] == 569 and row["auc"] > 0.95
     assert row["loss"] >= row["sklearn_loss"] - 1e-6                       # never below the optimum
+    assert row["offline_s"] > 0 and row["setup_s"] > 0 and row["online_s_per_iteration"] > 0
     result = {"key_bits": 2048, "elementwise": {"phe_per_s": 10.0, "ours_per_s": 100.0, "ratio": 10.0,
                                                  "phe_measured": 6},
               "matrix": {"shape": [4, 2, 1], "ours_s": 1.0, "phe_s": 2.0, "ratio": 2.0, "phe_measured_rows": 2},
               "online_mults_per_s": 1e6, "anchors": [], "sslr": row}
-    assert "SS logistic regression, breast" in bench.render(result)
+    text = bench.render(result)
+    assert "SS logistic regression, breast" in text and "s per iteration" in text
