@@ -95,6 +95,29 @@ def run_cli(*args, timeout: float = 240, env: dict | None = None):
                           timeout=timeout, env=env)
 
 
+THREE_PARTIES = """
+[parties.bank]
+role = "active"
+data = "{bank}"
+label = "y"
+[parties.insurer]
+role = "passive"
+data = "{insurer}"
+[parties.telco]
+role = "passive"
+data = "{telco}"
+"""
+
+
+def write_tables(directory, frames: dict) -> dict:
+    """Each party's table as ``directory/NAME.csv``; the paths, by party."""
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = pathlib.Path(directory) / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    return paths
+
+
 def run_local_job(directory, text: str) -> dict:
     """Write ``text`` as ``directory/job.toml``, run it with ``vfl run --local --json`` as a separate
     process, and return the report (the run must succeed)."""

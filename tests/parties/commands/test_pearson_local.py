@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from party_scenarios import run_cli, run_local_job
+from party_scenarios import THREE_PARTIES, run_cli, run_local_job, write_tables
 
 from vfl import datasets
 
@@ -14,17 +14,7 @@ model = "pearson"
 output_dir = "{out}"
 [reveal]
 full_matrix = ["bank"]
-[parties.bank]
-role = "active"
-data = "{bank}"
-label = "y"
-[parties.insurer]
-role = "passive"
-data = "{insurer}"
-[parties.telco]
-role = "passive"
-data = "{telco}"
-"""
+""" + THREE_PARTIES
 
 
 @pytest.mark.integration
@@ -34,10 +24,7 @@ def test_three_party_correlation_over_processes(tmp_path):
     cols = [c for c in host.columns if c != "id"]
     files = {"bank": guest, "insurer": host[["id", *cols[:5]]], "telco": host[["id", *cols[5:]]].sample(frac=0.9,
                                                                                                        random_state=1)}
-    paths = {}
-    for name, frame in files.items():
-        paths[name] = tmp_path / f"{name}.csv"
-        frame.to_csv(paths[name], index=False)
+    paths = write_tables(tmp_path, files)
     report = run_local_job(tmp_path, JOB.format(out=tmp_path / "out", **paths))
     job = tmp_path / "job.toml"
     joined = guest.drop(columns="y").merge(files["insurer"], on="id").merge(files["telco"], on="id")

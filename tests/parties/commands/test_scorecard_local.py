@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from party_scenarios import run_cli, run_local_job
+from party_scenarios import THREE_PARTIES, run_cli, run_local_job, write_tables
 from sklearn.metrics import roc_auc_score
 
 from vfl import datasets
@@ -23,17 +23,7 @@ min_bin_size = 20
 max_correlation = 0.8
 [regression]
 alpha = 0.002
-[parties.bank]
-role = "active"
-data = "{bank}"
-label = "y"
-[parties.insurer]
-role = "passive"
-data = "{insurer}"
-[parties.telco]
-role = "passive"
-data = "{telco}"
-"""
+""" + THREE_PARTIES
 
 
 @pytest.mark.integration
@@ -45,11 +35,8 @@ def test_three_party_scorecard_over_processes_then_predict(tmp_path):
     host.loc[host.index[:25], "x2"] = np.nan
     files = {"bank": guest, "insurer": host[["id", "x0", "x1", "x2", "x3", "segment"]],
              "telco": host[["id"] + [f"x{i}" for i in range(10, 16)]].sample(frac=0.9, random_state=1)}
-    paths = {}
-    for name, frame in files.items():
-        frame = frame.assign(id="cust-" + frame["id"].astype(str))
-        paths[name] = tmp_path / f"{name}.csv"
-        frame.to_csv(paths[name], index=False)
+    paths = write_tables(tmp_path, {name: frame.assign(id="cust-" + frame["id"].astype(str))
+                                    for name, frame in files.items()})
     report = run_local_job(tmp_path, JOB.format(out=tmp_path / "out", **paths))
     job = tmp_path / "job.toml"
     assert report["n_intersection"] == len(files["telco"])

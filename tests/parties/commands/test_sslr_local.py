@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from party_scenarios import run_cli, run_local_job
+from party_scenarios import THREE_PARTIES, run_cli, run_local_job, write_tables
 
 from vfl import datasets
 from vfl.registry import family
@@ -21,17 +21,7 @@ seed = 3
 [model]
 iterations = 6
 alpha = 0.001
-[parties.bank]
-role = "active"
-data = "{bank}"
-label = "y"
-[parties.insurer]
-role = "passive"
-data = "{insurer}"
-[parties.telco]
-role = "passive"
-data = "{telco}"
-"""
+""" + THREE_PARTIES
 
 
 @pytest.mark.integration
@@ -41,10 +31,7 @@ def test_three_party_ss_logistic_regression_over_processes(tmp_path):
     cols = [c for c in host.columns if c != "id"]
     files = {"bank": guest, "insurer": host[["id", *cols[:8]]], "telco": host[["id", *cols[8:]]].sample(frac=1.0,
                                                                                                        random_state=2)}
-    paths = {}
-    for name, frame in files.items():
-        paths[name] = tmp_path / f"{name}.csv"
-        frame.to_csv(paths[name], index=False)
+    paths = write_tables(tmp_path, files)
     out = tmp_path / "out"
     report = run_local_job(tmp_path, JOB.format(out=out, **paths))
     mpc = report["mpc"]
