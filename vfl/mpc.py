@@ -320,17 +320,19 @@ class MpcSession:
         if self.me == owner and np.shape(x) != (rows, inner):
             raise ValueError(f"{tag!r}: X has shape {np.shape(x)}, not the declared ({rows}, {inner})")
         waiting = self._masked_products.setdefault((owner, rows, inner, cols), [])
-        for t in range(count):
-            entry = {}
-            for q in self.parties:
-                if q == owner:
-                    continue
-                mask = random_ring((inner, cols)) if self.me == q else None
-                got = self.ole_matrix(owner, q, tag=f"{tag}/{t}/{q}", rows=rows, inner=inner, cols=cols,
-                                      x=x if self.me == owner else None, y=mask)
-                if got is not None:
-                    entry[q] = (mask, got)
-            waiting.append(entry)
+        entries = [{} for _ in range(count)]
+        for q in self.parties:                 # the count masks side by side: one OLE, X @ [M_1 … M_count]
+            if q == owner:
+                continue
+            masks = random_ring((inner, cols * count)) if self.me == q else None
+            got = self.ole_matrix(owner, q, tag=f"{tag}/{q}", rows=rows, inner=inner, cols=cols * count,
+                                  x=x if self.me == owner else None, y=masks)
+            if got is not None:
+                for t, entry in enumerate(entries):
+                    part = slice(t * cols, (t + 1) * cols)
+                    entry[q] = (None if masks is None else np.ascontiguousarray(masks[:, part]),
+                                np.ascontiguousarray(got[:, part]))
+        waiting.extend(entries)
 
     def plain_times_shared(self, owner: str, shares: np.ndarray, *, tag: str, rows: int, x=None) -> np.ndarray:
         """Shares of ``X @ V``: ``X`` (``rows`` × k) a plaintext matrix of ``owner``'s (its
@@ -380,6 +382,19 @@ class MpcSession:
         from the public shape.
         """
         mode = "matrix" if shape.kind == "matrix" else "elementwise"
+        if self.triple_source == "ot" and mode == "elementwise" and count > 1:
+            # count elementwise triples are one of count × the length, cut apart: the same OTs in
+            # fewer rounds
+            whole = TripleShape("elementwise", shape.m * count)
+            a, b, c = start_triple(whole)
+            for i in self.parties:
+                for j in self.parties:
+                    if i != j:
+                        c = c + self._ot_cross(whole, i, j, a, b, f"{tag}/{i}>{j}")
+            for t in range(count):
+                part = slice(t * shape.m, (t + 1) * shape.m)
+                self.triples.add(Triple(shape, *(np.ascontiguousarray(v[part]) for v in (a, b, c))))
+            return
         if self.triple_source == "ot":
             for t in range(count):
                 a, b, c = start_triple(shape)

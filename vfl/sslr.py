@@ -41,8 +41,11 @@ from vfl import handshake
 from vfl.errors import ProtocolError
 from vfl.estimator import Estimator
 from vfl.family import TrainingSummary
+from vfl.linear import messages as msg
 from vfl.linear.family import LogisticRegressionFamily
 from vfl.linear.model import ActiveLogisticRegression, PassiveLinearModel, _ActiveLinear, _features, _Standardizer
+from vfl.linear.persist import load_model, save_model
+from vfl.linear.training import FEATURE_INT_BITS
 from vfl.mpc import MpcSession
 from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_labels
 
@@ -56,6 +59,7 @@ class SharedFit:
     iterations: int
     triples: dict                # the session's triple budget after the fit
     timing: dict                 # seconds: offline (triples, masks), setup (curvature), online per iteration
+    shares: np.ndarray | None = None   # with reveal=False: this party's share of every weight (ring, total × 1)
 
 
 def iteration_needs(session, n: int, sigmoid: str) -> dict:
@@ -65,9 +69,18 @@ def iteration_needs(session, n: int, sigmoid: str) -> dict:
             "elementwise": 2 * (compare["elementwise"] + 1) + approx.multiplications(sigmoid)}
 
 
+def layout(parties: list, dims: dict[str, int]) -> tuple[dict, dict]:
+    """The shared weight vector's blocks: each party's column count (the hub's with its intercept
+    column last) and where its block starts, in session order."""
+    cols = {p: dims[p] + (1 if p == parties[0] else 0) for p in parties}
+    start = dict(zip(parties, np.cumsum([0] + [cols[p] for p in parties])[:-1].tolist()))
+    return cols, start
+
+
 def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int], *, alpha: float,
                iterations: int = 10, frac_bits: int = 12, sigmoid: str = "cheb15",
-               curvature_steps: int = 20, step: float = 1.8, ahead: int | None = None) -> SharedFit:
+               curvature_steps: int = 20, step: float = 1.8, ahead: int | None = None,
+               reveal: bool = True) -> SharedFit:
     """Train on this party's standardized columns ``x`` (training rows, the same order at every
     party); the active (``session.hub``) passes the labels ``y`` (0/1). ``dims``: every party's
     column count (public). Every party calls this together with the same public arguments.
@@ -75,7 +88,9 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
     Offline and online are apart: every triple, AND triple and masked product the iterations
     will use is made (over OT) before them, ``ahead`` iterations' worth at a time (default: all
     of them at once; under 2 KB per row and iteration at each party), so an iteration itself
-    only opens masked values and computes locally; ``timing`` reports the two apart."""
+    only opens masked values and computes locally; ``timing`` reports the two apart. With
+    ``reveal=False`` no weight is revealed: each party keeps its share of all of them (``shares``)
+    for :func:`score_shared`."""
     me, parties, hub = session.me, list(session.parties), session.hub
     n = len(x)
     if n <= sum(dims.values()) + 1:
@@ -83,9 +98,8 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
                          "determine the labels; SS logistic regression needs more rows than columns")
     if not 0 < step < 2:
         raise ValueError(f"step must be in (0, 2), where every step still lowers the loss; got {step}")
-    cols = {p: dims[p] + (1 if p == hub else 0) for p in parties}          # the hub's intercept column
+    cols, start = layout(parties, dims)                                    # the hub's intercept column last
     total = sum(cols.values())
-    start = dict(zip(parties, np.cumsum([0] + [cols[p] for p in parties])[:-1].tolist()))
     mine = np.hstack([x, np.ones((n, 1))]) if me == hub else np.asarray(x, float)
     f = frac_bits
     x_fixed = encode(mine, f)
@@ -142,14 +156,35 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
         w = w - move
         timing["online"].append(time.perf_counter() - clock)
         made_online += session.ot_multiplications - ot_before
+    timing["online_ot_multiplications"] = made_online          # 0: everything over OT was made offline
+    if not reveal:
+        return SharedFit(None, None, iterations, session.triples.budget(), timing, shares=w)
     own = None
     for p in parties:
         got = session.reveal(w[start[p]:start[p] + cols[p]], [p], tag=f"sslr/w/{p}")
         if got is not None:
             own = decode(got, f)[:, 0]
     coef, intercept = (own[:-1], float(own[-1])) if me == hub else (own, None)
-    timing["online_ot_multiplications"] = made_online          # 0: everything over OT was made offline
     return SharedFit(coef, intercept, iterations, session.triples.budget(), timing)
+
+
+def score_shared(session, x: np.ndarray, shares: np.ndarray, dims: dict[str, int], frac_bits: int, *,
+                 tag: str = "score") -> np.ndarray | None:
+    """Scores of a model kept shared: ``z = Σ_p X_p·w_p + b`` with every weight in shares
+    (``shares``: this party's, from ``fit_shared(reveal=False)``), revealed to the hub (the
+    active) alone; the others get None. ``x``: this party's standardized rows (the same rows, in
+    the same order, at every party). Each party's product is a masked product made now over OT
+    (:meth:`MpcSession.plain_times_shared`): prediction needs the OT work that training did ahead."""
+    me, parties, hub = session.me, list(session.parties), session.hub
+    cols, start = layout(parties, dims)
+    n = len(x)
+    mine = np.hstack([x, np.ones((n, 1))]) if me == hub else np.asarray(x, float)
+    z = np.zeros((n, 1), np.uint64)
+    for p in parties:
+        z = z + session.plain_times_shared(p, shares[start[p]:start[p] + cols[p]], tag=f"{tag}/{p}", rows=n,
+                                           x=encode(mine, frac_bits) if me == p else None)
+    got = session.reveal(session.truncate(z, frac_bits, tag=f"{tag}/z"), [hub], tag=f"{tag}/reveal")
+    return None if got is None else decode(got, frac_bits)[:, 0]
 
 
 def _curvature(session, mine: np.ndarray, n: int, cols: dict, start: dict, total: int, alpha: float,
@@ -219,6 +254,7 @@ class SsSetup(Message):
     alpha: float
     frac_bits: int
     sigmoid: str
+    shared_model: bool = False      # no weight revealed: every party keeps its shares for scoring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,32 +264,96 @@ class SsColumns(Message):
     dims: dict
 
 
-class ActiveSsLogisticRegression(Estimator):
+class _SharedModel:
+    """What a party keeps of a model kept shared (``shared_model = true``): its share of every
+    weight, the session's parties and their column counts, saved in its model file (a share alone
+    is uniform: it says nothing of the weights)."""
+
+    def _keep_shares(self, fit: SharedFit, parties: list, dims: dict, frac_bits: int) -> None:
+        self.weight_shares_, self.parties_ = fit.shares, list(parties)
+        self.dims_, self.frac_bits_ = dict(dims), frac_bits
+
+    @property
+    def shared(self) -> bool:
+        return getattr(self, "weight_shares_", None) is not None
+
+    def _shared_scalars(self) -> dict:
+        if not self.shared:
+            return {}
+        return {"weight_shares": signed(self.weight_shares_[:, 0]).tolist(), "parties": self.parties_,
+                "dims": self.dims_, "frac_bits": self.frac_bits_}
+
+    def _load_shares(self, scalars: dict) -> None:
+        if scalars.get("weight_shares") is not None:
+            shares = np.asarray(scalars["weight_shares"], dtype=np.int64).astype(np.uint64)[:, None]
+            self.weight_shares_, self.parties_ = shares, list(scalars["parties"])
+            self.dims_, self.frac_bits_ = {k: int(v) for k, v in scalars["dims"].items()}, int(scalars["frac_bits"])
+
+    def _score_shared(self, x: np.ndarray, transport, workers) -> np.ndarray | None:
+        session = MpcSession(transport, self.parties_, workers=workers)
+        return score_shared(session, x, self.weight_shares_, self.dims_, self.frac_bits_)
+
+
+class ActiveSsLogisticRegression(_SharedModel, Estimator):
     """The label party of SS logistic regression (``model = "ss_logistic_regression"``): trains
-    with :func:`fit_shared`; the fitted model is a linear model like hetero LR's, so scoring,
-    ``vfl predict`` and model files are that family's (each passive sends its partial scores)."""
+    with :func:`fit_shared`. By default each party receives its own weights and the fitted model
+    is a linear model like hetero LR's: scoring, ``vfl predict`` and model files are that
+    family's (each passive sends its partial scores). With ``shared_model`` no weight is revealed
+    to anyone: every party keeps its shares, and scoring runs on them (:func:`score_shared`),
+    the active learning only the final scores."""
 
     _task = "logistic"
-    _fitted_attribute = "coef_"
+    _fitted_attribute = "mean_"
     _scale = _ActiveLinear._scale
-    decision_function = _ActiveLinear.decision_function
     predict_proba = ActiveLogisticRegression.predict_proba
     predict = ActiveLogisticRegression.predict
-    save = _ActiveLinear.save
-    load = classmethod(_ActiveLinear.__dict__["load"].__func__)
 
     _parameter_constraints = {
         "iterations": Integer(1, 200), "alpha": Interval(0), "frac_bits": Integer(8, 16),
         "sigmoid": Options(tuple(k for k in approx.SIGMOIDS if k.startswith("cheb"))), "key_bits": Integer(1024, 8192),
-        "verbose": Boolean(), "workers": Optional(Integer(1)),
+        "shared_model": Boolean(), "verbose": Boolean(), "workers": Optional(Integer(1)),
     }
 
     def __init__(self, *, iterations: int = 10, alpha: float = 1e-4, frac_bits: int = 12, sigmoid: str = "cheb15",
-                 key_bits: int = 2048, verbose: bool = True, workers: int | None = None):
+                 key_bits: int = 2048, shared_model: bool = False, verbose: bool = True, workers: int | None = None):
         # Every party standardizes its columns (population scale): the public bound on the
         # curvature's largest eigenvalue (step 2 of fit_shared) rests on it.
         self.iterations, self.alpha, self.frac_bits, self.sigmoid = iterations, alpha, frac_bits, sigmoid
-        self.key_bits, self.verbose, self.workers = key_bits, verbose, workers
+        self.key_bits, self.shared_model, self.verbose, self.workers = key_bits, shared_model, verbose, workers
+
+    def decision_function(self, X, *, transport, passives: list[str]) -> np.ndarray:
+        if not self.shared:
+            return _ActiveLinear.decision_function(self, X, transport=transport, passives=passives)
+        self._check_fitted()
+        x = _features(self._columns_for(X, getattr(transport, "party", "active")), transport, self.n_features_in_)
+        if sorted(passives) != sorted(self.parties_[1:]):
+            raise ValueError(f"this model is shared among {self.parties_}: every one of them scores, "
+                             f"not {[transport.party, *passives]}")
+        with transport.in_phase("predict"):
+            transport.broadcast(msg.ScoreRequest(n_rows=len(x)), passives)
+            return self._score_shared(self._scale(x), transport, self.workers)
+
+    def save(self, path) -> None:
+        self._check_fitted()
+        if not self.shared:
+            return _ActiveLinear.save(self, path)
+        save_model(path, role="active", task=self._task, params=self.get_params(),
+                   arrays={"mean": self.mean_, "scale": self.scale_},
+                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
+                            **self._shared_scalars()})
+
+    @classmethod
+    def load(cls, path):
+        data = load_model(path, role="active", task=cls._task)
+        if data["scalars"].get("weight_shares") is None:
+            return _ActiveLinear.__dict__["load"].__func__(cls, path)
+        model = cls(**data["params"])
+        model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("mean", "scale"))
+        model.n_epochs_, model.n_features_in_ = data["scalars"]["n_epochs"], len(model.mean_)
+        model._load_shares(data["scalars"])
+        if data["scalars"].get("feature_names"):
+            model.feature_names_in_ = list(data["scalars"]["feature_names"])
+        return model
 
     def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
         self._validate_params()
@@ -263,7 +363,7 @@ class ActiveSsLogisticRegression(Estimator):
         parties = [transport.party, *passives]
         with transport.in_phase("train"):
             transport.broadcast(SsSetup(parties, len(x), self.iterations, float(self.alpha), self.frac_bits,
-                                        self.sigmoid), passives)
+                                        self.sigmoid, bool(self.shared_model)), passives)
             dims = {transport.party: x.shape[1]}
             dims.update({p: handshake.check_ready(transport.recv(p, handshake.Ready), p) for p in passives})
             transport.broadcast(SsColumns(dims), passives)
@@ -271,8 +371,12 @@ class ActiveSsLogisticRegression(Estimator):
                                  min_key_bits=min(2048, self.key_bits), workers=self.workers)
             start = time.perf_counter()
             fit = fit_shared(session, self._scale(x), labels.astype(float), dims, alpha=self.alpha,
-                             iterations=self.iterations, frac_bits=self.frac_bits, sigmoid=self.sigmoid)
-        self.coef_, self.intercept_ = fit.coef, float(fit.intercept)
+                             iterations=self.iterations, frac_bits=self.frac_bits, sigmoid=self.sigmoid,
+                             reveal=not self.shared_model)
+        if self.shared_model:
+            self._keep_shares(fit, parties, dims, self.frac_bits)
+        else:
+            self.coef_, self.intercept_ = fit.coef, float(fit.intercept)
         self.n_epochs_, self.n_features_in_ = self.iterations, x.shape[1]
         online = fit.timing["online"]
         self.mpc_ = {"seconds": round(time.perf_counter() - start, 3), "iterations": self.iterations,
@@ -286,14 +390,48 @@ class ActiveSsLogisticRegression(Estimator):
         return self
 
 
-class PassiveSsLogisticRegression(Estimator):
+class PassiveSsLogisticRegression(_SharedModel, Estimator):
     """A feature party of SS logistic regression: its weights arrive at the end of the shared
-    training, and it scores its own rows for prediction as hetero LR's passive does."""
+    training, and it scores its own rows for prediction as hetero LR's passive does; or, with a
+    model kept shared, it keeps its shares and scores on them with the other parties."""
 
-    _fitted_attribute = "coef_"
-    serve_scores = PassiveLinearModel.serve_scores
-    save = PassiveLinearModel.save
-    load = classmethod(PassiveLinearModel.__dict__["load"].__func__)
+    _fitted_attribute = "mean_"
+
+    def serve_scores(self, X, *, transport, active: str) -> int:
+        if not self.shared:
+            return PassiveLinearModel.serve_scores(self, X, transport=transport, active=active)
+        self._check_fitted()
+        x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
+        with transport.in_phase("predict"):
+            request = transport.recv(active, msg.ScoreRequest)
+            if request.n_rows != len(x):
+                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                                    "align the tables first")
+            scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
+            self._score_shared(scaled, transport, self.workers)
+        return len(x)
+
+    def save(self, path) -> None:
+        self._check_fitted()
+        if not self.shared:
+            return PassiveLinearModel.save(self, path)
+        save_model(path, role="passive", task=self.task_, params=self.get_params(),
+                   arrays={"mean": self.mean_, "scale": self.scale_},
+                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
+                            **self._shared_scalars()})
+
+    @classmethod
+    def load(cls, path):
+        data = load_model(path, role="passive", task=None)
+        if data["scalars"].get("weight_shares") is None:
+            return PassiveLinearModel.__dict__["load"].__func__(cls, path)
+        model = cls(**data["params"])
+        model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("mean", "scale"))
+        model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.mean_)
+        model._load_shares(data["scalars"])
+        if data["scalars"].get("feature_names"):
+            model.feature_names_in_ = list(data["scalars"]["feature_names"])
+        return model
 
     _parameter_constraints = {"max_iterations": Integer(1), "key_bits": Integer(1024, 8192),
                               "allow_insecure_key_size_for_tests": Boolean(), "workers": Optional(Integer(1))}
@@ -321,6 +459,8 @@ class PassiveSsLogisticRegression(Estimator):
             if setup.sigmoid not in approx.SIGMOIDS or not isinstance(setup.frac_bits, int) \
                     or not 8 <= setup.frac_bits <= 16:
                 problems.append("an unknown sigmoid recipe or fixed point")
+            if not isinstance(setup.shared_model, bool):
+                problems.append(f"shared_model {setup.shared_model!r} is not true or false")
             handshake.refuse(problems, "SS logistic regression", active)
             self.mean_, self.scale_ = _Standardizer.fit(x)
             transport.send(active, handshake.Ready(n_features=x.shape[1]))
@@ -332,9 +472,13 @@ class PassiveSsLogisticRegression(Estimator):
             session = MpcSession(transport, list(setup.parties), key_bits=self.key_bits,
                                  min_key_bits=1024 if small else 2048, workers=self.workers)
             fit = fit_shared(session, (x - self.mean_) / self.scale_, None, dims, alpha=setup.alpha,
-                             iterations=setup.iterations, frac_bits=setup.frac_bits, sigmoid=setup.sigmoid)
-        self.coef_, self.task_, self.n_features_in_, self.n_epochs_ = fit.coef, "logistic", x.shape[1], fit.iterations
-        self.row_clip_ = None
+                             iterations=setup.iterations, frac_bits=setup.frac_bits, sigmoid=setup.sigmoid,
+                             reveal=not setup.shared_model)
+        if setup.shared_model:
+            self._keep_shares(fit, setup.parties, dims, setup.frac_bits)
+        else:
+            self.coef_, self.row_clip_ = fit.coef, None
+        self.task_, self.n_features_in_, self.n_epochs_ = "logistic", x.shape[1], fit.iterations
         self._set_feature_names(X)
         return self
 

@@ -4,12 +4,15 @@ AUC within 0.002, on data whose scores leave the sigmoid recipe's interval (clip
 refuses when the rows do not outnumber the columns."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from parties.transport.inprocess import InProcessNetwork
+from protocols.mpc.ring import decode
 from vfl.mpc import MpcSession
 from vfl.sslr import fit_shared
 
@@ -72,10 +75,13 @@ def test_it_refuses_when_the_rows_do_not_outnumber_the_columns():
     assert all(InProcessNetwork(names, timeout=30).run({p: role(p) for p in names}).values())
 
 
-@pytest.mark.parametrize("passives", [1, 2])
-def test_a_job_file_trains_and_scores_ss_logistic_regression(tmp_path, small_keypair, passives):
+@pytest.mark.parametrize("passives,shared", [(1, False), (2, False), (1, True), (2, True)],
+                         ids=["2p", "3p", "2p-shared", "3p-shared"])
+def test_a_job_file_trains_and_scores_ss_logistic_regression(tmp_path, small_keypair, passives, shared):
     """model = "ss_logistic_regression" through the job flow: the report's held-out AUC is
-    scikit-learn's within 0.002 (its baseline on the joined table, the same objective)."""
+    scikit-learn's within 0.002 (its baseline on the joined table, the same objective). With
+    shared_model no party's file holds a weight, and scoring on the shares gives the scores of
+    the weights the shares add up to."""
     import dataclasses
 
     import pandas as pd
@@ -92,7 +98,7 @@ def test_a_job_file_trains_and_scores_ss_logistic_regression(tmp_path, small_key
         frames[name] = pd.DataFrame({"id": ids, f"{name}_0": x[:, 2 + 2 * k], f"{name}_1": x[:, 3 + 2 * k]})
         parties[name] = {"role": "passive", "data": f"{name}.csv", "alias": name}
     raw = {"job": {"name": "sslr", "model": "ss_logistic_regression"}, "evaluation": {"test_size": 0.3, "seed": 1},
-           "model": {"iterations": 8, "alpha": 1e-3, "key_bits": 1024}, "parties": parties}
+           "model": {"iterations": 8, "alpha": 1e-3, "key_bits": 1024, "shared_model": shared}, "parties": parties}
     spec = dataclasses.replace(parse_job(raw), output_dir=str(tmp_path))
     _, out = run_training(spec, frames, tmp_path, small_keypair[1])
     result = out["bank"]
@@ -112,7 +118,17 @@ def test_a_job_file_trains_and_scores_ss_logistic_regression(tmp_path, small_key
     roles.update({p: (lambda t, p=p: parts[p].serve_scores(rows[p], transport=t, active="bank")) for p in parts})
     scores = InProcessNetwork(names, timeout=30).run(roles)["bank"]
     joined = np.hstack([rows[name].to_numpy() for name in names])
-    expected = ((joined - np.concatenate([active.mean_, *(m.mean_ for m in parts.values())]))
-                / np.concatenate([active.scale_, *(m.scale_ for m in parts.values())])) @ \
-        np.concatenate([active.coef_, *(m.coef_ for m in parts.values())]) + active.intercept_
-    np.testing.assert_allclose(scores, expected, atol=1e-9)
+    standardized = ((joined - np.concatenate([active.mean_, *(m.mean_ for m in parts.values())]))
+                    / np.concatenate([active.scale_, *(m.scale_ for m in parts.values())]))
+    if not shared:
+        expected = standardized @ np.concatenate([active.coef_, *(m.coef_ for m in parts.values())]) + active.intercept_
+        np.testing.assert_allclose(scores, expected, atol=1e-9)
+        return
+    files = [json.loads((tmp_path / "model" / f"{name}.json").read_text()) for name in names]
+    assert all("coef" not in f["arrays"] and "intercept" not in f["scalars"] for f in files)
+    assert not hasattr(active, "coef_") and active.parties_ == names
+    w = decode(sum((np.asarray(f["scalars"]["weight_shares"], np.int64).astype(np.uint64) for f in files),
+                   np.zeros(2 + 2 * passives + 1, np.uint64)), 12)
+    order = np.r_[0:2, 3:len(w)]                             # the active's block ends with the intercept
+    expected = standardized @ w[order] + w[2]
+    np.testing.assert_allclose(scores, expected, atol=5e-3)
