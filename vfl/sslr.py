@@ -47,9 +47,15 @@ from vfl.linear.model import ActiveLogisticRegression, PassiveLinearModel, _Acti
 from vfl.linear.persist import load_model, save_model
 from vfl.linear.training import FEATURE_INT_BITS
 from vfl.mpc import MpcSession
+from vfl.progress import progress
 from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_labels
 
 GRAM_FRAC_BITS = 20        # the Gram round's fixed point: x/(2√n) ≤ 1/2, products below 2^40
+# Newton–Schulz takes 40 matrix triples of T×T×T (T: all columns and the intercept), each 64·T³
+# words of OT per ordered pair of parties: at 24 columns and 2 parties 8 s, at 64 about 5 minutes
+# (2 parties; 3 parties have 3 times the pairs), growing with T³. Wider tables are refused rather
+# than left to run for hours (SGD on shares, which would not need the inverse, is not built).
+MAX_SHARED_COLUMNS = 64
 
 
 @dataclasses.dataclass
@@ -80,7 +86,7 @@ def layout(parties: list, dims: dict[str, int]) -> tuple[dict, dict]:
 def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int], *, alpha: float,
                iterations: int = 10, frac_bits: int = 12, sigmoid: str = "cheb15",
                curvature_steps: int = 20, step: float = 1.8, ahead: int | None = None,
-               reveal: bool = True) -> SharedFit:
+               reveal: bool = True, verbose: bool = False) -> SharedFit:
     """Train on this party's standardized columns ``x`` (training rows, the same order at every
     party); the active (``session.hub``) passes the labels ``y`` (0/1). ``dims``: every party's
     column count (public). Every party calls this together with the same public arguments.
@@ -98,6 +104,10 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
                          "determine the labels; SS logistic regression needs more rows than columns")
     if not 0 < step < 2:
         raise ValueError(f"step must be in (0, 2), where every step still lowers the loss; got {step}")
+    if sum(dims.values()) + 1 > MAX_SHARED_COLUMNS:
+        raise ValueError(f"{sum(dims.values())} columns and an intercept: SS logistic regression takes at most "
+                         f"{MAX_SHARED_COLUMNS} (its curvature step costs 64·columns³ words of OT per pair of "
+                         "parties); train logistic_regression, or select columns first")
     cols, start = layout(parties, dims)                                    # the hub's intercept column last
     total = sum(cols.values())
     mine = np.hstack([x, np.ones((n, 1))]) if me == hub else np.asarray(x, float)
@@ -108,16 +118,23 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
     needs = iteration_needs(session, n, sigmoid)
     timing = {"offline": 0.0, "setup": 0.0, "online": []}
 
-    def offline(count: int, tag: str) -> None:
+    def offline(count: int, first: int, tag: str) -> None:
         clock = time.perf_counter()
-        for p in parties:
-            session.prepare_plain_times(p, tag=f"{tag}/z/{p}", rows=n, inner=cols[p], cols=1, count=count,
-                                        x=x_fixed if me == p else None)
-            session.prepare_plain_times(p, tag=f"{tag}/g/{p}", rows=cols[p], inner=n, cols=1, count=count,
-                                        x=x_fixed_t if me == p else None)
-        session.ensure_bit_triples(count * needs["bits"], tag=f"{tag}/and")
-        session.ensure_triples(TripleShape("elementwise", n), count * needs["elementwise"], tag=f"{tag}/mul")
-        session.ensure_triples(TripleShape("matrix", total, total, 1), count, tag=f"{tag}/step")
+        with progress(total=2 * len(parties) + 3, desc=f"SS-LR offline (OT) for iterations {first + 1}–{first + count}",
+                      disable=not verbose) as bar:
+            for p in parties:
+                session.prepare_plain_times(p, tag=f"{tag}/z/{p}", rows=n, inner=cols[p], cols=1, count=count,
+                                            x=x_fixed if me == p else None)
+                bar.update()
+                session.prepare_plain_times(p, tag=f"{tag}/g/{p}", rows=cols[p], inner=n, cols=1, count=count,
+                                            x=x_fixed_t if me == p else None)
+                bar.update()
+            session.ensure_bit_triples(count * needs["bits"], tag=f"{tag}/and")
+            bar.update()
+            session.ensure_triples(TripleShape("elementwise", n), count * needs["elementwise"], tag=f"{tag}/mul")
+            bar.update()
+            session.ensure_triples(TripleShape("matrix", total, total, 1), count, tag=f"{tag}/step")
+            bar.update()
         timing["offline"] += time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -133,9 +150,9 @@ def fit_shared(session, x: np.ndarray, y: np.ndarray | None, dims: dict[str, int
     w = np.zeros((total, 1), np.uint64)
     labels = encode(np.asarray(y, float), f) if me == hub else None
     made_online = 0
-    for it in range(iterations):
+    for it in progress(range(iterations), desc="SS-LR iterations", disable=not verbose):
         if it % ahead == 0:
-            offline(min(ahead, iterations - it), f"sslr/offline/{it}")
+            offline(min(ahead, iterations - it), it, f"sslr/offline/{it}")
         tag, clock, ot_before = f"sslr/{it}", time.perf_counter(), session.ot_multiplications
         z = np.zeros((n, 1), np.uint64)
         for p in parties:
@@ -372,7 +389,7 @@ class ActiveSsLogisticRegression(_SharedModel, Estimator):
             start = time.perf_counter()
             fit = fit_shared(session, self._scale(x), labels.astype(float), dims, alpha=self.alpha,
                              iterations=self.iterations, frac_bits=self.frac_bits, sigmoid=self.sigmoid,
-                             reveal=not self.shared_model)
+                             reveal=not self.shared_model, verbose=self.verbose)
         if self.shared_model:
             self._keep_shares(fit, parties, dims, self.frac_bits)
         else:

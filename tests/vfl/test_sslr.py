@@ -61,7 +61,7 @@ def test_shared_training_reaches_scikit_learns_optimum(parties, scale, iteration
     assert abs(roc_auc_score(y, z) - roc_auc_score(y, zs)) < 0.002
 
 
-def test_it_refuses_when_the_rows_do_not_outnumber_the_columns():
+def test_it_refuses_when_the_rows_do_not_outnumber_the_columns_and_tables_too_wide():
     names = ["bank", "insurer"]
 
     def role(p):
@@ -70,7 +70,10 @@ def test_it_refuses_when_the_rows_do_not_outnumber_the_columns():
             with pytest.raises(ValueError, match="more rows than columns"):
                 fit_shared(s, np.zeros((5, 2)), np.zeros(5) if p == "bank" else None, {"bank": 2, "insurer": 2},
                            alpha=0.0)
-            return True
+            wide = {"bank": 30, "insurer": 34}                     # 65 with the intercept
+            with pytest.raises(ValueError, match="takes at most 64"):
+                fit_shared(s, np.zeros((500, wide[p])), np.zeros(500) if p == "bank" else None, wide, alpha=0.0)
+            return s.ot_multiplications == s.cross_products == 0      # refused before any cryptography
         return run
     assert all(InProcessNetwork(names, timeout=30).run({p: role(p) for p in names}).values())
 
