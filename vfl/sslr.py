@@ -45,7 +45,6 @@ from vfl.linear import messages as msg
 from vfl.linear.family import LogisticRegressionFamily
 from vfl.linear.model import ActiveLogisticRegression, PassiveLinearModel, _ActiveLinear, _features, _Standardizer
 from vfl.linear.persist import load_model, save_model
-from vfl.linear.training import FEATURE_INT_BITS
 from vfl.mpc import MpcSession
 from vfl.progress import progress
 from vfl.validation import Boolean, Integer, Interval, Optional, Options, check_labels
@@ -294,17 +293,26 @@ class _SharedModel:
     def shared(self) -> bool:
         return getattr(self, "weight_shares_", None) is not None
 
-    def _shared_scalars(self) -> dict:
-        if not self.shared:
-            return {}
-        return {"weight_shares": signed(self.weight_shares_[:, 0]).tolist(), "parties": self.parties_,
-                "dims": self.dims_, "frac_bits": self.frac_bits_}
+    def _save_shared(self, path, role: str, task: str) -> None:
+        save_model(path, role=role, task=task, params=self.get_params(),
+                   arrays={"mean": self.mean_, "scale": self.scale_},
+                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
+                            "weight_shares": signed(self.weight_shares_[:, 0]).tolist(), "parties": self.parties_,
+                            "dims": self.dims_, "frac_bits": self.frac_bits_})
 
-    def _load_shares(self, scalars: dict) -> None:
-        if scalars.get("weight_shares") is not None:
-            shares = np.asarray(scalars["weight_shares"], dtype=np.int64).astype(np.uint64)[:, None]
-            self.weight_shares_, self.parties_ = shares, list(scalars["parties"])
-            self.dims_, self.frac_bits_ = {k: int(v) for k, v in scalars["dims"].items()}, int(scalars["frac_bits"])
+    @classmethod
+    def _load_shared(cls, data: dict):
+        """A model kept shared from its file's contents (``data``, as ``load_model`` read them)."""
+        scalars = data["scalars"]
+        model = cls(**data["params"])
+        model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("mean", "scale"))
+        model.n_epochs_, model.n_features_in_ = scalars["n_epochs"], len(model.mean_)
+        model.weight_shares_ = np.asarray(scalars["weight_shares"], dtype=np.int64).astype(np.uint64)[:, None]
+        model.parties_, model.frac_bits_ = list(scalars["parties"]), int(scalars["frac_bits"])
+        model.dims_ = {k: int(v) for k, v in scalars["dims"].items()}
+        if scalars.get("feature_names"):
+            model.feature_names_in_ = list(scalars["feature_names"])
+        return model
 
     def _score_shared(self, x: np.ndarray, transport, workers) -> np.ndarray | None:
         session = MpcSession(transport, self.parties_, workers=workers)
@@ -354,23 +362,14 @@ class ActiveSsLogisticRegression(_SharedModel, Estimator):
         self._check_fitted()
         if not self.shared:
             return _ActiveLinear.save(self, path)
-        save_model(path, role="active", task=self._task, params=self.get_params(),
-                   arrays={"mean": self.mean_, "scale": self.scale_},
-                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
-                            **self._shared_scalars()})
+        self._save_shared(path, "active", self._task)
 
     @classmethod
     def load(cls, path):
         data = load_model(path, role="active", task=cls._task)
         if data["scalars"].get("weight_shares") is None:
             return _ActiveLinear.__dict__["load"].__func__(cls, path)
-        model = cls(**data["params"])
-        model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("mean", "scale"))
-        model.n_epochs_, model.n_features_in_ = data["scalars"]["n_epochs"], len(model.mean_)
-        model._load_shares(data["scalars"])
-        if data["scalars"].get("feature_names"):
-            model.feature_names_in_ = list(data["scalars"]["feature_names"])
-        return model
+        return cls._load_shared(data)
 
     def fit(self, X, y, *, transport, passives: list[str], private_key=None, checkpoint=None):
         self._validate_params()
@@ -413,6 +412,7 @@ class PassiveSsLogisticRegression(_SharedModel, Estimator):
     model kept shared, it keeps its shares and scores on them with the other parties."""
 
     _fitted_attribute = "mean_"
+    _requested_rows = PassiveLinearModel._requested_rows
 
     def serve_scores(self, X, *, transport, active: str) -> int:
         if not self.shared:
@@ -420,34 +420,22 @@ class PassiveSsLogisticRegression(_SharedModel, Estimator):
         self._check_fitted()
         x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
         with transport.in_phase("predict"):
-            request = transport.recv(active, msg.ScoreRequest)
-            if request.n_rows != len(x):
-                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
-                                    "align the tables first")
-            scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
-            self._score_shared(scaled, transport, self.workers)
+            self._score_shared(self._requested_rows(x, transport, active), transport, self.workers)
         return len(x)
 
     def save(self, path) -> None:
         self._check_fitted()
         if not self.shared:
             return PassiveLinearModel.save(self, path)
-        save_model(path, role="passive", task=self.task_, params=self.get_params(),
-                   arrays={"mean": self.mean_, "scale": self.scale_},
-                   scalars={"n_epochs": self.n_epochs_, "feature_names": getattr(self, "feature_names_in_", None),
-                            **self._shared_scalars()})
+        self._save_shared(path, "passive", self.task_)
 
     @classmethod
     def load(cls, path):
         data = load_model(path, role="passive", task=None)
         if data["scalars"].get("weight_shares") is None:
             return PassiveLinearModel.__dict__["load"].__func__(cls, path)
-        model = cls(**data["params"])
-        model.mean_, model.scale_ = (np.asarray(data["arrays"][k], float) for k in ("mean", "scale"))
-        model.n_epochs_, model.task_, model.n_features_in_ = data["scalars"]["n_epochs"], data["task"], len(model.mean_)
-        model._load_shares(data["scalars"])
-        if data["scalars"].get("feature_names"):
-            model.feature_names_in_ = list(data["scalars"]["feature_names"])
+        model = cls._load_shared(data)
+        model.task_ = data["task"]
         return model
 
     _parameter_constraints = {"max_iterations": Integer(1), "key_bits": Integer(1024, 8192),

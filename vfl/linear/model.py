@@ -273,15 +273,20 @@ class PassiveLinearModel(Estimator):
         self._check_fitted()
         x = _features(self._columns_for(X, getattr(transport, "party", "passive")), transport, self.n_features_in_)
         with transport.in_phase("predict"):
-            request = transport.recv(active, msg.ScoreRequest)
-            if request.n_rows != len(x):
-                raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
-                                 "align the tables first")
-            scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
-            if getattr(self, "row_clip_", None) is not None:
-                scaled = clip_rows(scaled, self.row_clip_)
-            transport.send(active, msg.PartialScores(scaled @ self.coef_))
+            transport.send(active, msg.PartialScores(self._requested_rows(x, transport, active) @ self.coef_))
         return len(x)
+
+    def _requested_rows(self, x: np.ndarray, transport, active: str) -> np.ndarray:
+        """The active's ``ScoreRequest``, checked against this party's rows ``x``; those rows
+        standardized and clipped as in training."""
+        request = transport.recv(active, msg.ScoreRequest)
+        if request.n_rows != len(x):
+            raise ProtocolError(f"{active} asks for {request.n_rows} rows but this party holds {len(x)}: "
+                                "align the tables first")
+        scaled = np.clip((x - self.mean_) / self.scale_, -2.0 ** FEATURE_INT_BITS, 2.0 ** FEATURE_INT_BITS)
+        if getattr(self, "row_clip_", None) is not None:
+            scaled = clip_rows(scaled, self.row_clip_)
+        return scaled
 
     def save(self, path) -> None:
         self._check_fitted()
